@@ -1,0 +1,266 @@
+"""A catalogue of a night's frames, built from headers only, and its calibration sets."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AstrocalError, MissingExtraError
+from ..io.cube import find_frame_files, open_frames
+from ..io.headers import COORDINATE_COLUMNS, FRAME_TYPES, frame_metadata
+from ..io.sources import _cached_open
+from .grouping import (EXPOSURE_ABSOLUTE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE, MATCH_KEYS,
+                       TEMPERATURE_TOLERANCE, cluster_values, exposures_match)
+
+__all__ = ["FrameCatalog", "FrameGroup", "scan"]
+
+_TYPE_ORDER = {t: i for i, t in enumerate(("bias", "dark", "darkflat", "flat", "light"))}
+
+
+@dataclass
+class FrameGroup:
+    """One calibration set: frames of one type whose matching keys agree.
+
+    Attributes
+    ----------
+    frame_type : str
+        ``bias``, ``dark``, ``darkflat``, ``flat`` or ``light``.
+    key : dict
+        The matching keys and their (representative) values, e.g. ``{"exposure": 300.0, ...}``.
+    table : pandas.DataFrame
+        The catalogue rows of the group's frames.
+    """
+
+    frame_type: str
+    key: dict[str, Any]
+    table: pd.DataFrame = field(repr=False)
+
+    @property
+    def paths(self) -> list[str]:
+        """The frames' paths, in catalogue order."""
+        return list(self.table["path"])
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def open(self, *, chunks: Any = None):
+        """The group's frames as a lazy cube (see :func:`astrocal_widgets.open_frames`)."""
+        return open_frames(self.paths, chunks=chunks)
+
+    @property
+    def label(self) -> str:
+        """A short human description, e.g. ``'dark 300 s, -10 °C, gain 139, offset 21, 1x1, 640x480'``."""
+        k = self.key
+        parts = [self.frame_type]
+        if k.get("filter"):
+            parts.append(f"filter {k['filter']}")
+        if "exposure" in k and not _isnan(k["exposure"]):
+            parts.append(f"{k['exposure']:g} s")
+        if "temperature" in k and not _isnan(k["temperature"]):
+            parts.append(f"{k['temperature']:.1f} °C")
+        for name, unit in (("gain", "gain "), ("offset", "offset "), ("iso", "ISO ")):
+            if name in k and not _isnan(k[name]):
+                parts.append(f"{unit}{k[name]:g}")
+        xb, yb = k.get("xbinning", math.nan), k.get("ybinning", math.nan)
+        if not (_isnan(xb) and _isnan(yb)):
+            parts.append(f"{_fmt(xb)}x{_fmt(yb)} bin")
+        parts.append(f"{k['width']}x{k['height']} px")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        return f"{self.label}: {len(self)} frames"
+
+
+def _isnan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _fmt(v: float) -> str:
+    return "?" if _isnan(v) else f"{v:g}"
+
+
+class FrameCatalog:
+    """Every frame of a folder with its normalised header values; built by :func:`scan`.
+
+    Attributes
+    ----------
+    directory : pathlib.Path
+        The scanned folder.
+    table : pandas.DataFrame
+        One row per readable frame: ``path``, ``frame_type``, ``type_reason``, the header
+        coordinates (``exposure``, ``temperature``, ``gain``, ...), ``height``, ``width``,
+        ``dtype`` (as stored) and ``reader``.
+    skipped : pandas.DataFrame
+        Files that could not be read, with the ``problem`` (never dropped silently).
+    """
+
+    def __init__(self, directory: Path, table: pd.DataFrame, skipped: pd.DataFrame):
+        self.directory = directory
+        self.table = table
+        self.skipped = skipped
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __repr__(self) -> str:
+        counts = self.table["frame_type"].replace("", "unclassified").value_counts().to_dict()
+        return (f"<FrameCatalog {self.directory}: {len(self)} frames {counts}, "
+                f"{len(self.skipped)} skipped>")
+
+    @property
+    def unclassified(self) -> pd.DataFrame:
+        """Frames whose type could not be told from header, file name or folder."""
+        return self.table[self.table["frame_type"] == ""]
+
+    def groups(self, frame_type: str | None = None) -> list[FrameGroup]:
+        """Calibration sets: frames split by type and the keys that must match for that type.
+
+        Parameters
+        ----------
+        frame_type : str, optional
+            Only the groups of this type.
+
+        Returns
+        -------
+        list of FrameGroup
+            Ordered bias, dark, darkflat, flat, light, then by key.
+        """
+        if frame_type is not None and frame_type not in FRAME_TYPES:
+            raise ValueError(f"frame_type must be one of {FRAME_TYPES}, not {frame_type!r}")
+        out: list[FrameGroup] = []
+        table = self.table[self.table["frame_type"] != ""].copy()
+        if table.empty:
+            return out
+        table["_exposure_key"] = cluster_values(table["exposure"], absolute=EXPOSURE_ABSOLUTE_TOLERANCE,
+                                                relative=EXPOSURE_RELATIVE_TOLERANCE)
+        for ftype in sorted(table["frame_type"].unique(), key=_TYPE_ORDER.get):
+            if frame_type is not None and ftype != frame_type:
+                continue
+            sub = table[table["frame_type"] == ftype].copy()
+            keys = list(MATCH_KEYS[ftype])
+            # Cluster temperatures per type so darks at -10 and -15 °C split, -10.1 and -9.9 do not.
+            sub["_temperature_key"] = cluster_values(sub["temperature"], absolute=TEMPERATURE_TOLERANCE)
+            columns = [{"exposure": "_exposure_key", "temperature": "_temperature_key"}.get(k, k) for k in keys]
+            filled = sub[columns].astype(object).where(sub[columns].notna(), "\0nan")
+            for _, rows in sub.groupby([filled[c] for c in columns], sort=True, dropna=False):
+                first = rows.iloc[0]
+                key = {k: _py(first[c]) for k, c in zip(keys, columns)}
+                out.append(FrameGroup(ftype, key, rows.drop(columns=[c for c in rows.columns if c.startswith("_")])
+                                      .reset_index(drop=True)))
+        return out
+
+    def summary(self) -> str:
+        """A plain-text report: groups, unclassified frames and skipped files."""
+        lines = [f"{self.directory}: {len(self)} frames"]
+        for group in self.groups():
+            lines.append(f"  {group}")
+        unclassified = self.unclassified
+        if len(unclassified):
+            lines.append(f"  unclassified: {len(unclassified)} frames")
+            for _, row in unclassified.iterrows():
+                lines.append(f"    {row['path']} ({row['type_reason']})")
+        if len(self.skipped):
+            lines.append(f"  skipped: {len(self.skipped)} files")
+            for _, row in self.skipped.iterrows():
+                lines.append(f"    {row['path']}: {row['problem']}")
+        reclassified = self.table[self.table["type_reason"].str.contains("dark flat|file name says", regex=True)]
+        if len(reclassified):
+            lines.append(f"  reclassified: {len(reclassified)} frames (see table['type_reason'])")
+        return "\n".join(lines)
+
+
+def _py(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
+
+
+def scan(directory: str | os.PathLike, recursive: bool = True, *,
+         progress: Callable[[float, str], None] | None = None) -> FrameCatalog:
+    """Catalogue every frame file in a folder from its header alone (no pixel is read).
+
+    Frame types come from ``IMAGETYP`` and its spellings, else the file or folder name, so the
+    NINA, SGP and APT folder layouts classify without configuration. Darks at the flats' exposure
+    that are far shorter than any light are dark flats (NINA 3 writes dark flats as ``'DARK'``);
+    ``type_reason`` says why each frame got its type.
+
+    Parameters
+    ----------
+    directory : path-like
+        The folder of a night (or of many).
+    recursive : bool, default True
+        Look into sub-folders.
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    FrameCatalog
+
+    Raises
+    ------
+    FrameReadError
+        If ``directory`` does not exist.
+    """
+    root = Path(directory)
+    files = find_frame_files(root, recursive=recursive)
+    rows, skipped = [], []
+    for i, path in enumerate(files):
+        try:
+            st = path.stat()
+            header, source = _cached_open(str(path), st.st_size, st.st_mtime_ns)
+        except (AstrocalError, OSError) as exc:
+            problem = exc.problem if hasattr(exc, "problem") else str(exc)
+            if isinstance(exc, MissingExtraError):
+                problem = str(exc)
+            skipped.append({"path": str(path), "problem": problem})
+            continue
+        meta = frame_metadata(header, path, source.shape)
+        meta.update(height=source.shape[0], width=source.shape[1], dtype=source.dtype, reader=source.reader)
+        rows.append(meta)
+        if progress is not None and (i % 50 == 0 or i == len(files) - 1):
+            progress((i + 1) / len(files), f"read {i + 1} of {len(files)} headers")
+    columns = list(COORDINATE_COLUMNS) + ["height", "width", "dtype", "reader"]
+    table = pd.DataFrame(rows, columns=columns)
+    if len(table):
+        table["date_obs"] = pd.to_datetime(table["date_obs"])
+    _recognise_nina3_dark_flats(table)
+    skipped_table = pd.DataFrame(skipped, columns=["path", "problem"])
+    return FrameCatalog(root, table, skipped_table)
+
+
+def _recognise_nina3_dark_flats(table: pd.DataFrame) -> None:
+    """Retype darks taken at a flat group's exposure, far shorter than any light, as dark flats.
+
+    NINA 3 removed the DARKFLAT image type: its dark flats are ``IMAGETYP='DARK'`` at the flats'
+    exposure (ALGORITHMS.md section 5). A dark is a dark flat when some flat has the same exposure
+    (within tolerance), gain, offset, ISO, binning and size, and the dark is shorter than half the
+    shortest light (any dark qualifies when there are no lights).
+    """
+    if table.empty:
+        return
+    flats = table[table["frame_type"] == "flat"]
+    lights = table[table["frame_type"] == "light"]
+    shortest_light = lights["exposure"].min() if len(lights) else math.inf
+    if math.isnan(shortest_light):
+        shortest_light = math.inf
+    same = ("gain", "offset", "iso", "xbinning", "ybinning", "height", "width")
+    for idx in table.index[table["frame_type"] == "dark"]:
+        dark = table.loc[idx]
+        if math.isnan(dark["exposure"]) or not dark["exposure"] < shortest_light / 2:
+            continue
+        for _, flat in flats.iterrows():
+            if exposures_match(dark["exposure"], flat["exposure"]) and all(
+                    (dark[k] == flat[k]) or (_isnan(dark[k]) and _isnan(flat[k])) for k in same):
+                table.loc[idx, "frame_type"] = "darkflat"
+                light_text = (f"shorter than half the shortest light ({shortest_light:g} s)"
+                              if math.isfinite(shortest_light) else "and there are no lights")
+                table.loc[idx, "type_reason"] = (
+                    f"{dark['type_reason']} at the exposure of flats ({flat['exposure']:g} s, filter "
+                    f"{flat['filter'] or '?'}), {light_text}: a dark flat (NINA 3 writes dark flats as DARK)")
+                break

@@ -1,0 +1,239 @@
+"""Lazy ``(frame, y, x)`` cubes of frames, backed by dask, with header-derived coordinates."""
+from __future__ import annotations
+
+import glob as _glob
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from dask.highlevelgraph import HighLevelGraph
+from dask.base import tokenize
+
+from ..errors import AstrocalError, FrameReadError, IncompatibleFramesError
+from .headers import COORDINATE_COLUMNS, frame_metadata
+from .sources import FrameSource, is_frame_file, open_source, read_header
+
+__all__ = ["open_frames", "find_frame_files", "band_rows", "read_band", "DEFAULT_BAND_BYTES"]
+
+#: Target size of one band chunk (all frames x some rows, float32). Two bands in flight per core
+#: keep peak memory a few hundred MB whatever the number of frames.
+DEFAULT_BAND_BYTES = 64 * 2**20
+
+
+def find_frame_files(directory: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Frame files below ``directory`` (FITS, XISF, raw; any case), sorted by path."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise FrameReadError(root, "no such folder")
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in root.glob(pattern) if p.is_file() and is_frame_file(p)
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def _resolve_paths(source: Any) -> list[Path]:
+    if hasattr(source, "paths") and not isinstance(source, (str, os.PathLike)):
+        return [Path(p) for p in source.paths]
+    if isinstance(source, (str, os.PathLike)):
+        text = str(source)
+        p = Path(text)
+        if p.is_dir():
+            paths = find_frame_files(p)
+            if not paths:
+                raise FrameReadError(p, "no frame files (.fits .fit .fts .xisf or raw) in this folder")
+            return paths
+        if any(ch in text for ch in "*?["):
+            paths = sorted(Path(q) for q in _glob.glob(text, recursive=True) if Path(q).is_file())
+            if not paths:
+                raise FrameReadError(text, "the pattern matches no file")
+            return paths
+        return [p]
+    if isinstance(source, Iterable):
+        paths = [Path(q) for q in source]
+        if not paths:
+            raise AstrocalError("open_frames: the list of frames is empty")
+        return paths
+    raise TypeError(f"open_frames: cannot open frames from a {type(source).__name__}")
+
+
+def band_rows(n_frames: int, height: int, width: int, band_bytes: int = DEFAULT_BAND_BYTES) -> int:
+    """Rows per band so that one band of every frame (float32) stays near ``band_bytes``.
+
+    The bands are then evened out so the last one is not a sliver.
+    """
+    rows = max(1, min(height, band_bytes // max(1, n_frames * width * 4)))
+    n_bands = math.ceil(height / rows)
+    return math.ceil(height / n_bands)
+
+
+def read_band(sources: Sequence[FrameSource], y0: int, y1: int) -> np.ndarray:
+    """Rows ``y0:y1`` of every source, stacked as a ``(frame, rows, x)`` float32 array.
+
+    Each file is opened once for the band and only the band's bytes are read.
+    """
+    height = y1 - y0
+    width = sources[0].shape[1]
+    out = np.empty((len(sources), height, width), dtype=np.float32)
+    for i, src in enumerate(sources):
+        out[i] = src.read_rows(y0, y1)
+    return out
+
+
+def _parse_chunks(chunks: Any, n: int, height: int, width: int) -> tuple[int, int]:
+    """(frames per chunk, rows per chunk) from the ``chunks`` argument."""
+    frame_chunk, row_chunk = n, None
+    if chunks is None or chunks == "auto":
+        pass
+    elif isinstance(chunks, int):
+        row_chunk = chunks
+    elif isinstance(chunks, Mapping):
+        unknown = set(chunks) - {"frame", "y", "x"}
+        if unknown:
+            raise ValueError(f"chunks: unknown dimension(s) {sorted(unknown)}; use 'frame' and 'y'")
+        if chunks.get("x", -1) not in (-1, None, width):
+            raise ValueError("chunks: bands always span whole rows (x is never split); "
+                             "averaged sigma and contiguous reads need full rows")
+        f = chunks.get("frame", -1)
+        frame_chunk = n if f in (-1, None) else int(f)
+        y = chunks.get("y")
+        row_chunk = None if y in (-1, None, "auto") else int(y)
+        if y == -1:
+            row_chunk = height
+    elif isinstance(chunks, (tuple, list)) and len(chunks) in (2, 3):
+        frame_chunk = n if chunks[0] in (-1, None) else int(chunks[0])
+        row_chunk = height if chunks[1] == -1 else (None if chunks[1] is None else int(chunks[1]))
+    else:
+        raise ValueError(f"chunks: expected None, rows per band (int), a dict or a tuple, not {chunks!r}")
+    frame_chunk = max(1, min(n, frame_chunk))
+    if row_chunk is None:
+        row_chunk = band_rows(frame_chunk, height, width)
+    return frame_chunk, max(1, min(height, row_chunk))
+
+
+def _splits(total: int, step: int) -> list[tuple[int, int]]:
+    return [(start, min(total, start + step)) for start in range(0, total, step)]
+
+
+def open_frames(source: Any, *, chunks: Any = None) -> xr.DataArray:
+    """Open frames as a lazy ``(frame, y, x)`` float32 cube whose coordinates come from the headers.
+
+    Only headers are read here. Pixels are read when a chunk is computed, and a chunk reads only
+    its rows of each file (a positioned read of the data unit for uncompressed FITS and XISF).
+
+    Parameters
+    ----------
+    source : folder, glob pattern, list of paths, or catalogue group
+        The frames. A folder is searched recursively for ``.fits .fit .fts`` (any case, ``.gz`` and
+        tile-compressed too), ``.xisf`` and DSLR raw files.
+    chunks : None, int, dict or tuple, optional
+        Default: the whole frame axis times bands of rows sized to about 64 MiB. An int gives rows per
+        band; a dict ``{"frame": n, "y": rows}`` or a tuple ``(n, rows)`` sets both. Bands always
+        span whole rows.
+
+    Returns
+    -------
+    xarray.DataArray
+        Named ``"frames"``, dims ``("frame", "y", "x")``, float32, dask-backed. Coordinates on
+        ``frame``: ``path``, ``frame_type``, ``type_reason``, ``exposure`` (s), ``temperature``
+        (°C), ``set_temperature``, ``gain``, ``offset``, ``iso``, ``filter``, ``xbinning``,
+        ``ybinning``, ``date_obs``, ``instrument``, ``bayer_pattern`` (the CFA pattern at
+        ``[0, 0]`` as stored). Missing values are NaN or empty. Full headers:
+        ``cube.astrocal.header(i)``.
+
+    Raises
+    ------
+    FrameReadError
+        A file is unreadable, truncated or not an image (the message names it).
+    IncompatibleFramesError
+        Frames differ in size or binning (the message names a file of each).
+    """
+    paths = _resolve_paths(source)
+    opened = [_cached_source(p) for p in paths]
+    headers = [h for h, _ in opened]
+    sources = [s for _, s in opened]
+    metas = [frame_metadata(h, s.path, s.shape) for h, s in opened]
+    _check_same_geometry(sources, metas)
+
+    n = len(sources)
+    height, width = sources[0].shape
+    frame_chunk, row_chunk = _parse_chunks(chunks, n, height, width)
+    frame_splits = _splits(n, frame_chunk)
+    row_splits = _splits(height, row_chunk)
+
+    name = "read-frames-" + tokenize([(s.path, s.offset, s.shape) for s in sources], frame_chunk, row_chunk,
+                                      [os.stat(s.path).st_mtime_ns for s in sources])
+    dsk = {}
+    for i, (f0, f1) in enumerate(frame_splits):
+        group = tuple(sources[f0:f1])
+        for j, (y0, y1) in enumerate(row_splits):
+            dsk[(name, i, j, 0)] = (read_band, group, y0, y1)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
+    chunk_sizes = (tuple(b - a for a, b in frame_splits), tuple(b - a for a, b in row_splits), (width,))
+    data = da.Array(graph, name, chunk_sizes, dtype=np.float32)
+
+    coords: dict[str, Any] = {}
+    for column in COORDINATE_COLUMNS:
+        values = [m[column] for m in metas]
+        if column == "date_obs":
+            coords[column] = ("frame", np.array(values, dtype="datetime64[ms]").astype("datetime64[ns]"))
+        elif isinstance(values[0], float):
+            coords[column] = ("frame", np.array(values, dtype=np.float64))
+        else:
+            coords[column] = ("frame", np.array(values, dtype=object))
+    cube = xr.DataArray(data, dims=("frame", "y", "x"), coords=coords, name="frames",
+                        attrs={"units": "adu", "n_frames": n})
+    del headers  # headers stay reachable through the cache: cube.astrocal.header(i)
+    return cube
+
+
+def _cached_source(path: Path) -> tuple[Any, FrameSource]:
+    try:
+        st = path.stat()
+    except OSError:
+        raise FrameReadError(path, "no such file") from None
+    from .sources import _cached_open  # the cache shared with read_header
+
+    if path.is_dir():
+        raise FrameReadError(path, "is a folder, not a frame file")
+    return _cached_open(str(path), st.st_size, st.st_mtime_ns)
+
+
+def _check_same_geometry(sources: Sequence[FrameSource], metas: Sequence[dict]) -> None:
+    first, meta0 = sources[0], metas[0]
+    for src, meta in zip(sources[1:], metas[1:]):
+        if src.shape != first.shape:
+            raise IncompatibleFramesError(
+                f"frames differ in size: {first.path} is {first.shape[1]} x {first.shape[0]} "
+                f"but {src.path} is {src.shape[1]} x {src.shape[0]} (width x height); "
+                "open each size separately (scan(...).groups() splits them)")
+        for key in ("xbinning", "ybinning"):
+            a, b = meta0[key], meta[key]
+            # NaN means the header does not say: unknown is not a mismatch.
+            if not (math.isnan(a) or math.isnan(b)) and a != b:
+                raise IncompatibleFramesError(
+                    f"frames differ in {key}: {first.path} has {a:g} but {src.path} has {b:g}; "
+                    "open each binning separately")
+
+
+@xr.register_dataarray_accessor("astrocal")
+class AstrocalAccessor:
+    """``cube.astrocal``: frame headers and helpers on cubes made by :func:`open_frames`."""
+
+    def __init__(self, obj: xr.DataArray):
+        self._obj = obj
+
+    def header(self, frame: int | str) -> Any:
+        """The full header of one frame, by position or by path."""
+        if isinstance(frame, (int, np.integer)):
+            path = str(self._obj["path"].values[frame])
+        else:
+            path = str(frame)
+        return read_header(path)
+
+    @property
+    def headers(self) -> list[Any]:
+        """All frames' full headers, in frame order."""
+        return [read_header(p) for p in self._obj["path"].values]
