@@ -1,0 +1,59 @@
+"""Real camera frames from ../shared/realdata (skipped when the folder is absent)."""
+import numpy as np
+import pytest
+from astropy.io import fits
+
+import astrocal_widgets as aw
+
+from conftest import tree_hashes
+
+
+def test_sbig_ccdsoft_session(realdata):
+    root = realdata / "sbig_st402_spectro"
+    before = tree_hashes(root)
+    cat = aw.scan(root)
+    assert len(cat) == 38 and len(cat.skipped) == 0 and len(cat.unclassified) == 0
+    t = cat.table.set_index(cat.table["path"].str.rsplit("/", n=1).str[-1])
+    # Flats typed 'Light Frame' by CCDSoft are flats by their names; dark flats by their names too.
+    flats = t[t.index.str.startswith("L2-flat-")]
+    assert len(flats) == 9 and set(flats["frame_type"]) == {"flat"}
+    assert flats["type_reason"].str.contains("Light Frame").all()
+    darkflats = t[t.index.str.startswith("L2-dark-flat-360")]
+    assert len(darkflats) == 5 and set(darkflats["frame_type"]) == {"darkflat"}
+    assert set(t.loc[t.index.str.startswith("L2-sci-"), "frame_type"]) == {"light"}
+    # Asymmetric binning, temperatures, exposure
+    assert set(t["xbinning"]) == {1.0} and set(t["ybinning"]) == {2.0}
+    assert t["set_temperature"].eq(-15).all()
+    darks = {g.key["exposure"]: len(g) for g in cat.groups("dark")}
+    assert darks == {240.0: 5, 1200.0: 5}  # -14.81 and -15.23 °C are one set point
+    cube = cat.groups("darkflat")[0].open()
+    assert cube.shape == (5, 255, 765) and cube.dtype == np.float32
+    ref = fits.getdata(cube["path"].values[2]).astype(np.float32)
+    np.testing.assert_array_equal(cube[2].values, ref)
+    assert tree_hashes(root) == before
+
+
+def test_tircam_types_from_names_and_string_exposure(realdata):
+    cat = aw.scan(realdata / "tircam2_ic310")
+    counts = cat.table["frame_type"].value_counts().to_dict()
+    assert counts == {"": 5, "flat": 5, "bias": 3}
+    # The lights carry no type anywhere: listed as unclassified, never dropped or guessed.
+    assert cat.unclassified["path"].str.contains("IC310_").all()
+    assert sorted(cat.table["exposure"].unique()) == [0.0, 6.0, 40.0]  # EXPTIME stored as strings
+    assert cat.table["temperature"].isna().all() and cat.table["xbinning"].isna().all()
+    flats = cat.groups("flat")[0].open()
+    assert float(flats[:, 200:210].mean()) > 30000  # offset-dominated infrared array
+
+
+def test_seestar_osc_bayer_and_portrait(realdata):
+    cube = aw.open_frames(realdata / "seestar_s50_osc_lights")
+    assert cube.shape == (6, 1920, 1080)
+    assert set(cube["bayer_pattern"].values) == {"GRBG"} and set(cube["frame_type"].values) == {"light"}
+    assert (cube["gain"] == 80).all() and np.isnan(cube["offset"].values).all()
+    assert not np.isnat(cube["date_obs"].values).any()
+    assert (cube["temperature"] > 20).all()
+    band = cube[:, 100:104].values
+    ref = fits.getdata(cube["path"].values[0])[100:104].astype(np.float32)
+    np.testing.assert_array_equal(band[0], ref)
+    cat = aw.scan(realdata / "seestar_s50_osc_lights")
+    assert [g.frame_type for g in cat.groups()] == ["light"]
