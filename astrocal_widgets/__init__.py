@@ -14,7 +14,7 @@ from .errors import (AstrocalError, FrameReadError, IncompatibleFramesError, Mis
 from .frames import FrameCatalog, FrameGroup, scan
 from .io import open_frames
 
-__version__ = "0.1.0.dev0"
+from ._version import __version__
 
 __all__ = [
     "open_frames", "scan", "FrameCatalog", "FrameGroup", "simulate_session", "SimulatedSession",

@@ -1,0 +1,107 @@
+"""The ``astrocal`` command: run the toolkit headless.
+
+``astrocal demo [DIR]`` simulates a night and runs the pipeline on it; ``astrocal scan DIR`` prints
+the calibration sets of a folder; ``astrocal integrate DIR|GLOB --output MASTER.fits`` integrates one
+set into a master.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .errors import AstrocalError
+
+__all__ = ["main", "ConsoleProgress"]
+
+
+class ConsoleProgress:
+    """A text progress bar for ``progress(fraction, message)`` callbacks, drawn on stderr."""
+
+    def __init__(self, label: str, stream=None, width: int = 30):
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.t0 = time.perf_counter()
+        self._last = -1.0
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        fraction = min(1.0, max(0.0, fraction))
+        if fraction < 1.0 and fraction - self._last < 0.01:
+            return
+        self._last = fraction
+        filled = int(round(self.width * fraction))
+        bar = "#" * filled + "-" * (self.width - filled)
+        elapsed = time.perf_counter() - self.t0
+        end = "\n" if fraction >= 1.0 else ""
+        tty = getattr(self.stream, "isatty", lambda: False)()
+        if not tty and fraction < 1.0 and fraction not in (0.0,):
+            return  # in logs, print only the start and the end
+        self.stream.write(f"\r{self.label} [{bar}] {fraction:4.0%} {elapsed:5.1f}s {message[:40]:<40}{end}")
+        self.stream.flush()
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from .frames import scan
+
+    catalog = scan(args.directory, recursive=not args.no_recursive)
+    print(catalog.summary())
+    if args.table:
+        cols = ["path", "frame_type", "exposure", "temperature", "gain", "offset", "filter", "xbinning"]
+        print(catalog.table[cols].to_string(index=False))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .frames import scan
+    from .simulate import simulate_session
+
+    directory = Path(args.directory)
+    if directory.exists() and any(directory.rglob("*.fits")):
+        print(f"Using the simulated session already in {directory} (delete it for a fresh one)")
+    else:
+        print(f"Simulating a {args.camera} session in {directory} ...")
+        t0 = time.perf_counter()
+        session = simulate_session(directory, camera=args.camera, seed=args.seed,
+                                   progress=ConsoleProgress("simulate"))
+        cam = session.camera
+        print(f"  camera: gain {cam.gain} e-/ADU, read noise {cam.read_noise} e-, dark current "
+              f"{cam.dark_current} e-/s at {cam.set_temperature} °C ({time.perf_counter() - t0:.1f} s)")
+    catalog = scan(directory)
+    print(catalog.summary())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="astrocal", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("scan", help="list the calibration sets of a folder (headers only)")
+    p.add_argument("directory")
+    p.add_argument("--no-recursive", action="store_true", help="do not look into sub-folders")
+    p.add_argument("--table", action="store_true", help="also print one line per frame")
+    p.set_defaults(func=_cmd_scan)
+
+    p = sub.add_parser("demo", help="simulate a night and run the pipeline on it")
+    p.add_argument("directory", nargs="?", default="astrocal-demo")
+    p.add_argument("--camera", choices=("mono", "osc"), default="mono")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``astrocal`` console command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except AstrocalError as exc:
+        print(f"astrocal: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
