@@ -13,23 +13,22 @@ from .errors import (AstrocalError, FrameReadError, IncompatibleFramesError, Mis
                      OutputExistsError)
 from .frames import FrameCatalog, FrameGroup, scan
 from .io import open_frames
+# The function shadows the subpackage of the same name on purpose: ``aw.integrate(cube)`` is the API;
+# the subpackage stays importable as ``from astrocal_widgets.integrate import kernels``.
+from .integrate import integrate, write_master  # noqa: E402  (after the layers it builds on)
 
 from ._version import __version__
 
 __all__ = [
-    "open_frames", "scan", "FrameCatalog", "FrameGroup", "simulate_session", "SimulatedSession",
+    "open_frames", "scan", "integrate", "write_master", "FrameCatalog", "FrameGroup", "simulate_session", "SimulatedSession",
     "AstrocalError", "FrameReadError", "IncompatibleFramesError", "MissingExtraError",
     "OutputExistsError", "__version__",
 ]
 
 
 def __getattr__(name: str):
-    # The simulator and the engine import numba/scipy; load them on first use so that
-    # `import astrocal_widgets` and header scans stay quick.
+    # The simulator is loaded on first use: most sessions never need it.
     if name in ("simulate_session", "SimulatedSession", "simulate_stack"):
         from . import simulate
         return getattr(simulate, name)
-    if name in ("integrate", "write_master"):
-        from . import integrate as _integrate
-        return getattr(_integrate, name)
     raise AttributeError(f"module 'astrocal_widgets' has no attribute {name!r}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import AstrocalError
+from .integrate import integrate, write_master
 
 __all__ = ["main", "ConsoleProgress"]
 
@@ -37,8 +38,10 @@ class ConsoleProgress:
         elapsed = time.perf_counter() - self.t0
         end = "\n" if fraction >= 1.0 else ""
         tty = getattr(self.stream, "isatty", lambda: False)()
-        if not tty and fraction < 1.0 and fraction not in (0.0,):
-            return  # in logs, print only the start and the end
+        if not tty:
+            if 0.0 < fraction < 1.0:
+                return  # in a log, print only the start and the end, one line each
+            end = "\n"
         self.stream.write(f"\r{self.label} [{bar}] {fraction:4.0%} {elapsed:5.1f}s {message[:40]:<40}{end}")
         self.stream.flush()
 
@@ -71,6 +74,46 @@ def _cmd_demo(args: argparse.Namespace) -> int:
               f"{cam.dark_current} e-/s at {cam.set_temperature} °C ({time.perf_counter() - t0:.1f} s)")
     catalog = scan(directory)
     print(catalog.summary())
+    masters = directory / "masters"
+    print(f"Integrating the calibration sets into {masters} ...")
+    for group in catalog.groups():
+        if group.frame_type == "light":
+            continue
+        target = masters / f"master_{group.slug}.fits"
+        if target.exists():
+            print(f"  {target.name}: exists, kept (delete it to rebuild)")
+            continue
+        options = MASTER_OPTIONS.get(group.frame_type, {})
+        ds = integrate(group.open(), progress=ConsoleProgress(f"  {group.frame_type:<8}"), **options).compute()
+        write_master(ds, target)
+        print(f"  {target.name}: {ds.attrs['n_frames']} frames, {ds.attrs['rejection']} "
+              f"({ds.attrs['rejection_reason']}), rejected {100 * _fraction(ds):.2f} % of values")
+    return 0
+
+
+def _fraction(ds) -> float:
+    low, high, kept = (int(ds[v].sum()) for v in ("rejected_low", "rejected_high", "contributing"))
+    return (low + high) / max(1, low + high + kept)
+
+
+#: Integration options per frame type (ALGORITHMS.md section 4): bias, darks and dark flats keep
+#: their pedestal (no normalisation); flats are normalised multiplicatively.
+MASTER_OPTIONS = {
+    "flat": {"normalization": "multiplicative", "rejection_normalization": "equalize_fluxes"},
+}
+
+
+def _cmd_integrate(args: argparse.Namespace) -> int:
+    from .io import open_frames
+
+    cube = open_frames(args.source if len(args.source) > 1 else args.source[0])
+    ds = integrate(cube, combine=args.combine, rejection=args.rejection, low=args.low, high=args.high,
+                   normalization=args.normalization, rejection_normalization=args.rejection_normalization,
+                   weights=args.weights, progress=ConsoleProgress("integrate"))
+    ds = ds.compute()
+    path = write_master(ds, args.output, overwrite=args.overwrite)
+    print(f"{path}: {ds.attrs['n_frames']} frames, {ds.attrs['rejection']} ({ds.attrs['rejection_reason']}), "
+          f"rejected {100 * _fraction(ds):.2f} % of values")
     return 0
 
 
@@ -89,6 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", choices=("mono", "osc"), default="mono")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_demo)
+
+    from .integrate import COMBINES, NORMALIZATIONS, REJECTIONS
+
+    p = sub.add_parser("integrate", help="integrate frames into a master FITS")
+    p.add_argument("source", nargs="+", help="a folder, a glob pattern or frame files")
+    p.add_argument("-o", "--output", required=True, help="the master file to write")
+    p.add_argument("--combine", choices=COMBINES, default="average")
+    p.add_argument("--rejection", choices=REJECTIONS, default="auto")
+    p.add_argument("--low", type=float, default=None, help="low threshold (meaning depends on --rejection)")
+    p.add_argument("--high", type=float, default=None, help="high threshold")
+    p.add_argument("--normalization", choices=[m for m in NORMALIZATIONS if m != "equalize_fluxes"],
+                   default="none")
+    p.add_argument("--rejection-normalization", choices=NORMALIZATIONS, default=None)
+    p.add_argument("--weights", choices=("none", "exposure", "noise"), default=None)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_cmd_integrate)
     return parser
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -71,6 +72,26 @@ class FrameGroup:
             parts.append(f"{_fmt(xb)}x{_fmt(yb)} bin")
         parts.append(f"{k['width']}x{k['height']} px")
         return ", ".join(parts)
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe name, e.g. ``'dark_300s_-10C_g139_o21_1x1_640x480'``."""
+        k = self.key
+        parts = [self.frame_type]
+        if k.get("filter"):
+            parts.append(re.sub(r"[^A-Za-z0-9.+-]+", "-", str(k["filter"])))
+        if "exposure" in k and not _isnan(k["exposure"]):
+            parts.append(f"{k['exposure']:g}s")
+        if "temperature" in k and not _isnan(k["temperature"]):
+            parts.append(f"{k['temperature']:.0f}C")
+        for name, tag in (("gain", "g"), ("offset", "o"), ("iso", "iso")):
+            if name in k and not _isnan(k[name]):
+                parts.append(f"{tag}{k[name]:g}")
+        xb, yb = k.get("xbinning", math.nan), k.get("ybinning", math.nan)
+        if not (_isnan(xb) and _isnan(yb)):
+            parts.append(f"{_fmt(xb)}x{_fmt(yb)}")
+        parts.append(f"{k['width']}x{k['height']}")
+        return "_".join(parts).replace("?", "na")
 
     def __str__(self) -> str:
         return f"{self.label}: {len(self)} frames"

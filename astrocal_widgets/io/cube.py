@@ -22,6 +22,8 @@ __all__ = ["open_frames", "find_frame_files", "band_rows", "read_band", "DEFAULT
 #: Target size of one band chunk (all frames x some rows, float32). Two bands in flight per core
 #: keep peak memory a few hundred MB whatever the number of frames.
 DEFAULT_BAND_BYTES = 64 * 2**20
+#: Fewest bands a frame is split into by default (each at least 16 rows).
+MIN_BANDS = 8
 
 
 def find_frame_files(directory: str | os.PathLike, recursive: bool = True) -> list[Path]:
@@ -62,9 +64,12 @@ def _resolve_paths(source: Any) -> list[Path]:
 def band_rows(n_frames: int, height: int, width: int, band_bytes: int = DEFAULT_BAND_BYTES) -> int:
     """Rows per band so that one band of every frame (float32) stays near ``band_bytes``.
 
-    The bands are then evened out so the last one is not a sliver.
+    At least :data:`MIN_BANDS` bands of 16 rows or more, so that two cores share the work and
+    progress can be reported. The bands are then evened out so the last one is not a sliver.
     """
     rows = max(1, min(height, band_bytes // max(1, n_frames * width * 4)))
+    # At least MIN_BANDS bands (of 16 rows or more), so both cores get work and progress moves.
+    rows = min(rows, max(16, math.ceil(height / MIN_BANDS)))
     n_bands = math.ceil(height / rows)
     return math.ceil(height / n_bands)
 

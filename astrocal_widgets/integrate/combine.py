@@ -1,0 +1,397 @@
+"""``integrate``: rejection and combination of a stack, lazily, band by band.
+
+The cube's frame axis is kept whole and its rows are split into bands; each band task reads its rows
+of every frame once and runs the fast kernel (:mod:`.kernels`) on them, so peak memory is set by the
+band size, never by frames x frame size. Per-frame location and scale (for normalisation and noise
+weights) are estimated once per frame, before the bands run, from a fixed subsample of full-width row
+bands (:func:`.estimators.frame_subsample`, about one million pixels per frame).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from typing import Any, Callable, Sequence
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from ..errors import AstrocalError, FrameReadError
+from ..io.cube import open_frames
+from ..io.sources import _cached_open
+from . import kernels
+from .estimators import frame_subsample, location_scale, noise_sigma
+from .normalization import NORMALIZATIONS, normalization_coefficients
+
+__all__ = ["integrate", "resolve_rejection", "REJECTIONS", "COMBINES", "WEIGHTINGS", "AUTO_RULE",
+           "MIN_FRAMES", "IntegrationWarning"]
+
+REJECTIONS = ("auto",) + tuple(kernels.REJECTIONS)
+COMBINES = tuple(kernels.COMBINES)
+WEIGHTINGS = ("none", "exposure", "noise")
+ESTIMATORS = ("median", "ikss", "ikss_lite")
+
+#: The frame-count rule of experienced PixInsight users (ALGORITHMS.md section 1, "auto").
+AUTO_RULE = ((6, "percentile"), (10, "averaged_sigma"), (25, "winsorized_sigma"), (math.inf, "linear_fit"))
+
+#: Fewest frames each algorithm is meant for; below it the documented fallback applies:
+#: percentile for 3 frames or more, no rejection for 1 or 2 (no rejection is possible there).
+MIN_FRAMES = {"none": 1, "minmax": 3, "percentile": 3, "sigma": 5, "mad": 5, "averaged_sigma": 5,
+              "winsorized_sigma": 5, "linear_fit": 5, "esd": 5}
+
+# Other spellings of the thresholds, per algorithm: (name of low, name of high).
+_THRESHOLD_ALIASES = {
+    "minmax": ("n_low", "n_high"), "percentile": ("pl", "ph"), "sigma": ("kl", "kh"), "mad": ("kl", "kh"),
+    "averaged_sigma": ("kl", "kh"), "winsorized_sigma": ("kl", "kh"), "linear_fit": ("kl", "kh"),
+    "esd": ("max_outliers", "alpha"),
+}
+_OTHER_PARAMS = ("estimator", "reference", "progress", "label")
+
+
+#: The guard against over-rejection (ALGORITHMS.md asks each implementation to choose and state one).
+GUARD_DESCRIPTION = ("no rejection with 2 or fewer values; iterations stop at 3 or fewer kept; a pass never "
+                     "keeps fewer than max(3, ceil(n/2)) values, rejecting the largest deviations first")
+
+
+class IntegrationWarning(UserWarning):
+    """A stack too small for the algorithm, or another choice the user should know about."""
+
+
+def resolve_rejection(rejection: str, n_frames: int) -> tuple[str, str]:
+    """The algorithm to run for ``rejection`` on ``n_frames`` frames, and why.
+
+    Parameters
+    ----------
+    rejection : str
+        One of :data:`REJECTIONS`.
+    n_frames : int
+        Stack size.
+
+    Returns
+    -------
+    algorithm, reason : str, str
+    """
+    if rejection not in REJECTIONS:
+        raise ValueError(f"unknown rejection {rejection!r}; choose one of {', '.join(REJECTIONS)}")
+    if rejection == "auto":
+        for limit, name in AUTO_RULE:
+            if n_frames <= limit:
+                chosen, reason = name, _auto_reason(name, n_frames)
+                break
+    else:
+        chosen, reason = rejection, "chosen by the user"
+    if n_frames < MIN_FRAMES[chosen]:
+        fallback = "percentile" if n_frames >= 3 else "none"
+        reason = (f"{chosen} needs at least {MIN_FRAMES[chosen]} frames, the stack has {n_frames}: "
+                  f"fell back to {fallback}")
+        if not (rejection == "auto" and fallback == "percentile"):
+            warnings.warn(reason, IntegrationWarning, stacklevel=3)
+        chosen = fallback
+    return chosen, reason
+
+
+def _auto_reason(name: str, n: int) -> str:
+    span = {"percentile": "fewer than 7", "averaged_sigma": "7 to 10", "winsorized_sigma": "11 to 25",
+            "linear_fit": "more than 25"}[name]
+    return f"auto: {n} frames ({span} frames -> {name})"
+
+
+def _as_cube(cube: Any) -> xr.DataArray:
+    if isinstance(cube, xr.DataArray):
+        if cube.dims != ("frame", "y", "x"):
+            raise ValueError(f"integrate needs a cube with dims ('frame', 'y', 'x'), got {cube.dims}")
+        return cube
+    if hasattr(cube, "open") and hasattr(cube, "paths"):
+        return cube.open()
+    if isinstance(cube, np.ndarray) or isinstance(cube, da.Array):
+        if cube.ndim != 3:
+            raise ValueError(f"integrate needs a 3-D stack (frame, y, x), got shape {cube.shape}")
+        return xr.DataArray(cube, dims=("frame", "y", "x"))
+    return open_frames(cube)
+
+
+def _thresholds(algorithm: str, low: Any, high: Any, params: dict) -> tuple[float, float]:
+    names = _THRESHOLD_ALIASES.get(algorithm)
+    if names:
+        for name, given in zip(names, (low, high)):
+            if name in params and given is not None:
+                raise TypeError(f"give either low/high or {name}, not both")
+        low = params.pop(names[0], low)
+        high = params.pop(names[1], high)
+    default = kernels.DEFAULT_THRESHOLDS.get(algorithm, (0.0, 0.0))
+    low = default[0] if low is None else low
+    high = default[1] if high is None else high
+    if algorithm == "minmax" and (int(low) != low or int(high) != high or low < 0 or high < 0):
+        raise ValueError(f"minmax drops whole values: low and high must be counts >= 0, got {low}, {high}")
+    if algorithm != "none" and (low < 0 or high < 0):
+        raise ValueError(f"{algorithm}: thresholds must be >= 0, got low={low}, high={high}")
+    if algorithm == "esd" and not (0 < low < 1 and 0 < high < 1):
+        raise ValueError(f"esd: low is the largest outlier fraction and high the significance alpha, "
+                         f"both in (0, 1); got {low}, {high}")
+    return float(low), float(high)
+
+
+def _sample_frames(cube: xr.DataArray, rows: np.ndarray) -> list[np.ndarray]:
+    """The subsample rows of each frame, read straight from the files when the cube has them."""
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1)
+    paths = cube["path"].values if "path" in cube.coords else None
+    out = []
+    if paths is not None:
+        try:
+            sources = [_cached_open(str(p), *_stat(p))[1] for p in paths]
+        except (OSError, FrameReadError):
+            sources = None
+        if sources is not None and all(s.shape == cube.shape[1:] for s in sources):
+            for src in sources:
+                out.append(np.concatenate([src.read_rows(int(r[0]), int(r[-1]) + 1) for r in runs]))
+            return out
+    sample = cube.isel(y=rows)
+    values = np.asarray(sample.values if hasattr(sample, "values") else sample, dtype=np.float32)
+    return list(values)
+
+
+def _stat(path: Any) -> tuple[int, int]:
+    import os
+
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def integrate(
+    cube: Any,
+    *,
+    combine: str = "average",
+    rejection: str = "auto",
+    low: float | None = None,
+    high: float | None = None,
+    normalization: str = "none",
+    rejection_normalization: str | None = None,
+    weights: str | Sequence[float] | np.ndarray | None = None,
+    **params: Any,
+) -> xr.Dataset:
+    """Reject outliers and combine a stack of frames into a master, lazily.
+
+    Parameters
+    ----------
+    cube : xarray.DataArray, catalogue group, folder, glob or list of paths
+        The stack, dims ``("frame", "y", "x")`` (anything :func:`~astrocal_widgets.open_frames`
+        opens is opened). Integer data are converted to float32; NaN is a missing pixel.
+    combine : {"average", "median", "minimum", "maximum", "sum"}
+        How kept values are combined. ``sum`` is the weighted mean of kept values times the number
+        of valid values, so rejection leaves no dips.
+    rejection : str
+        ``"auto"`` (frame-count rule: <7 percentile, 7-10 averaged sigma, 11-25 Winsorized sigma,
+        >25 linear fit), ``"none"``, ``"minmax"``, ``"percentile"``, ``"sigma"``, ``"mad"``,
+        ``"averaged_sigma"``, ``"winsorized_sigma"``, ``"linear_fit"`` or ``"esd"``.
+    low, high : float, optional
+        Thresholds; their meaning depends on the algorithm: sigma multiples (sigma family, defaults
+        3/3; linear fit 5/5), fractions of the median (percentile, 0.2/0.1), counts (minmax, 1/1),
+        or for esd the largest outlier fraction and the significance alpha (0.3/0.05). Aliases:
+        ``kl``/``kh``, ``pl``/``ph``, ``n_low``/``n_high``, ``max_outliers``/``alpha``.
+    normalization : str
+        Output normalisation: ``none``, ``additive``, ``multiplicative``, ``additive_scaling``,
+        ``multiplicative_scaling``. Bias and darks: none; flats: multiplicative.
+    rejection_normalization : str, optional
+        Normalisation of the values rejection sees; defaults to ``normalization``;
+        ``equalize_fluxes`` (multiplicative) is allowed here.
+    weights : None, "exposure", "noise" or array of N floats
+        Frame weights of the average: all 1, exposure time, inverse noise variance (robust
+        per-frame estimate), or given.
+    **params
+        ``estimator`` (``"median"``: median and 1.4826 MAD, default; ``"ikss"``; ``"ikss_lite"``)
+        for location and scale; ``reference`` (frame index of the normalisation reference, default
+        0); ``progress`` (``callable(fraction, message)`` called as bands finish, threaded
+        scheduler); threshold aliases above.
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazy variables ``master`` (y, x; float32), ``rejected_low``, ``rejected_high`` and
+        ``contributing`` (y, x; uint16). Attrs record every parameter, the resolved algorithm and
+        why, the frame count, each frame's location and scale, and the source paths.
+
+    Warns
+    -----
+    IntegrationWarning
+        When the stack is too small for the chosen algorithm (the fallback is recorded).
+    """
+    unknown = set(params) - set(_OTHER_PARAMS) - {n for pair in _THRESHOLD_ALIASES.values() for n in pair}
+    if unknown:
+        valid = sorted(set(_OTHER_PARAMS) | {n for pair in _THRESHOLD_ALIASES.values() for n in pair})
+        raise TypeError(f"integrate: unknown parameter(s) {sorted(unknown)}; valid: {', '.join(valid)}")
+    if combine not in COMBINES:
+        raise ValueError(f"unknown combine {combine!r}; choose one of {', '.join(COMBINES)}")
+    output_modes = tuple(m for m in NORMALIZATIONS if m != "equalize_fluxes")
+    if normalization not in output_modes:
+        raise ValueError(f"unknown normalization {normalization!r}; choose one of {', '.join(output_modes)}")
+    rejection_normalization = normalization if rejection_normalization is None else rejection_normalization
+    if rejection_normalization not in NORMALIZATIONS:
+        raise ValueError(f"unknown rejection_normalization {rejection_normalization!r}; "
+                         f"choose one of {', '.join(NORMALIZATIONS)}")
+    estimator = params.pop("estimator", "median")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+    reference = int(params.pop("reference", 0))
+    progress: Callable[[float, str], None] | None = params.pop("progress", None)
+    label = params.pop("label", "integrate")
+
+    cube = _as_cube(cube)
+    n, height, width = cube.shape
+    if not 0 <= reference < n:
+        raise ValueError(f"reference frame {reference} outside the stack of {n} frames")
+    if n == 1:
+        warnings.warn("a single frame: the master is that frame, nothing can be rejected",
+                      IntegrationWarning, stacklevel=2)
+    algorithm, reason = resolve_rejection(rejection, n)
+    low_value, high_value = _thresholds(algorithm, low, high, params)
+    if algorithm == "minmax" and low_value + high_value >= n:
+        warnings.warn(f"minmax {low_value:g}/{high_value:g} would drop every one of {n} frames: "
+                      "keeping at least one value per pixel", IntegrationWarning, stacklevel=2)
+
+    needs_stats = (normalization != "none" or rejection_normalization != "none"
+                   or (isinstance(weights, str) and weights == "noise"))
+    locations = np.full(n, np.nan)
+    scales = np.full(n, np.nan)
+    noises = np.full(n, np.nan)
+    if needs_stats:
+        rows = frame_subsample((height, width))
+        for i, sample in enumerate(_sample_frames(cube, rows)):
+            locations[i], scales[i] = location_scale(sample, estimator)
+            if isinstance(weights, str) and weights == "noise":
+                noises[i] = noise_sigma(sample)
+        if progress is not None:
+            progress(0.0, "estimated frame locations and scales")
+
+    paths = [str(p) for p in cube["path"].values] if "path" in cube.coords else []
+    rej_scale, rej_offset = _coefficients(locations, scales, rejection_normalization, reference, paths)
+    out_scale, out_offset = _coefficients(locations, scales, normalization, reference, paths)
+    weight_values = _weights(weights, cube, noises, n)
+
+    data = cube.data if isinstance(cube.data, da.Array) else da.from_array(np.asarray(cube.data))
+    if data.dtype != np.float32:
+        data = data.astype(np.float32)
+    data = data.rechunk({0: -1, 2: -1})
+    band_count = len(data.chunks[1])
+    done = _BandCounter(band_count, progress, label)
+    kwargs = dict(rejection=algorithm, low=low_value, high=high_value, combine=combine,
+                  weights=weight_values, rej_scale=rej_scale, rej_offset=rej_offset,
+                  out_scale=out_scale, out_offset=out_offset)
+    # meta= keeps dask from calling the kernel on an empty block to guess the output type.
+    stacked = data.map_blocks(_integrate_block, dtype=np.float32, chunks=((4,),) + data.chunks[1:],
+                              meta=np.empty((0, 0, 0), dtype=np.float32),
+                              counter=done if progress is not None else None, **kwargs)
+    dims = ("y", "x")
+    ds = xr.Dataset({
+        "master": (dims, stacked[0]),
+        "rejected_low": (dims, stacked[1].astype(np.uint16)),
+        "rejected_high": (dims, stacked[2].astype(np.uint16)),
+        "contributing": (dims, stacked[3].astype(np.uint16)),
+    })
+    ds["master"].attrs["units"] = cube.attrs.get("units", "adu")
+    ds.attrs.update(_provenance(cube, combine, rejection, algorithm, reason, low_value, high_value,
+                                normalization, rejection_normalization, weights, weight_values, estimator,
+                                reference, locations, scales, noises, paths))
+    return ds
+
+
+class _BandCounter:
+    """Calls progress as band tasks finish (thread-safe; threaded scheduler)."""
+
+    def __init__(self, total: int, progress, label: str):
+        self.total, self.progress, self.label = total, progress, label
+        self.done = 0
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        with self._lock:
+            self.done += 1
+            done = self.done
+        if self.progress is not None:
+            self.progress(min(1.0, done / self.total), f"{self.label}: band {done} of {self.total}")
+
+    def __reduce__(self):
+        # On a distributed cluster the callback cannot reach the client: drop it.
+        return (_BandCounter, (self.total, None, self.label))
+
+
+def _integrate_block(block: np.ndarray, *, counter: _BandCounter | None = None, **kwargs) -> np.ndarray:
+    master, low, high, contributing = kernels.integrate_band(np.ascontiguousarray(block, dtype=np.float32),
+                                                             **kwargs)
+    out = np.empty((4,) + master.shape, dtype=np.float32)
+    out[0] = master
+    out[1] = low
+    out[2] = high
+    out[3] = contributing
+    if counter is not None:
+        counter.tick()
+    return out
+
+
+def _coefficients(locations, scales, mode, reference, paths) -> tuple[np.ndarray, np.ndarray]:
+    n = len(locations)
+    if mode == "none":
+        return np.ones(n), np.zeros(n)
+    try:
+        return normalization_coefficients(locations, scales, mode, reference=reference)
+    except ValueError as exc:
+        # Name the file behind "frame i" so the user knows which frame to look at.
+        text = str(exc)
+        for i, p in enumerate(paths):
+            text = text.replace(f"frame {i} ", f"frame {i} ({p}) ")
+        raise AstrocalError(text) from exc
+
+
+def _weights(weights, cube: xr.DataArray, noises: np.ndarray, n: int) -> np.ndarray:
+    if weights is None or (isinstance(weights, str) and weights == "none"):
+        return np.ones(n)
+    if isinstance(weights, str):
+        if weights == "exposure":
+            if "exposure" not in cube.coords or np.isnan(cube["exposure"].values).any():
+                raise AstrocalError("weights='exposure' needs every frame's exposure time in its header")
+            w = np.asarray(cube["exposure"].values, dtype=float)
+        elif weights == "noise":
+            w = 1.0 / noises ** 2
+        else:
+            raise ValueError(f"unknown weights {weights!r}; choose one of {', '.join(WEIGHTINGS)} or an array")
+    else:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (n,):
+            raise ValueError(f"weights: expected {n} values (one per frame), got shape {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise AstrocalError(f"weights must be finite and > 0, got {np.round(w, 6).tolist()}")
+    return w / w.max()
+
+
+def _provenance(cube, combine, rejection, algorithm, reason, low, high, normalization,
+                rejection_normalization, weights, weight_values, estimator, reference, locations, scales,
+                noises, paths) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "n_frames": int(cube.shape[0]),
+        "combine": combine,
+        "rejection_requested": rejection,
+        "rejection": algorithm,
+        "rejection_reason": reason,
+        "low": low,
+        "high": high,
+        "guard": GUARD_DESCRIPTION,
+        "normalization": normalization,
+        "rejection_normalization": rejection_normalization,
+        "weights": weights if isinstance(weights, str) or weights is None else "array",
+        "weight_values": weight_values.tolist(),
+        "estimator": estimator,
+        "reference_frame": reference,
+        "locations": locations.tolist(),
+        "scales": scales.tolist(),
+        "source_paths": paths,
+    }
+    if np.isfinite(noises).any():
+        attrs["noise_sigmas"] = noises.tolist()
+    for name in ("frame_type", "exposure", "temperature", "set_temperature", "gain", "offset", "iso",
+                 "filter", "xbinning", "ybinning", "instrument", "bayer_pattern", "date_obs"):
+        if name in cube.coords:
+            values = cube[name].values
+            if values.dtype.kind == "M":
+                values = np.datetime_as_string(values, unit="s")
+            attrs[f"frame_{name}"] = values.tolist()
+    return attrs

@@ -1,0 +1,73 @@
+"""The astrocal command: scan, demo, integrate (run as a user would, in a subprocess)."""
+import shutil
+import subprocess
+import sys
+
+import pytest
+from astropy.io import fits
+
+import astrocal_widgets as aw
+
+from conftest import tree_hashes
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "astrocal_widgets", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    return aw.simulate_session(tmp_path_factory.mktemp("night"), counts={"light": 1})
+
+
+def test_console_script_is_installed():
+    assert shutil.which("astrocal"), "pip install -e . must install the 'astrocal' command"
+
+
+def test_scan_prints_the_groups(session):
+    result = run("scan", session.directory)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "bias, -10.0 °C, gain 139, offset 21, 1x1 bin, 640x480 px: 20 frames" in out
+    assert "dark, 300 s" in out and "dark, 60 s" in out
+    assert "darkflat, 1.5 s" in out and "darkflat, 8 s" in out
+    assert "flat, filter L" in out and "flat, filter Ha" in out and "light, filter L, 300 s" in out
+
+
+def test_scan_of_a_missing_folder_is_a_clear_error(tmp_path):
+    result = run("scan", tmp_path / "nope")
+    assert result.returncode == 2
+    assert "nope: no such folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_simulates_scans_and_integrates_then_reuses(tmp_path):
+    result = run("demo", tmp_path / "demo")
+    assert result.returncode == 0, result.stderr
+    assert "Simulating a mono session" in result.stdout
+    masters = sorted(p.name for p in (tmp_path / "demo" / "masters").glob("*.fits"))
+    assert len(masters) == 7 and "master_bias_-10C_g139_o21_1x1_640x480.fits" in masters
+    header = fits.getheader(tmp_path / "demo" / "masters" / "master_bias_-10C_g139_o21_1x1_640x480.fits")
+    assert header["IMAGETYP"] == "MASTER BIAS" and header["NCOMBINE"] == 20
+    before = tree_hashes(tmp_path / "demo")
+    again = run("demo", tmp_path / "demo")
+    assert again.returncode == 0, again.stderr
+    assert "already" in again.stdout and again.stdout.count("exists, kept") == 7
+    assert tree_hashes(tmp_path / "demo") == before  # nothing overwritten
+
+
+def test_integrate_writes_a_master_and_refuses_to_overwrite(session, tmp_path):
+    bias = [g for g in aw.scan(session.directory).groups("bias")][0]
+    out = tmp_path / "master_bias.fits"
+    result = run("integrate", *bias.paths, "--rejection", "sigma", "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert "20 frames, sigma" in result.stdout
+    with fits.open(out) as hdul:
+        assert hdul[0].header["REJECT"] == "sigma" and [h.name for h in hdul][1:4] == ["REJ_LOW", "REJ_HIGH",
+                                                                                       "CONTRIB"]
+    mtime = out.stat().st_mtime_ns
+    again = run("integrate", *bias.paths, "--output", out)
+    assert again.returncode == 2 and "exists; pass overwrite=True (or --overwrite)" in again.stderr
+    assert out.stat().st_mtime_ns == mtime
+    forced = run("integrate", *bias.paths, "--output", out, "--overwrite")
+    assert forced.returncode == 0, forced.stderr
