@@ -223,3 +223,51 @@ def test_missing_extras_give_a_clear_error(tmp_path, monkeypatch):
         aw.open_frames([tmp_path / "IMG_0001.CR2"])
     with pytest.raises(aw.MissingExtraError, match=r"xisf.*astrocal-widgets\[xisf\]"):
         aw.open_frames([tmp_path / "x.xisf"])
+
+
+def _write_dng(path, mosaic, *, exposure=(1, 30), iso=800, pattern="GRBG", black=256):
+    """A DNG as a DSLR converter writes it (pidng): CFA mosaic, black level, exposure, ISO, date."""
+    core = pytest.importorskip("pidng.core")
+    defs = pytest.importorskip("pidng.defs")
+    h, w = mosaic.shape
+    t = core.DNGTags()
+    for tag, value in ((core.Tag.ImageWidth, w), (core.Tag.ImageLength, h), (core.Tag.TileWidth, w),
+                       (core.Tag.TileLength, h), (core.Tag.Orientation, defs.Orientation.Horizontal),
+                       (core.Tag.PhotometricInterpretation, defs.PhotometricInterpretation.Color_Filter_Array),
+                       (core.Tag.SamplesPerPixel, 1), (core.Tag.BitsPerSample, 16),
+                       (core.Tag.CFARepeatPatternDim, [2, 2]), (core.Tag.CFAPattern, getattr(defs.CFAPattern, pattern)),
+                       (core.Tag.BlackLevel, black), (core.Tag.WhiteLevel, 65535),
+                       (core.Tag.ColorMatrix1, [[1, 1], [0, 1], [0, 1], [0, 1], [1, 1], [0, 1], [0, 1], [0, 1], [1, 1]]),
+                       (core.Tag.CalibrationIlluminant1, defs.CalibrationIlluminant.D65),
+                       (core.Tag.AsShotNeutral, [[1, 1], [1, 1], [1, 1]]), (core.Tag.Make, "Canon"),
+                       (core.Tag.Model, "EOS 6D"), (core.Tag.ExposureTime, [list(exposure)]),
+                       (core.Tag.PhotographicSensitivity, iso),
+                       (core.Tag.DateTimeOriginal, "2020:08:14 22:10:00"),
+                       (core.Tag.DNGVersion, defs.DNGVersion.V1_4),
+                       (core.Tag.DNGBackwardVersion, defs.DNGVersion.V1_2)):
+        t.set(tag, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = core.RAW2DNG()
+    writer.options(t, path=str(path.parent), compress=False)
+    writer.convert(mosaic, filename=path.stem)
+    return path
+
+
+def test_dslr_raw_mosaic_exposure_iso_and_black_level(tmp_path):
+    pytest.importorskip("rawpy")
+    pytest.importorskip("exifread")
+    rng = np.random.default_rng(5)
+    mosaics = [rng.integers(256, 4000, (64, 96)).astype(np.uint16) for _ in range(2)]
+    paths = [_write_dng(tmp_path / "DARK" / f"IMG_{i:04d}.dng", m) for i, m in enumerate(mosaics)]
+    READ_STATISTICS.reset()
+    cube = aw.open_frames(tmp_path / "DARK")
+    assert READ_STATISTICS.calls == 0
+    assert cube.shape == (2, 64, 96)
+    assert list(cube["frame_type"].values) == ["dark", "dark"]  # from the folder: raw files carry no type
+    assert cube["exposure"].values[0] == pytest.approx(1 / 30) and cube["iso"].values[0] == 800
+    assert cube["offset"].values[0] == 256  # the black level, as Siril reads BLKLEVEL
+    assert cube["bayer_pattern"].values[0] == "GRBG" and cube["instrument"].values[0] == "EOS 6D"
+    assert cube["date_obs"].values[0] == np.datetime64("2020-08-14T22:10:00")
+    assert np.isnan(cube["temperature"].values).all()  # DSLRs report no sensor temperature here
+    np.testing.assert_array_equal(cube.values[1], mosaics[1].astype(np.float32))  # mosaic as stored
+    assert all(p.exists() for p in paths)

@@ -405,7 +405,7 @@ def _open_raw(p: Path) -> tuple[dict[str, Any], FrameSource]:
         raise FrameReadError(p, f"not a readable raw file ({exc})") from exc
     # Black level as stored; the mosaic is returned as stored, so BAYERPAT is the pattern at [0, 0].
     header: dict[str, Any] = {"BAYERPAT": colors if len(colors) == 4 else "",
-                              "BLKLEVEL": black, "DATAMAX": white, "IMAGETYP": None}
+                              "BLKLEVEL": black, "DATAMAX": white}
     header.update(_exif_header(p))
     return header, FrameSource(str(p), (int(height), int(width)), "raw", 0, 0, "<u2")
 
@@ -418,15 +418,19 @@ def _exif_header(p: Path) -> dict[str, Any]:
         raise MissingExtraError("Reading DSLR raw metadata", "raw", "exifread") from exc
     with open(p, "rb") as f:
         tags = exifread.process_file(f, details=False)
+    def tag(name: str):
+        # DNG writers may put EXIF fields in IFD0 ("Image ...") instead of the EXIF IFD.
+        return tags.get(f"EXIF {name}", tags.get(f"Image {name}"))
+
     out: dict[str, Any] = {}
-    exposure = tags.get("EXIF ExposureTime")
+    exposure = tag("ExposureTime")
     if exposure is not None:
         ratio = exposure.values[0]
         out["EXPTIME"] = float(ratio.num) / float(ratio.den) if ratio.den else math.nan
-    iso = tags.get("EXIF ISOSpeedRatings")
+    iso = tag("ISOSpeedRatings")
     if iso is not None:
         out["ISOSPEED"] = float(iso.values[0])
-    date = tags.get("EXIF DateTimeOriginal")
+    date = tag("DateTimeOriginal")
     if date is not None:
         d = str(date.values).strip()
         out["DATE-OBS"] = d[:10].replace(":", "-") + "T" + d[11:]
