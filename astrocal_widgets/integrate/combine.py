@@ -17,8 +17,8 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ..errors import AstrocalError, FrameReadError
-from ..io.cube import open_frames
+from ..errors import AstrocalError, FrameReadError, IncompatibleFramesError
+from ..io.cube import band_rows, open_frames
 from ..io.sources import _cached_open
 from . import kernels
 from .estimators import frame_subsample, location_scale, noise_sigma
@@ -108,6 +108,13 @@ def _as_cube(cube: Any) -> xr.DataArray:
         if cube.ndim != 3:
             raise ValueError(f"integrate needs a 3-D stack (frame, y, x), got shape {cube.shape}")
         return xr.DataArray(cube, dims=("frame", "y", "x"))
+    if isinstance(cube, (list, tuple)) and cube and all(isinstance(f, (np.ndarray, da.Array)) for f in cube):
+        # in-memory frames: they must all have one 2-D shape
+        shapes = sorted({tuple(f.shape) for f in cube})
+        if len(shapes) > 1 or len(shapes[0]) != 2:
+            raise IncompatibleFramesError(f"integrate needs frames of one 2-D shape (y, x), got shapes {shapes}")
+        stack = da.stack(cube) if any(isinstance(f, da.Array) for f in cube) else np.stack(cube)
+        return xr.DataArray(stack, dims=("frame", "y", "x"))
     return open_frames(cube)
 
 
@@ -136,6 +143,10 @@ def _sample_frames(cube: xr.DataArray, rows: np.ndarray) -> list[np.ndarray]:
     """The subsample rows of each frame, read straight from the files when the cube has them."""
     runs = np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1)
     paths = cube["path"].values if "path" in cube.coords else None
+    # Only a cube still holding the files' pixels may be sampled from the files: arithmetic keeps
+    # the path coordinate (flats - master dark flat), and then the values are no longer the files'.
+    if not (isinstance(cube.data, da.Array) and cube.data.name.startswith("read-frames-")):
+        paths = None
     out = []
     if paths is not None:
         try:
@@ -202,7 +213,10 @@ def integrate(
         ``estimator`` (``"median"``: median and 1.4826 MAD, default; ``"ikss"``; ``"ikss_lite"``)
         for location and scale; ``reference`` (frame index of the normalisation reference, default
         0); ``progress`` (``callable(fraction, message)`` called as bands finish, threaded
-        scheduler); threshold aliases above.
+        scheduler); threshold aliases above. An alias the resolved algorithm does not use is a
+        TypeError (with ``rejection="auto"``: an IntegrationWarning, and it is ignored). When a
+        stack is too small for the requested algorithm, the fallback runs with its own default
+        thresholds (the ones given were meant for the requested algorithm).
 
     Returns
     -------
@@ -238,13 +252,29 @@ def integrate(
 
     cube = _as_cube(cube)
     n, height, width = cube.shape
+    if n == 0 or height == 0 or width == 0:
+        raise ValueError(f"integrate needs at least one frame of at least one pixel, got shape {cube.shape}")
     if not 0 <= reference < n:
         raise ValueError(f"reference frame {reference} outside the stack of {n} frames")
     if n == 1:
         warnings.warn("a single frame: the master is that frame, nothing can be rejected",
                       IntegrationWarning, stacklevel=2)
     algorithm, reason = resolve_rejection(rejection, n)
+    if rejection not in ("auto", algorithm):
+        # fell back to another algorithm: thresholds given for the requested one mean something
+        # else there (sigma multiples vs fractions of the median), so the fallback's defaults apply
+        given = [k for k, v in (("low", low), ("high", high)) if v is not None] + sorted(params)
+        if given:
+            reason += f" (with its default thresholds; {', '.join(given)} were given for {rejection})"
+        low = high = None
+        params.clear()
     low_value, high_value = _thresholds(algorithm, low, high, params)
+    if params:
+        text = (f"parameter(s) {', '.join(sorted(params))} do not apply to rejection {algorithm!r} "
+                f"(its thresholds: low/high or {'/'.join(_THRESHOLD_ALIASES.get(algorithm, ('-', '-')))})")
+        if rejection != "auto":
+            raise TypeError(f"integrate: {text}")
+        warnings.warn(f"{text}: ignored ({reason})", IntegrationWarning, stacklevel=2)
     if algorithm == "minmax" and low_value + high_value >= n:
         warnings.warn(f"minmax {low_value:g}/{high_value:g} would drop every one of {n} frames: "
                       "keeping at least one value per pixel", IntegrationWarning, stacklevel=2)
@@ -268,7 +298,10 @@ def integrate(
     out_scale, out_offset = _coefficients(locations, scales, normalization, reference, paths)
     weight_values = _weights(weights, cube, noises, n)
 
-    data = cube.data if isinstance(cube.data, da.Array) else da.from_array(np.asarray(cube.data))
+    if isinstance(cube.data, da.Array):
+        data = cube.data
+    else:  # in memory: bands of rows too, so the float32 copy and the kernels go band by band
+        data = da.from_array(np.asarray(cube.data), chunks=(-1, band_rows(n, height, width), -1))
     if data.dtype != np.float32:
         data = data.astype(np.float32)
     data = data.rechunk({0: -1, 2: -1})
@@ -304,11 +337,13 @@ class _BandCounter:
         self._lock = threading.Lock()
 
     def tick(self) -> None:
+        # The callback runs under the lock: two threads finishing together must not report
+        # their counts out of order. A second compute of the same graph starts a new 0..1 run.
         with self._lock:
             self.done += 1
-            done = self.done
-        if self.progress is not None:
-            self.progress(min(1.0, done / self.total), f"{self.label}: band {done} of {self.total}")
+            done = (self.done - 1) % self.total + 1
+            if self.progress is not None:
+                self.progress(done / self.total, f"{self.label}: band {done} of {self.total}")
 
     def __reduce__(self):
         # On a distributed cluster the callback cannot reach the client: drop it.
@@ -377,7 +412,7 @@ def _provenance(cube, combine, rejection, algorithm, reason, low, high, normaliz
         "guard": GUARD_DESCRIPTION,
         "normalization": normalization,
         "rejection_normalization": rejection_normalization,
-        "weights": weights if isinstance(weights, str) or weights is None else "array",
+        "weights": "none" if weights is None else weights if isinstance(weights, str) else "array",
         "weight_values": weight_values.tolist(),
         "estimator": estimator,
         "reference_frame": reference,

@@ -42,6 +42,11 @@ def _common(values: list, numeric: bool = True) -> Any:
     return Counter(texts).most_common(1)[0][0] if texts else None
 
 
+def _ascii(text: Any) -> str:
+    """FITS headers hold printable ASCII only: escape anything else (a folder named 'Nébuleuse')."""
+    return str(text).encode("ascii", "backslashreplace").decode("ascii")
+
+
 def master_header(attrs: dict[str, Any]) -> fits.Header:
     """The primary header of a master: type, matching keys, NCOMBINE, algorithm, HISTORY, sources.
 
@@ -76,7 +81,7 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
     for key, name in (("FILTER", "filter"), ("INSTRUME", "instrument"), ("BAYERPAT", "bayer_pattern")):
         value = _common(attrs.get(f"frame_{name}", []), numeric=False)
         if value is not None:
-            h[key] = value
+            h[key] = _ascii(value)
     if h.get("BAYERPAT"):
         h["XBAYROFF"] = (0, "pattern given at the first stored pixel")
         h["YBAYROFF"] = 0
@@ -104,7 +109,7 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
         h["REJFRACL"] = (attrs["rejected_fraction_low"], "fraction of values rejected low")
         h["REJFRACH"] = (attrs["rejected_fraction_high"], "fraction of values rejected high")
     for i, path in enumerate(attrs.get("source_paths", [])):
-        h.add_history(f"source {i + 1}: {os.path.basename(path)}")
+        h.add_history(_ascii(f"source {i + 1}: {os.path.basename(path)}"))
     return h
 
 
@@ -153,7 +158,9 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
     sources = attrs.get("source_paths") or []
     if sources:
         n = len(sources)
-        cols = [fits.Column("PATH", f"{max(1, max(len(s) for s in sources))}A", array=sources),
+        # UTF-8 bytes: FITS character columns are bytes, and paths need not be ASCII
+        encoded = np.array([s.encode("utf-8") for s in sources])
+        cols = [fits.Column("PATH", f"{max(1, encoded.dtype.itemsize)}A", array=encoded),
                 fits.Column("LOCATION", "D", array=_vector(attrs.get("locations"), n)),
                 fits.Column("SCALE", "D", array=_vector(attrs.get("scales"), n)),
                 fits.Column("WEIGHT", "D", array=_vector(attrs.get("weight_values"), n))]

@@ -1,0 +1,819 @@
+"""Fast pixel rejection and combination: numba kernels over a band of full image rows.
+
+Same interface and same results as :mod:`astrocal_widgets.integrate.reference`, whose module
+docstring defines every method, the guard and the tie rules; this module only changes *how*
+it is computed (``ALGORITHMS.md`` section 8):
+
+* each pixel's values are sorted once, in the reference's canonical order (rejection value,
+  then output value, then weight). Deviation from section 8, measured: instead of an insertion
+  sort per pixel, a chunk of :data:`CHUNK` columns is sorted at once by a Batcher sorting
+  network whose inner loop runs over the columns, branch-free and vectorised (about 10x faster
+  than insertion sort on 30 frames). Missing values enter as +inf and sort last;
+* the kept values stay sorted: for every method but linear_fit the deviation from the centre is
+  monotone in the sorted values, so the rejected values are a prefix and a suffix and the kept
+  values a shrinking window ``[lo, lo + k)`` (nothing is moved); linear_fit and esd compact
+  their rows stably. Every median is a lookup;
+* means and spreads are linear passes (sigma: one pass over the deviations from the median;
+  winsorized: prefix sums, then O(1) per inner iteration), summed in the reference's fixed
+  order (four lane sums, ``reference._sum``), so every comparison is the same bit for bit: the
+  rejection maps are identical to the reference's, and the master too up to the float32 cast;
+* the MAD's median of ``|x - m|`` is a merge of the two sorted halves (no second sort);
+* the per-pixel data live in one workspace array allocated once per band (numba passes each
+  array argument as about ten machine words, which cost more than the work on 30 values when a
+  dozen separate arrays were passed); nothing is allocated inside the row or pixel loops;
+* the method and the combination are dispatched by int code; the Student-t quantiles of the
+  ESD test come from a table of ``lambda_n`` computed with scipy before the kernel runs;
+* ``@njit(nogil=True, cache=True)``, single-threaded: the caller runs threads over bands
+  (numba ``parallel=True`` inside them oversubscribed the cores).
+
+When the output normalisation equals the rejection normalisation and the weights are equal
+(bias, darks, flats), only the rejection values are sorted; otherwise (value, output, weight)
+tuples are. averaged_sigma sorts each row twice (once for the row's gain, once for the
+rejection) rather than keeping a row of sorted stacks: the gain needs the whole row first.
+Values must be finite or NaN (an infinite value would be confused with a missing one).
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+from scipy import stats
+
+from .reference import (COMBINES, DEFAULT_THRESHOLDS, MAD_TO_SIGMA, REJECTIONS, WINSOR_CLAMP,
+                        WINSOR_FACTOR, WINSOR_MAX_ITER, WINSOR_TOL, ZERO_SPREAD_RTOL,
+                        validate_band_arguments)
+
+__all__ = ["REJECTIONS", "COMBINES", "DEFAULT_THRESHOLDS", "CHUNK", "integrate_band",
+           "esd_lambda_table", "sorting_network"]
+
+# error_model="numpy": a float division by zero gives inf instead of raising (a guard score
+# with a zero threshold is +inf, as in the reference)
+_JIT = dict(nogil=True, cache=True, error_model="numpy")
+# tiny helpers called many times per pixel are inlined by numba (measured faster)
+_JIT_INLINE = _JIT
+
+# Columns sorted together. 248 float64 = 31 cache lines: an odd stride in lines spreads the N
+# values of one column over different L1 sets (a power-of-two stride makes them evict each other).
+CHUNK = 248
+
+(R_NONE, R_MINMAX, R_PERCENTILE, R_SIGMA, R_MAD, R_AVSIGMA, R_WINSOR, R_LINFIT,
+ R_ESD) = range(9)
+_REJ_CODE = {name: i for i, name in enumerate(REJECTIONS)}
+(C_AVERAGE, C_MEDIAN, C_MINIMUM, C_MAXIMUM, C_SUM) = range(5)
+_COMB_CODE = {name: i for i, name in enumerate(COMBINES)}
+assert _REJ_CODE["esd"] == R_ESD and _COMB_CODE["sum"] == C_SUM
+
+
+def esd_lambda_table(alpha: float, n_max: int) -> np.ndarray:
+    """Rosner's critical values ``lambda_n`` for n = 0..n_max (NaN below 3).
+
+    Same formula and same scipy quantile as ``reference.esd_critical_value``, element by
+    element, so the values are identical.
+    """
+    lam = np.full(max(n_max, 2) + 1, np.nan)
+    if n_max >= 3:
+        n = np.arange(3, n_max + 1)
+        t = stats.t.ppf(1 - alpha / (2 * n), n - 2)
+        lam[3:] = (n - 1) * t / np.sqrt(n * (n - 2 + t * t))
+    return lam
+
+
+# --- sorting: a chunk of columns at a time ---------------------------------------------------
+
+@lru_cache(maxsize=None)
+def sorting_network(n: int) -> np.ndarray:
+    """Comparators (i, j), i < j, of Batcher's odd-even merge sort for n inputs, shape (M, 2).
+
+    Built for the next power of two and pruned of comparators that touch an index >= n: the
+    missing inputs act as +inf, which such a network never moves down, so the pruned network
+    sorts n values.
+    """
+    p = 1
+    while p < n:
+        p *= 2
+    pairs = []
+    t = 1
+    while t < p:
+        k = t
+        while k >= 1:
+            for j in range(k % t, p - k, 2 * k):
+                for i in range(min(k, p - j - k)):
+                    if (i + j) // (2 * t) == (i + j + k) // (2 * t) and i + j + k < n:
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        t *= 2
+    out = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    out.flags.writeable = False
+    return out
+
+
+@njit(**_JIT)
+def _load_chunk(stack, row, c0, cc, scale, offset, buf, cnt):
+    """Normalised values of a chunk of columns into buf (frame-major), NaN -> +inf so that
+    missing values sort last; cnt[c] = number of valid values of column c."""
+    for c in range(cc):
+        cnt[c] = 0
+    for i in range(stack.shape[0]):
+        src = stack[i, row, c0:c0 + cc]
+        sc = scale[i]
+        of = offset[i]
+        dst = buf[i]
+        for c in range(cc):
+            x = src[c]
+            bad = math.isnan(x)
+            dst[c] = np.inf if bad else np.float64(x) * sc + of
+            cnt[c] += 0 if bad else 1
+
+
+@njit(**_JIT)
+def _load_payload(stack, row, c0, cc, scale, offset, weights, bo, bw):
+    """Output-normalised values and weights of the chunk (+inf where missing)."""
+    for i in range(stack.shape[0]):
+        src = stack[i, row, c0:c0 + cc]
+        sc = scale[i]
+        of = offset[i]
+        wi = weights[i]
+        dst_o = bo[i]
+        dst_w = bw[i]
+        for c in range(cc):
+            x = src[c]
+            bad = math.isnan(x)
+            dst_o[c] = np.inf if bad else np.float64(x) * sc + of
+            dst_w[c] = np.inf if bad else wi
+
+
+@njit(**_JIT)
+def _sort_chunk(pairs, cc, br):
+    """Apply the sorting network to every column of the chunk at once."""
+    for q in range(pairs.shape[0]):
+        ra = br[pairs[q, 0]]
+        rb = br[pairs[q, 1]]
+        for c in range(cc):
+            a = ra[c]
+            b = rb[c]
+            ra[c] = min(a, b)
+            rb[c] = max(a, b)
+
+
+@njit(**_JIT)
+def _sort_chunk_payload(pairs, cc, br, bo, bw):
+    """As _sort_chunk, on the tuples (r, o, w) in lexicographic (canonical) order."""
+    for q in range(pairs.shape[0]):
+        ra = br[pairs[q, 0]]
+        rb = br[pairs[q, 1]]
+        oa = bo[pairs[q, 0]]
+        ob = bo[pairs[q, 1]]
+        wa = bw[pairs[q, 0]]
+        wb = bw[pairs[q, 1]]
+        for c in range(cc):
+            a = ra[c]
+            b = rb[c]
+            u = oa[c]
+            v = ob[c]
+            y = wa[c]
+            z = wb[c]
+            swap = (a > b) | ((a == b) & ((u > v) | ((u == v) & (y > z))))
+            ra[c] = b if swap else a
+            rb[c] = a if swap else b
+            oa[c] = v if swap else u
+            ob[c] = u if swap else v
+            wa[c] = z if swap else y
+            wb[c] = y if swap else z
+
+
+# --- statistics on a window [lo, lo + n) of a workspace row ------------------------------------
+#
+# The per-pixel data live in one workspace ``ws`` (float64, shape (5, N)) and ``iw`` (int64,
+# shape (2, N)) instead of separate arrays: numba passes each array argument as some ten machine
+# words, and with a dozen arrays per call that cost more than the work on ~30 values.
+
+R, O, W, D, T, P1, P2 = range(7)  # ws rows: sorted rejection values, output values, weights,
+                                  # deviations, scratch, prefix sums of d and d^2 (winsorized);
+                                  # when output == rejection normalisation, O is R
+F, Q = 0, 1                     # iw rows: candidate flags, order of the esd removals
+
+
+@njit(**_JIT_INLINE)
+def _median(ws, row, lo, n):
+    h = lo + n // 2
+    if n % 2 == 1:
+        return ws[row, h]
+    return (ws[row, h - 1] + ws[row, h]) / 2.0
+
+
+@njit(**_JIT_INLINE)
+def _sum(ws, row, lo, n):
+    """Sum of ws[row, lo:lo+n] in the reference's order: four lane sums, (s0+s1)+(s2+s3)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    p = lo
+    end = lo + n
+    while p + 4 <= end:
+        s0 += ws[row, p]
+        s1 += ws[row, p + 1]
+        s2 += ws[row, p + 2]
+        s3 += ws[row, p + 3]
+        p += 4
+    if p < end:
+        s0 += ws[row, p]
+    if p + 1 < end:
+        s1 += ws[row, p + 1]
+    if p + 2 < end:
+        s2 += ws[row, p + 2]
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(**_JIT_INLINE)
+def _std_from_sums(s1, s2, n):
+    """As reference._std_from_sums."""
+    return math.sqrt(max(n * s2 - s1 * s1, 0.0) / (n * (n - 1)))
+
+
+@njit(**_JIT)
+def _std_about(ws, lo, n, c):
+    """reference._std_about(x - c) over the window: sums of y and y^2 in one pass."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    b0 = 0.0
+    b1 = 0.0
+    b2 = 0.0
+    b3 = 0.0
+    r = ws[R]
+    p = lo
+    end = lo + n
+    while p + 4 <= end:
+        v0 = r[p] - c
+        v1 = r[p + 1] - c
+        v2 = r[p + 2] - c
+        v3 = r[p + 3] - c
+        a0 += v0
+        a1 += v1
+        a2 += v2
+        a3 += v3
+        b0 += v0 * v0
+        b1 += v1 * v1
+        b2 += v2 * v2
+        b3 += v3 * v3
+        p += 4
+    if p < end:
+        v = r[p] - c
+        a0 += v
+        b0 += v * v
+    if p + 1 < end:
+        v = r[p + 1] - c
+        a1 += v
+        b1 += v * v
+    if p + 2 < end:
+        v = r[p + 2] - c
+        a2 += v
+        b2 += v * v
+    s1 = (a0 + a1) + (a2 + a3)
+    s2 = (b0 + b1) + (b2 + b3)
+    return _std_from_sums(s1, s2, n)
+
+
+@njit(**_JIT)
+def _winsorized_std(ws, lo, n, c):
+    """Winsorized sigma about c (reference._winsorized_pass), from prefix sums of the sorted
+    deviations: each inner iteration is O(1) plus a short search instead of O(n)."""
+    ws[P1, 0] = 0.0
+    ws[P2, 0] = 0.0
+    for p in range(n):
+        dv = ws[R, lo + p] - c
+        ws[D, p] = dv
+        ws[P1, p + 1] = ws[P1, p] + dv
+        ws[P2, p + 1] = ws[P2, p] + dv * dv
+    s = _std_from_sums(ws[P1, n], ws[P2, n], n)
+    if not _spread_ok(s, ws, lo, n):
+        return s
+    a = 0
+    b = n
+    for _ in range(WINSOR_MAX_ITER):
+        lim = WINSOR_CLAMP * s
+        # a = number of d < -lim, b = number of d <= lim (from the previous a, b: lim moves little)
+        while a > 0 and ws[D, a - 1] >= -lim:
+            a -= 1
+        while a < n and ws[D, a] < -lim:
+            a += 1
+        while b < n and ws[D, b] <= lim:
+            b += 1
+        while b > 0 and ws[D, b - 1] > lim:
+            b -= 1
+        s1 = (ws[P1, b] - ws[P1, a]) + (n - b - a) * lim
+        s2 = (ws[P2, b] - ws[P2, a]) + (n - b + a) * (lim * lim)
+        s_new = WINSOR_FACTOR * _std_from_sums(s1, s2, n)
+        done = abs(s_new - s) <= WINSOR_TOL * s
+        s = s_new
+        if done:
+            break
+    return s
+
+
+@njit(**_JIT)
+def _std(ws, lo, n, mean):
+    """Sample standard deviation of ws[R, lo:lo+n] about its mean (as reference._std)."""
+    for p in range(n):
+        dv = ws[R, lo + p] - mean
+        ws[T, p] = dv * dv
+    return math.sqrt(_sum(ws, T, 0, n) / (n - 1))
+
+
+@njit(**_JIT_INLINE)
+def _spread_ok(s, ws, lo, n):
+    """False for a zero, rounding-level or NaN spread (as reference._spread_ok)."""
+    return s > ZERO_SPREAD_RTOL * max(abs(ws[R, lo]), abs(ws[R, lo + n - 1]))
+
+
+@njit(**_JIT)
+def _mad(ws, lo, n, m):
+    """Raw MAD of the sorted window about its median m: median of |x - m| (mean of the middle
+    two for even n), without sorting the deviations.
+
+    Left of the split the deviations grow leftwards, right of it rightwards: two sorted
+    sequences A and B, and the k-th smallest of their merge is found by binary search on how
+    many of the first k + 1 come from A.
+    """
+    r = ws[R]
+    end = lo + n
+    split = lo + n // 2                  # first index with r >= m (m is the median)
+    while split > lo and r[split - 1] >= m:
+        split -= 1
+    while split < end and r[split] < m:
+        split += 1
+    na = split - lo                      # A[i] = |r[split - 1 - i] - m|
+    nb = end - split                     # B[j] = |r[split + j] - m|
+    take = (n - 1) // 2 + 1              # up to and including the (lower) middle element
+    i_lo = max(0, take - nb)
+    i_hi = min(take, na)
+    while i_lo < i_hi:                   # smallest i with B[take - i - 1] <= A[i]
+        i = (i_lo + i_hi) // 2
+        if abs(r[split + take - i - 1] - m) > abs(r[split - 1 - i] - m):
+            i_lo = i + 1
+        else:
+            i_hi = i
+    i = i_lo
+    j = take - i
+    v = -np.inf
+    if i > 0:
+        v = abs(r[split - i] - m)
+    if j > 0:
+        v = max(v, abs(r[split + j - 1] - m))
+    if n % 2 == 1:
+        return v
+    nxt = np.inf                         # the next deviation in merge order
+    if i < na:
+        nxt = abs(r[split - 1 - i] - m)
+    if j < nb:
+        nxt = min(nxt, abs(r[split + j] - m))
+    return (v + nxt) / 2.0
+
+
+# --- rejection -------------------------------------------------------------------------------
+
+@njit(**_JIT)
+def _centre_spread(method, ws, lo, n, low, high, g, first):
+    """Centre and thresholds of one pass of a monotone method; -> (ok, c, tl, th)."""
+    if method == R_AVSIGMA:
+        if first:
+            c = _sum(ws, R, lo + 1, n - 2) / (n - 2)
+        else:
+            c = _sum(ws, R, lo, n) / n
+        if not (g > 0 and math.isfinite(g)) or not c > 0:
+            return False, 0.0, 0.0, 0.0
+        s = math.sqrt(g * c)
+    else:
+        c = _median(ws, R, lo, n)
+        if method == R_PERCENTILE:
+            return c > 0, c, low * c, high * c
+        if method == R_MAD:
+            s = MAD_TO_SIGMA * _mad(ws, lo, n, c)
+        elif method == R_WINSOR:
+            s = _winsorized_std(ws, lo, n, c)
+        else:   # sigma
+            s = _std_about(ws, lo, n, c)
+    if not _spread_ok(s, ws, lo, n):
+        return False, 0.0, 0.0, 0.0
+    return True, c, low * s, high * s
+
+
+@njit(**_JIT)
+def _clip_monotone(method, ws, n, low, high, g):
+    """Iterative (percentile: one-pass) clipping about a centre.
+
+    The deviation x - c is monotone in the sorted values (rounding is monotone too), so the
+    candidates are the a lowest and b highest kept values and the kept values stay a window
+    [lo, lo + k) of the sorted row. -> (lo, k, n low, n high).
+    """
+    r = ws[R]
+    floor = max(3, (n + 1) // 2)
+    lo = 0
+    k = n
+    nlo = 0
+    nhi = 0
+    first = True
+    while k > floor:
+        ok, c, tl, th = _centre_spread(method, ws, lo, k, low, high, g, first)
+        first = False
+        if not ok:
+            break
+        a = 0
+        while a < k and -(r[lo + a] - c) > tl:
+            a += 1
+        b = 0
+        while b < k - a and r[lo + k - 1 - b] - c > th:
+            b += 1
+        if a + b == 0:
+            break
+        if k - a - b < floor:
+            # guard: merge the two candidate lists by score (as reference._guard_select:
+            # score desc, then nearer its own end, then the high side)
+            ia = 0
+            ib = 0
+            for _ in range(k - floor):
+                if ia < a and ib < b:
+                    sl = -(r[lo + ia] - c) / tl
+                    sh = (r[lo + k - 1 - ib] - c) / th
+                    take_high = sh > sl or (sh == sl and ib <= ia)
+                else:
+                    take_high = ib < b
+                if take_high:
+                    ib += 1
+                else:
+                    ia += 1
+            a = ia
+            b = ib
+        lo += a
+        k -= a + b
+        nlo += a
+        nhi += b
+        if method == R_PERCENTILE:
+            break
+    return lo, k, nlo, nhi
+
+
+@njit(**_JIT)
+def _guard(ws, iw, n, tl, th, allowed):
+    """Keep only ``allowed`` flagged candidates: score desc, nearer own end, high side first."""
+    for _ in range(allowed):
+        best = -1
+        bs = 0.0
+        bd = 0
+        bh = False
+        for p in range(n):
+            f = iw[F, p]
+            if f != 1 and f != 2:
+                continue
+            hi = f == 2
+            if hi:
+                sc = ws[D, p] / th
+                di = n - 1 - p
+            else:
+                sc = -ws[D, p] / tl
+                di = p
+            if best < 0 or sc > bs or (sc == bs and (di < bd or (di == bd and hi and not bh))):
+                best = p
+                bs = sc
+                bd = di
+                bh = hi
+        iw[F, best] += 2                  # 3 / 4 = selected low / high
+    for p in range(n):
+        f = iw[F, p]
+        iw[F, p] = f - 2 if f >= 3 else 0
+
+
+@njit(**_JIT)
+def _compact(ws, iw, orow, n):
+    """Drop flagged values (stable, so the rows stay sorted); -> (n kept, n low, n high)."""
+    k = 0
+    nlo = 0
+    nhi = 0
+    for p in range(n):
+        f = iw[F, p]
+        if f == 0:
+            ws[R, k] = ws[R, p]
+            ws[orow, k] = ws[orow, p]
+            ws[W, k] = ws[W, p]
+            k += 1
+        elif f == 1:
+            nlo += 1
+        else:
+            nhi += 1
+    return k, nlo, nhi
+
+
+@njit(**_JIT)
+def _linear_fit(ws, iw, orow, n, low, high):
+    """Iterative clipping about the least-squares line through (rank, sorted value)."""
+    floor = max(3, (n + 1) // 2)
+    k = n
+    nlo = 0
+    nhi = 0
+    while k > floor:
+        jbar = (k - 1) / 2
+        ybar = _sum(ws, R, 0, k) / k
+        for p in range(k):
+            ws[T, p] = (p - jbar) * (ws[R, p] - ybar)
+        sjy = _sum(ws, T, 0, k)
+        for p in range(k):
+            j = p - jbar
+            ws[T, p] = j * j
+        b = sjy / _sum(ws, T, 0, k)
+        for p in range(k):
+            res = ws[R, p] - (ybar + b * (p - jbar))
+            ws[D, p] = res
+            ws[T, p] = abs(res)
+        s = _sum(ws, T, 0, k) / k
+        if not _spread_ok(s, ws, 0, k):
+            break
+        tl = low * s
+        th = high * s
+        ncand = 0
+        for p in range(k):
+            dp = ws[D, p]
+            if -dp > tl:
+                iw[F, p] = 1
+                ncand += 1
+            elif dp > th:
+                iw[F, p] = 2
+                ncand += 1
+            else:
+                iw[F, p] = 0
+        if ncand == 0:
+            break
+        if k - ncand < floor:
+            _guard(ws, iw, k, tl, th, k - floor)
+        k, a, bb = _compact(ws, iw, orow, k)
+        nlo += a
+        nhi += bb
+    return 0, k, nlo, nhi
+
+
+@njit(**_JIT)
+def _esd(ws, iw, orow, n, frac, lam):
+    """Rosner's generalised ESD test on the sorted ws[R, :n]; -> (0, n kept, n low, n high)."""
+    rmax = min(int(math.floor(n * frac)), n - max(3, (n + 1) // 2))
+    if rmax <= 0:
+        return 0, n, 0, 0
+    med = _median(ws, R, 0, n)
+    for p in range(n):
+        iw[F, p] = 0
+    lo = 0
+    hi = n - 1
+    n_out = 0
+    n_removed = 0
+    for i in range(1, rmax + 1):
+        m_ = hi - lo + 1
+        mean = _sum(ws, R, lo, m_) / m_
+        s = _std(ws, lo, m_, mean)
+        if not _spread_ok(s, ws, lo, m_):
+            break
+        d_lo = abs(ws[R, lo] - mean)
+        d_hi = abs(ws[R, hi] - mean)
+        if d_hi >= d_lo:
+            pos = hi
+            gi = d_hi / s
+            hi -= 1
+        else:
+            pos = lo
+            gi = d_lo / s
+            lo += 1
+        x = ws[R, pos]
+        iw[F, pos] = 1 if (x < med or (x == med and x < mean)) else 2
+        iw[Q, n_removed] = pos
+        n_removed += 1
+        if gi > lam[m_]:
+            n_out = i
+    for q in range(n_out, n_removed):   # removed but not significant: kept after all
+        iw[F, iw[Q, q]] = 0
+    k, nlo, nhi = _compact(ws, iw, orow, n)
+    return 0, k, nlo, nhi
+
+
+@njit(**_JIT)
+def _reject(method, ws, iw, orow, n, low, high, g, lam):
+    """Reject from the sorted ws[:, :n]. -> (lo, k, n low, n high): kept = [lo, lo + k)."""
+    if method == R_NONE or n <= 2:
+        return 0, n, 0, 0
+    if method == R_MINMAX:
+        n_low = int(low)
+        n_high = int(high)
+        if n_low + n_high >= n:       # keep one value, as near the median as allowed
+            n_low = min(max((n - 1) // 2, n - 1 - n_high), n_low)
+            n_high = n - 1 - n_low
+        return n_low, n - n_low - n_high, n_low, n_high
+    if method == R_ESD:
+        return _esd(ws, iw, orow, n, low, lam)
+    if method == R_LINFIT:
+        return _linear_fit(ws, iw, orow, n, low, high)
+    return _clip_monotone(method, ws, n, low, high, g)
+
+
+@njit(**_JIT)
+def _combine(combine, ws, orow, lo, k, n_valid):
+    """Combine the kept output values ws[orow, lo:lo+k] (as reference.combine_values)."""
+    if k == 0:
+        return np.nan
+    if combine == C_MEDIAN:
+        # output values are in rejection order: insertion-sort a copy (sorted when O is R)
+        for p in range(k):
+            v = ws[orow, lo + p]
+            j = p
+            while j > 0 and ws[T, j - 1] > v:
+                ws[T, j] = ws[T, j - 1]
+                j -= 1
+            ws[T, j] = v
+        return _median(ws, T, 0, k)
+    if combine == C_MINIMUM:
+        v = ws[orow, lo]
+        for p in range(lo + 1, lo + k):
+            v = min(v, ws[orow, p])
+        return v
+    if combine == C_MAXIMUM:
+        v = ws[orow, lo]
+        for p in range(lo + 1, lo + k):
+            v = max(v, ws[orow, p])
+        return v
+    # weighted mean: sum(w * x) and sum(w), each in the four-lane order of _sum
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    b0 = 0.0
+    b1 = 0.0
+    b2 = 0.0
+    b3 = 0.0
+    p = lo
+    end = lo + k
+    while p + 4 <= end:
+        a0 += ws[W, p] * ws[orow, p]
+        a1 += ws[W, p + 1] * ws[orow, p + 1]
+        a2 += ws[W, p + 2] * ws[orow, p + 2]
+        a3 += ws[W, p + 3] * ws[orow, p + 3]
+        b0 += ws[W, p]
+        b1 += ws[W, p + 1]
+        b2 += ws[W, p + 2]
+        b3 += ws[W, p + 3]
+        p += 4
+    if p < end:
+        a0 += ws[W, p] * ws[orow, p]
+        b0 += ws[W, p]
+    if p + 1 < end:
+        a1 += ws[W, p + 1] * ws[orow, p + 1]
+        b1 += ws[W, p + 1]
+    if p + 2 < end:
+        a2 += ws[W, p + 2] * ws[orow, p + 2]
+        b2 += ws[W, p + 2]
+    mean = ((a0 + a1) + (a2 + a3)) / ((b0 + b1) + (b2 + b3))
+    if combine == C_SUM:
+        return mean * n_valid
+    return mean
+
+
+@njit(**_JIT)
+def _row_gain(stack, row, rs, ro, pairs, br, cnt, ws, terms):
+    """IRAF avsigclip gain-like factor of one row, before any rejection (reference.row_gain)."""
+    cols = stack.shape[2]
+    chunk = br.shape[1]
+    nterm = 0
+    for c0 in range(0, cols, chunk):
+        cc = min(chunk, cols - c0)
+        _load_chunk(stack, row, c0, cc, rs, ro, br, cnt)
+        _sort_chunk(pairs, cc, br)
+        for c in range(cc):
+            n = cnt[c]
+            if n < 3:
+                continue
+            for p in range(n):
+                ws[R, p] = br[p, c]
+            cen = _sum(ws, R, 1, n - 2) / (n - 2)
+            if not cen > 0:
+                continue
+            for p in range(n):
+                dv = ws[R, p] - cen
+                ws[T, p] = dv * dv
+            terms[nterm] = _sum(ws, T, 0, n) / (n - 1) / cen
+            nterm += 1
+    if nterm == 0:
+        return np.nan
+    # the terms are summed in the same four-lane order as everything else
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    p = 0
+    while p + 4 <= nterm:
+        s0 += terms[p]
+        s1 += terms[p + 1]
+        s2 += terms[p + 2]
+        s3 += terms[p + 3]
+        p += 4
+    if p < nterm:
+        s0 += terms[p]
+    if p + 1 < nterm:
+        s1 += terms[p + 1]
+    if p + 2 < nterm:
+        s2 += terms[p + 2]
+    return ((s0 + s1) + (s2 + s3)) / nterm
+
+
+@njit(**_JIT)
+def _band_kernel(stack, method, low, high, combine, weights, rs, ro, os_, oo, simple, pairs,
+                 lam, chunk, master, rej_lo, rej_hi, contributing):
+    nf, rows, cols = stack.shape
+    # per-band scratch: nothing is allocated inside the row or pixel loops
+    br = np.empty((nf, chunk))
+    bo = np.empty((nf, chunk) if not simple else (1, 1))
+    bw = np.empty((nf, chunk) if not simple else (1, 1))
+    cnt = np.empty(chunk, np.int64)
+    ws = np.empty((7, nf + 1))
+    iw = np.empty((2, nf), np.int64)
+    terms = np.empty(cols)
+    orow = O
+    if simple:
+        orow = R              # output value == rejection value: one row, moved once
+        ws[W, :] = weights[0]  # equal weights: compaction keeps the row constant
+    for row in range(rows):
+        g = np.nan
+        if method == R_AVSIGMA:
+            g = _row_gain(stack, row, rs, ro, pairs, br, cnt, ws, terms)
+        for c0 in range(0, cols, chunk):
+            cc = min(chunk, cols - c0)
+            _load_chunk(stack, row, c0, cc, rs, ro, br, cnt)
+            if simple:
+                _sort_chunk(pairs, cc, br)
+            else:
+                _load_payload(stack, row, c0, cc, os_, oo, weights, bo, bw)
+                _sort_chunk_payload(pairs, cc, br, bo, bw)
+            for c in range(cc):
+                n = cnt[c]
+                for p in range(n):
+                    ws[R, p] = br[p, c]
+                if not simple:
+                    for p in range(n):
+                        ws[O, p] = bo[p, c]
+                        ws[W, p] = bw[p, c]
+                lo, k, nlo, nhi = _reject(method, ws, iw, orow, n, low, high, g, lam)
+                col = c0 + c
+                master[row, col] = np.float32(_combine(combine, ws, orow, lo, k, n))
+                rej_lo[row, col] = nlo
+                rej_hi[row, col] = nhi
+                contributing[row, col] = k
+
+
+def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float, combine: str,
+                   weights: np.ndarray, rej_scale: np.ndarray, rej_offset: np.ndarray,
+                   out_scale: np.ndarray, out_offset: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reject and combine a band of full image rows (fast numba kernel).
+
+    Parameters
+    ----------
+    stack : ndarray, shape (N, rows, cols), float32
+        The band of each of N frames; NaN = missing (other values must be finite).
+    rejection : str
+        One of :data:`REJECTIONS`.
+    low, high : float
+        Thresholds (:data:`DEFAULT_THRESHOLDS` gives their meaning and defaults).
+    combine : str
+        One of :data:`COMBINES`.
+    weights : ndarray, shape (N,)
+        Positive frame weights (all ones = unweighted), used by average and sum.
+    rej_scale, rej_offset : ndarray, shape (N,)
+        Rejection normalisation: rejection sees ``stack[i] * rej_scale[i] + rej_offset[i]``.
+    out_scale, out_offset : ndarray, shape (N,)
+        Output normalisation: combination uses ``stack[i] * out_scale[i] + out_offset[i]``.
+
+    Returns
+    -------
+    master : ndarray, shape (rows, cols), float32
+        Combined value; NaN where a pixel has no value.
+    rejected_low, rejected_high, contributing : ndarray, shape (rows, cols), uint16
+        Numbers of values rejected low, rejected high, and kept (combined).
+
+    Notes
+    -----
+    Releases the GIL while it computes: run bands in threads for parallelism.
+    """
+    (stack, low, high, weights, rej_scale, rej_offset, out_scale,
+     out_offset) = validate_band_arguments(stack, rejection, low, high, combine, weights,
+                                           rej_scale, rej_offset, out_scale, out_offset)
+    nf, rows, cols = stack.shape
+    lam = esd_lambda_table(high, nf) if rejection == "esd" else np.empty(1)
+    # one sorted array is enough when output = rejection normalisation and the weights are
+    # equal (bias, darks, flats); otherwise (value, output, weight) are sorted together
+    simple = bool(np.array_equal(rej_scale, out_scale) and np.array_equal(rej_offset, out_offset)
+                  and np.all(weights == weights[0]))
+    master = np.empty((rows, cols), np.float32)
+    rej_lo = np.empty((rows, cols), np.uint16)
+    rej_hi = np.empty((rows, cols), np.uint16)
+    contributing = np.empty((rows, cols), np.uint16)
+    _band_kernel(stack, _REJ_CODE[rejection], low, high, _COMB_CODE[combine], weights,
+                 rej_scale, rej_offset, out_scale, out_offset, simple, sorting_network(nf), lam,
+                 CHUNK, master, rej_lo, rej_hi, contributing)
+    return master, rej_lo, rej_hi, contributing
