@@ -104,13 +104,15 @@ def siril_stack(paths: Sequence[str | os.PathLike], *, rejection: str, low: floa
         result = work / "result"
         script = work / "stack.ssf"
         norm = SIRIL_NORMALIZATIONS[normalization]
+        # ``rej n`` takes no thresholds (Siril aborts on "Unexpected argument").
+        thresholds = "" if rejection == "none" else f" {low:g} {high:g}"
         # Paths relative to the working folder (``-d``): Siril 1.0.6's script parser keeps single
         # quotes as part of a path (``cd '/tmp/x'`` makes a folder named ``'``), and the scratch
         # folder's own name never needs quoting.
         script.write_text("\n".join([
             "requires 1.0.0", "setext fits", f"cd {src.name}", f"convert frame -out=../{seq.name}",
             f"cd ../{seq.name}",
-            f"stack frame rej {SIRIL_REJECTION_CODES[rejection]} {low:g} {high:g} {norm} -out=../{result.name}",
+            f"stack frame rej {SIRIL_REJECTION_CODES[rejection]}{thresholds} {norm} -out=../{result.name}",
             ""]))
         t0 = time.perf_counter()
         proc = subprocess.run([exe, "-d", str(work), "-s", str(script)], capture_output=True, text=True,
