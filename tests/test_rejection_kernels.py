@@ -27,7 +27,7 @@ THRESHOLDS = {
                    "winsorized_sigma": (1.0, 1.5), "linear_fit": (1.0, 1.5),
                    "esd": (0.5, 0.3)},
 }
-PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                              suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -23,6 +23,7 @@ ROSNER = np.array([
     3.26, 3.30, 3.59, 3.68, 4.30, 4.64, 5.34, 5.42, 6.01])
 PIXINSIGHT = np.array([9, 13, 15, 15, 17, 18, 18, 19, 21, 23, 24, 24, 25, 31, 33], dtype=float)
 SET1_OUTLIERS = [3.0, 40.0, 350.0, 410.0, 440.0]
+LONE = [1000, 1002, 998, 1001, 999, 1003, 997, 1000, 1001, 5000]
 
 
 def run(values, method, low, high, row_gain=None):
@@ -83,6 +84,33 @@ def test_set1_esd_statistics_and_critical_values():
     assert max(significant) == 5 and 1 not in significant
 
 
+@pytest.mark.parametrize("method, low, high, n_lo, n_hi", [
+    ("sigma", 3, 3, 0, 0), ("sigma", 2, 2, 2, 3), ("winsorized_sigma", 3, 3, 2, 3),
+    ("percentile", 0.3, 0.4, 2, 3), ("esd", 0.33, 0.05, 2, 3)])
+def test_set1_through_integrate_band(method, low, high, n_lo, n_hi):
+    """The band path gives the same counts and a float32 master (Siril prints 167.352936)."""
+    mean = 185.818182 if n_lo + n_hi == 0 else 167.352941
+    m, lo, hi, c = one_pixel_band(SET1, rejection=method, low=low, high=high,
+                                  combine="average")
+    assert (lo, hi, c) == (n_lo, n_hi, 22 - n_lo - n_hi)
+    assert m == pytest.approx(mean, rel=1e-7)
+
+
+def test_guard_does_not_touch_the_spec_vectors(monkeypatch):
+    """None of the section 7 vectors needs the guard (nor the esd cap): the expected numbers
+    are the plain definitions' numbers."""
+    def no_guard(*args, **kwargs):
+        raise AssertionError("guard fired")
+    monkeypatch.setattr(ref, "_guard_select", no_guard)
+    for values, method, low, high in [
+            (SET1, "sigma", 2, 2), (SET1, "winsorized_sigma", 3, 3),
+            (SET1, "percentile", 0.3, 0.4), (LONE, "sigma", 3, 3),
+            (PIXINSIGHT, "winsorized_sigma", 2, 2)]:
+        reject_stack(np.array(values, float), method, low, high)
+    for n, frac, cap in [(22, 0.33, 7), (54, 0.19, 10), (11, 0.3, 3), (10, 0.3, 3)]:
+        assert math.floor(n * frac) == cap <= n - min_keep(n)
+
+
 # --- Rosner's example (NIST/SEMATECH e-Handbook) -------------------------------------------------
 
 def test_rosner_exactly_three_outliers():
@@ -106,8 +134,6 @@ def test_esd_two_outliers_mean_100():
 
 
 # --- small stacks -------------------------------------------------------------------------------
-
-LONE = [1000, 1002, 998, 1001, 999, 1003, 997, 1000, 1001, 5000]
 
 
 def test_sigma_rejects_lone_outlier():

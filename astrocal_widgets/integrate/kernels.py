@@ -51,8 +51,6 @@ __all__ = ["REJECTIONS", "COMBINES", "DEFAULT_THRESHOLDS", "CHUNK", "integrate_b
 # error_model="numpy": a float division by zero gives inf instead of raising (a guard score
 # with a zero threshold is +inf, as in the reference)
 _JIT = dict(nogil=True, cache=True, error_model="numpy")
-# tiny helpers called many times per pixel are inlined by numba (measured faster)
-_JIT_INLINE = _JIT
 
 # Columns sorted together. 248 float64 = 31 cache lines: an odd stride in lines spreads the N
 # values of one column over different L1 sets (a power-of-two stride makes them evict each other).
@@ -185,17 +183,17 @@ def _sort_chunk_payload(pairs, cc, br, bo, bw):
 
 # --- statistics on a window [lo, lo + n) of a workspace row ------------------------------------
 #
-# The per-pixel data live in one workspace ``ws`` (float64, shape (5, N)) and ``iw`` (int64,
-# shape (2, N)) instead of separate arrays: numba passes each array argument as some ten machine
-# words, and with a dozen arrays per call that cost more than the work on ~30 values.
+# The per-pixel data live in one workspace ``ws`` (float64, shape (7, N + 1)) and ``iw``
+# (int64, shape (2, N)) instead of separate arrays: numba passes each array argument as some ten
+# machine words, and with a dozen arrays per call that cost more than the work on ~30 values.
 
 R, O, W, D, T, P1, P2 = range(7)  # ws rows: sorted rejection values, output values, weights,
                                   # deviations, scratch, prefix sums of d and d^2 (winsorized);
                                   # when output == rejection normalisation, O is R
-F, Q = 0, 1                     # iw rows: candidate flags, order of the esd removals
+F, Q = 0, 1                       # iw rows: candidate flags, order of the esd removals
 
 
-@njit(**_JIT_INLINE)
+@njit(**_JIT)
 def _median(ws, row, lo, n):
     h = lo + n // 2
     if n % 2 == 1:
@@ -203,7 +201,7 @@ def _median(ws, row, lo, n):
     return (ws[row, h - 1] + ws[row, h]) / 2.0
 
 
-@njit(**_JIT_INLINE)
+@njit(**_JIT)
 def _sum(ws, row, lo, n):
     """Sum of ws[row, lo:lo+n] in the reference's order: four lane sums, (s0+s1)+(s2+s3)."""
     s0 = 0.0
@@ -227,7 +225,7 @@ def _sum(ws, row, lo, n):
     return (s0 + s1) + (s2 + s3)
 
 
-@njit(**_JIT_INLINE)
+@njit(**_JIT)
 def _std_from_sums(s1, s2, n):
     """As reference._std_from_sums."""
     return math.sqrt(max(n * s2 - s1 * s1, 0.0) / (n * (n - 1)))
@@ -324,7 +322,7 @@ def _std(ws, lo, n, mean):
     return math.sqrt(_sum(ws, T, 0, n) / (n - 1))
 
 
-@njit(**_JIT_INLINE)
+@njit(**_JIT)
 def _spread_ok(s, ws, lo, n):
     """False for a zero, rounding-level or NaN spread (as reference._spread_ok)."""
     return s > ZERO_SPREAD_RTOL * max(abs(ws[R, lo]), abs(ws[R, lo + n - 1]))
