@@ -74,33 +74,29 @@ def _cmd_demo(args: argparse.Namespace) -> int:
               f"{cam.dark_current} e-/s at {cam.set_temperature} °C ({time.perf_counter() - t0:.1f} s)")
     catalog = scan(directory)
     print(catalog.summary())
-    masters = directory / "masters"
-    print(f"Integrating the calibration sets into {masters} ...")
-    for group in catalog.groups():
-        if group.frame_type == "light":
-            continue
-        target = masters / f"master_{group.slug}.fits"
-        if target.exists():
-            print(f"  {target.name}: exists, kept (delete it to rebuild)")
-            continue
-        options = MASTER_OPTIONS.get(group.frame_type, {})
-        ds = integrate(group.open(), progress=ConsoleProgress(f"  {group.frame_type:<8}"), **options).compute()
-        write_master(ds, target)
-        print(f"  {target.name}: {ds.attrs['n_frames']} frames, {ds.attrs['rejection']} "
-              f"({ds.attrs['rejection_reason']}), rejected {100 * _fraction(ds):.2f} % of values")
+    return _run_calibration(directory, output=None, overwrite=False, strict=True, dark_optimization=False)
+
+
+def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, dark_optimization: bool,
+                     library=None) -> int:
+    from .calibrate import calibrate_session
+
+    print(f"Calibrating {directory} ...")
+    result = calibrate_session(directory, output=output, overwrite=overwrite, strict=strict, library=library,
+                               dark_optimization=dark_optimization, progress=ConsoleProgress("calibrate"))
+    print(result.summary())
     return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    return _run_calibration(Path(args.directory), output=args.output, overwrite=args.overwrite,
+                            strict=not args.lenient, dark_optimization=args.dark_optimization,
+                            library=args.library)
 
 
 def _fraction(ds) -> float:
     low, high, kept = (int(ds[v].sum()) for v in ("rejected_low", "rejected_high", "contributing"))
     return (low + high) / max(1, low + high + kept)
-
-
-#: Integration options per frame type (ALGORITHMS.md section 4): bias, darks and dark flats keep
-#: their pedestal (no normalisation); flats are normalised multiplicatively.
-MASTER_OPTIONS = {
-    "flat": {"normalization": "multiplicative", "rejection_normalization": "equalize_fluxes"},
-}
 
 
 def _cmd_integrate(args: argparse.Namespace) -> int:
@@ -132,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", choices=("mono", "osc"), default="mono")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("calibrate", help="masters, calibrated flats and calibrated lights for a night")
+    p.add_argument("directory")
+    p.add_argument("-o", "--output", default=None, help="write masters/ and calibrated/ here")
+    p.add_argument("--library", action="append", default=None, help="a folder of masters from other nights")
+    p.add_argument("--overwrite", action="store_true", help="rebuild and replace existing outputs")
+    p.add_argument("--lenient", action="store_true",
+                   help="warn (instead of stopping) on temperature/exposure mismatches")
+    p.add_argument("--dark-optimization", action="store_true", help="choose the dark scale minimising noise")
+    p.set_defaults(func=_cmd_calibrate)
 
     from .integrate import COMBINES, NORMALIZATIONS, REJECTIONS
 

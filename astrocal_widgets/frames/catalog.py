@@ -135,8 +135,15 @@ class FrameCatalog:
 
     @property
     def unclassified(self) -> pd.DataFrame:
-        """Frames whose type could not be told from header, file name or folder."""
-        return self.table[self.table["frame_type"] == ""]
+        """Raw frames whose type could not be told from header, file name or folder."""
+        t = self.table
+        return t[(t["frame_type"] == "") & ~t["type_reason"].str.startswith("product")]
+
+    @property
+    def products(self) -> pd.DataFrame:
+        """Masters and calibrated frames found in the folder (never used as raw frames)."""
+        t = self.table
+        return t[(t["frame_type"] == "") & t["type_reason"].str.startswith("product")]
 
     def groups(self, frame_type: str | None = None) -> list[FrameGroup]:
         """Calibration sets: frames split by type and the keys that must match for that type.
@@ -185,6 +192,8 @@ class FrameCatalog:
             lines.append(f"  unclassified: {len(unclassified)} frames")
             for _, row in unclassified.iterrows():
                 lines.append(f"    {row['path']} ({row['type_reason']})")
+        if len(self.products):
+            lines.append(f"  masters and calibrated frames (not raw, not grouped): {len(self.products)}")
         if len(self.skipped):
             lines.append(f"  skipped: {len(self.skipped)} files")
             for _, row in self.skipped.iterrows():

@@ -54,10 +54,10 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 
 # Spellings of frame types in headers, after lower-casing and removing spaces, '-' and '_'.
 _TYPE_SPELLINGS = {
-    "bias": "bias", "biasframe": "bias", "offset": "bias", "zero": "bias", "masterbias": "bias",
-    "dark": "dark", "darkframe": "dark", "masterdark": "dark", "thermal": "dark",
+    "bias": "bias", "biasframe": "bias", "offset": "bias", "zero": "bias",
+    "dark": "dark", "darkframe": "dark", "thermal": "dark",
     "flat": "flat", "flatfield": "flat", "flatframe": "flat", "skyflat": "flat", "domeflat": "flat",
-    "twilightflat": "flat", "masterflat": "flat",
+    "twilightflat": "flat",
     "darkflat": "darkflat", "flatdark": "darkflat", "darkflatframe": "darkflat", "flatdarkframe": "darkflat",
     "biasflat": "darkflat",
     "light": "light", "lightframe": "light", "science": "light", "object": "light", "sci": "light",
@@ -193,7 +193,12 @@ def frame_metadata(header: Mapping[str, Any], path: str | Path, shape: tuple[int
     header_type = frame_type_from_value(_first(header, _ALIASES["imagetyp"]))
     name_type = frame_type_from_path(path)
     raw_type = _first(header, _ALIASES["imagetyp"])
-    if header_type and name_type and name_type != header_type and (
+    if (raw_type is not None and str(raw_type).strip().upper().startswith("MASTER")) or header.get("CALSTAT"):
+        # Our own (or another tool's) products: masters and calibrated frames are not raw frames.
+        meta["frame_type"] = ""
+        what = f"IMAGETYP={raw_type!r}" if header.get("CALSTAT") in (None, "") else f"CALSTAT={header['CALSTAT']!r}"
+        meta["type_reason"] = f"product: a master or calibrated frame ({what}), not a raw frame"
+    elif header_type and name_type and name_type != header_type and (
         (header_type == "light" and name_type in ("flat", "darkflat"))
         or (header_type == "dark" and name_type == "darkflat")
         or (header_type == "flat" and name_type == "darkflat")
