@@ -41,7 +41,7 @@ def test_scan_of_a_missing_folder_is_a_clear_error(tmp_path):
     assert "nope: no such folder" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_demo_simulates_scans_and_integrates_then_reuses(tmp_path):
+def test_demo_simulates_scans_and_calibrates_then_reuses(tmp_path):
     result = run("demo", tmp_path / "demo")
     assert result.returncode == 0, result.stderr
     assert "Simulating a mono session" in result.stdout
@@ -49,11 +49,19 @@ def test_demo_simulates_scans_and_integrates_then_reuses(tmp_path):
     assert len(masters) == 7 and "master_bias_-10C_g139_o21_1x1_640x480.fits" in masters
     header = fits.getheader(tmp_path / "demo" / "masters" / "master_bias_-10C_g139_o21_1x1_640x480.fits")
     assert header["IMAGETYP"] == "MASTER BIAS" and header["NCOMBINE"] == 20
+    calibrated = sorted((tmp_path / "demo" / "calibrated").rglob("*_calibrated.fits"))
+    assert len(calibrated) == 8
+    assert fits.getheader(calibrated[0])["CALSTAT"] == "BDF"
     before = tree_hashes(tmp_path / "demo")
     again = run("demo", tmp_path / "demo")
     assert again.returncode == 0, again.stderr
-    assert "already" in again.stdout and again.stdout.count("exists, kept") == 7
+    assert "already" in again.stdout and again.stdout.count("reused") >= 15
+    assert "made " not in again.stdout
     assert tree_hashes(tmp_path / "demo") == before  # nothing overwritten
+    # the masters and calibrated lights are never taken for raw frames
+    scan = run("scan", tmp_path / "demo")
+    assert "masters and calibrated frames (not raw, not grouped): 15" in scan.stdout
+    assert "bias, -10.0 °C, gain 139, offset 21, 1x1 bin, 640x480 px: 20 frames" in scan.stdout
 
 
 def test_integrate_writes_a_master_and_refuses_to_overwrite(session, tmp_path):
