@@ -116,6 +116,8 @@ def test_outputs_and_inputs_untouched(calibrated):
     assert len(result.masters) == 7 and len(result.lights) == 8
     assert all(l.bias and l.dark and l.flat for l in result.lights)
     assert all(l.dark_scale == 1.0 for l in result.lights)
+    types = sorted(fits.getheader(m.path)["IMAGETYP"] for m in result.masters)
+    assert types == ["MASTER BIAS"] + ["MASTER DARK"] * 2 + ["MASTER DARKFLAT"] * 2 + ["MASTER FLAT"] * 2
 
 
 def test_calibrated_light_recovers_true_signal(calibrated, capsys):
@@ -191,3 +193,57 @@ def test_second_run_overwrites_nothing(calibrated):
     again = calibrate_session(root / "night", output=root / "out")
     assert tree_hashes(root / "out") == before
     assert all(m.reused for m in again.masters) and all(l.reused for l in again.lights)
+
+
+def test_dark_optimisation_recovers_the_scale_of_darks_at_another_exposure(tmp_path, capsys):
+    """Darks only at 60 s for 300 s lights: the optimised k matches the true thermal ratio
+    (exposure ratio times the temperature factor 2^((T_light - T_dark) / 6 °C)) within 3 %."""
+    session = aw.simulate_session(tmp_path / "full", seed=2, counts={"light": 2, "flat": 6, "darkflat": 6})
+    night = tmp_path / "night"
+    for path in (tmp_path / "full").rglob("*.fits"):  # the same night without its 300 s darks
+        header = fits.getheader(path)
+        if header["IMAGETYP"] == "DARK" and header["EXPTIME"] == 300.0:
+            continue
+        target = night / path.relative_to(tmp_path / "full")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(path)
+    result = calibrate_session(night, output=tmp_path / "out", dark_optimization=True)
+    doubling = session.camera.dark_doubling_temperature
+    for light in result.lights:
+        dark_header = fits.getheader(light.dark)
+        light_header = fits.getheader(light.source)
+        assert dark_header["EXPTIME"] == 60.0
+        true_k = (light_header["EXPTIME"] / dark_header["EXPTIME"]) * 2 ** (
+            (light_header["CCD-TEMP"] - dark_header["CCD-TEMP"]) / doubling)
+        with capsys.disabled():
+            print(f"\n{light.source.split('/')[-1]}: optimised k {light.dark_scale:.4f}, true {true_k:.4f} "
+                  f"({light.dark_scale / true_k - 1:+.2%}); exposure ratio 5")
+        assert light.dark_scale_method == "optimised"
+        assert abs(light.dark_scale / true_k - 1) < 0.03
+
+
+def test_warm_darks_are_refused_strictly_and_warned_leniently(tmp_path):
+    """Darks 5 °C warmer than the lights: strict stops with both frames and both values named;
+    lenient uses them with a warning."""
+    from astrocal_widgets.calibrate import CalibrationMismatchError
+
+    cold = aw.simulate_session(tmp_path / "cold", seed=5, counts={"bias": 5, "dark": 0, "flat": 5,
+                                                                  "darkflat": 5, "light": 1})
+    warm = aw.simulate_session(tmp_path / "warm", seed=6, set_temperature=-5.0,
+                               counts={"bias": 0, "dark": 5, "flat": 0, "darkflat": 0, "light": 0})
+    night = tmp_path / "night"
+    for source in (cold.directory, warm.directory):
+        for path in source.rglob("*.fits"):
+            target = night / source.name / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(path)
+    before = tree_hashes(night)
+    with pytest.raises(CalibrationMismatchError) as info:
+        calibrate_session(night, output=tmp_path / "strict")
+    message = str(info.value)
+    assert "-5" in message and "-10" in message and "°C" in message
+    assert not list((tmp_path / "strict" / "calibrated").rglob("*.fits"))
+    result = calibrate_session(night, output=tmp_path / "lenient", strict=False)
+    assert all(l.dark for l in result.lights)
+    assert any("°C" in w and "-5" in w for w in result.warnings)
+    assert tree_hashes(night) == before

@@ -387,7 +387,9 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, lights_dir: Path, d
                                    "subtracted unscaled")
             k, method = 1.0, "unscaled (no bias)"
         if dark_optimization and dark is not None and bias is not None:
-            opt = optimize_dark_scale(light, bias, dark, bayer_pattern=row["bayer_pattern"] or "")
+            # Search around the exposure ratio: a 60 s dark for a 300 s light needs k near 5.
+            opt = optimize_dark_scale(light, bias, dark, bayer_pattern=row["bayer_pattern"] or "",
+                                      bounds=(0.0, 2.0 * max(1.0, k)))
             result.decisions.append(f"{source.name}: dark optimisation k = {opt.k:.4f} (exposure ratio "
                                     f"{k:.4f}, {opt.n_pixels} thermal pixels)")
             k, method = opt.k, "optimised"

@@ -56,7 +56,8 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
         ``Dataset.attrs`` from :func:`~astrocal_widgets.integrate.integrate`.
     """
     h = fits.Header()
-    ftype = _common(attrs.get("frame_frame_type", []), numeric=False)
+    # The catalogue's type wins over the headers' word: NINA 3 dark flats say DARK.
+    ftype = attrs.get("master_type") or _common(attrs.get("frame_frame_type", []), numeric=False)
     h["IMAGETYP"] = (MASTER_TYPES.get(ftype or "", "MASTER"), "integrated master frame")
     n = int(attrs["n_frames"])
     h["NCOMBINE"] = (n, "number of frames integrated")
