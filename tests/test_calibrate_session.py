@@ -116,6 +116,12 @@ def test_outputs_and_inputs_untouched(calibrated):
     assert len(result.masters) == 7 and len(result.lights) == 8
     assert all(l.bias and l.dark and l.flat for l in result.lights)
     assert all(l.dark_scale == 1.0 for l in result.lights)
+    assert len(result.defect_maps) == 2  # one per (dark, flat) pair: the two filters
+    for path in result.defect_maps:
+        data, header = fits.getdata(path, header=True)
+        assert header["NHOT"] == int(((data & 1) > 0).sum()) > 0 and header["NCOLD"] == int(((data & 2) > 0).sum())
+        truth_hot = session.truth["hot_pixels"].values
+        assert ((data & 1) > 0)[truth_hot].mean() > 0.95  # recall of the true hot pixels
     types = sorted(fits.getheader(m.path)["IMAGETYP"] for m in result.masters)
     assert types == ["MASTER BIAS"] + ["MASTER DARK"] * 2 + ["MASTER DARKFLAT"] * 2 + ["MASTER FLAT"] * 2
 
@@ -247,3 +253,21 @@ def test_warm_darks_are_refused_strictly_and_warned_leniently(tmp_path):
     assert all(l.dark for l in result.lights)
     assert any("°C" in w and "-5" in w for w in result.warnings)
     assert tree_hashes(night) == before
+
+
+def test_library_supplies_bias_and_darks_from_another_night(tmp_path):
+    """Night 2 has flats and lights only: its bias and darks come from night 1's masters, and the
+    reason says so."""
+    aw.simulate_session(tmp_path / "night1", seed=7, counts={"light": 1, "flat": 5, "darkflat": 5})
+    first = calibrate_session(tmp_path / "night1")
+    assert first.lights
+    night2 = aw.simulate_session(tmp_path / "night2", seed=8, start="2022-05-01T21:00:00",
+                                 counts={"bias": 0, "dark": 0, "flat": 5, "darkflat": 5, "light": 1})
+    alone = calibrate_session(night2.directory, output=tmp_path / "alone", strict=False)
+    assert all(l.dark is None and l.bias is None for l in alone.lights)
+    assert any("no dark" in w for w in alone.warnings)
+    result = calibrate_session(night2.directory, output=tmp_path / "out", library=tmp_path / "night1" / "masters")
+    for light in result.lights:
+        assert light.dark and "night1" in light.dark and light.bias and "night1" in light.bias
+        assert light.dark_scale == 1.0 and light.flat and "out" in light.flat
+    assert any("dark" in d and "night" in d.lower() and "reused" in d for d in result.decisions), result.decisions

@@ -60,7 +60,7 @@ def test_demo_simulates_scans_and_calibrates_then_reuses(tmp_path):
     assert tree_hashes(tmp_path / "demo") == before  # nothing overwritten
     # the masters and calibrated lights are never taken for raw frames
     scan = run("scan", tmp_path / "demo")
-    assert "masters and calibrated frames (not raw, not grouped): 15" in scan.stdout
+    assert "masters and calibrated frames (not raw, not grouped): 17" in scan.stdout
     assert "bias, -10.0 °C, gain 139, offset 21, 1x1 bin, 640x480 px: 20 frames" in scan.stdout
 
 

@@ -78,6 +78,7 @@ class CalibrationResult:
     lights: list[LightRecord] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    defect_maps: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """A plain-text report."""
@@ -367,6 +368,10 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, lights_dir: Path, d
                                    ("flat", flat_path, flat_reason)):
             if path is None:
                 result.warnings.append(f"{source.name}: no {role}: {reason}")
+            else:
+                line = f"{group.label}: {role} {reason}"
+                if line not in result.decisions:  # once per light group, not once per light
+                    result.decisions.append(line)
         try:
             relative = source.relative_to(directory)
         except ValueError:
@@ -402,9 +407,11 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, lights_dir: Path, d
                 defects[key] = defect_map(dark, flat, bias=bias, k_hot=k_hot, k_cold=k_cold,
                                           bayer_pattern=row["bayer_pattern"] or "")
                 dm = defects[key]
+                map_path = _save_defect_map(dm, lights_dir.parent / "masters", dark_path, flat_path, overwrite)
                 result.decisions.append(f"defect map from {Path(dark_path).name if dark_path else '-'} and "
                                         f"{Path(flat_path).name if flat_path else '-'}: {dm.counts['hot']} hot, "
-                                        f"{dm.counts['cold']} cold pixels")
+                                        f"{dm.counts['cold']} cold pixels, saved as {map_path.name}")
+                result.defect_maps.append(str(map_path))
             dm = defects[key]
             calibrated = correct_defects(calibrated, dm.mask, bayer_pattern=row["bayer_pattern"] or "")
             n_defects = int(dm.counts["total"])
@@ -425,3 +432,22 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, lights_dir: Path, d
         write_fits_atomic(target, fits.PrimaryHDU(calibrated.astype(np.float32), header=header), overwrite=overwrite)
         result.lights.append(LightRecord(str(source), str(target), bias_path, dark_path, flat_path, k, method,
                                          n_defects))
+
+
+def _save_defect_map(dm, folder: Path, dark_path: str | None, flat_path: str | None, overwrite: bool) -> Path:
+    """Write the defect map (1 = hot, 2 = cold, 3 = both) beside the masters, once; reuse it after."""
+    name = "_".join(Path(p).stem.replace("master_", "") for p in (dark_path, flat_path) if p)
+    path = folder / f"defects_{name}.fits"
+    if path.exists() and not overwrite:
+        return path
+    data = dm.hot.astype(np.uint8) + 2 * dm.cold.astype(np.uint8)
+    header = fits.Header()
+    header["IMAGETYP"] = ("DEFECT MAP", "1 = hot, 2 = cold, 3 = both")
+    header["NHOT"] = dm.counts["hot"]
+    header["NCOLD"] = dm.counts["cold"]
+    header["KHOT"] = dm.thresholds["k_hot"]
+    header["KCOLD"] = dm.thresholds["k_cold"]
+    header["DARKFILE"] = Path(dark_path).name if dark_path else ""
+    header["FLATFILE"] = Path(flat_path).name if flat_path else ""
+    write_fits_atomic(path, fits.PrimaryHDU(data, header=header), overwrite=overwrite)
+    return path

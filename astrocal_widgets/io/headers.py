@@ -193,7 +193,8 @@ def frame_metadata(header: Mapping[str, Any], path: str | Path, shape: tuple[int
     header_type = frame_type_from_value(_first(header, _ALIASES["imagetyp"]))
     name_type = frame_type_from_path(path)
     raw_type = _first(header, _ALIASES["imagetyp"])
-    if (raw_type is not None and str(raw_type).strip().upper().startswith("MASTER")) or header.get("CALSTAT"):
+    product_type = str(raw_type).strip().upper() if raw_type is not None else ""
+    if product_type.startswith("MASTER") or product_type == "DEFECT MAP" or header.get("CALSTAT"):
         # Our own (or another tool's) products: masters and calibrated frames are not raw frames.
         meta["frame_type"] = ""
         what = f"IMAGETYP={raw_type!r}" if header.get("CALSTAT") in (None, "") else f"CALSTAT={header['CALSTAT']!r}"
