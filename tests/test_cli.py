@@ -45,7 +45,8 @@ def test_demo_simulates_scans_and_calibrates_then_reuses(tmp_path):
     result = run("demo", tmp_path / "demo")
     assert result.returncode == 0, result.stderr
     assert "Simulating a mono session" in result.stdout
-    masters = sorted(p.name for p in (tmp_path / "demo" / "masters").glob("*.fits"))
+    masters = sorted(p.name for p in (tmp_path / "demo" / "masters").glob("master_*.fits"))
+    assert len(list((tmp_path / "demo" / "masters").glob("defects_*.fits"))) == 2
     assert len(masters) == 7 and "master_bias_-10C_g139_o21_1x1_640x480.fits" in masters
     header = fits.getheader(tmp_path / "demo" / "masters" / "master_bias_-10C_g139_o21_1x1_640x480.fits")
     assert header["IMAGETYP"] == "MASTER BIAS" and header["NCOMBINE"] == 20

@@ -25,7 +25,7 @@ from ..errors import AstrocalError, FrameReadError, MissingExtraError
 from ..frames.grouping import EXPOSURE_RELATIVE_TOLERANCE, exposures_match
 from ..io.cube import find_frame_files
 from ..io.sources import FITS_SUFFIXES, XISF_SUFFIXES
-from .matching import (DEFAULT_TEMPERATURE_TOLERANCE, ROLE_FRAME_TYPES, ROLES, FrameInfo, Mismatch,
+from .matching import (DEFAULT_TEMPERATURE_TOLERANCE, ROLE_FRAME_TYPES, ROLES, FrameInfo, Mismatch, _isnan,
                        check_compatibility, frame_info)
 
 __all__ = ["MasterLibrary", "MasterChoice", "find_master", "NotAMasterError", "LIBRARY_COLUMNS"]
@@ -422,13 +422,6 @@ def _make_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for col in ("height", "width", "ncombine"):
         table[col] = table[col].astype("Int64")
     return table.sort_values("path", kind="stable").reset_index(drop=True)
-
-
-def _isnan(v: Any) -> bool:
-    try:
-        return v is None or math.isnan(float(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def _fmt_temp(v: float) -> str:

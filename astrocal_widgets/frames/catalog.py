@@ -53,45 +53,35 @@ class FrameGroup:
         """The group's frames as a lazy cube (see :func:`astrocal_widgets.open_frames`)."""
         return open_frames(self.paths, chunks=chunks)
 
-    @property
-    def label(self) -> str:
-        """A short human description, e.g. ``'dark 300 s, -10 °C, gain 139, offset 21, 1x1, 640x480'``."""
+    def _key_parts(self, short: bool) -> list[str]:
+        """The key in words (``label``) or in file-name tokens (``slug``), in one order."""
         k = self.key
         parts = [self.frame_type]
         if k.get("filter"):
-            parts.append(f"filter {k['filter']}")
+            filt = str(k["filter"])
+            parts.append(re.sub(r"[^A-Za-z0-9.+-]+", "-", filt) if short else f"filter {filt}")
         if "exposure" in k and not _isnan(k["exposure"]):
-            parts.append(f"{k['exposure']:g} s")
+            parts.append(f"{k['exposure']:g}{'s' if short else ' s'}")
         if "temperature" in k and not _isnan(k["temperature"]):
-            parts.append(f"{k['temperature']:.1f} °C")
-        for name, unit in (("gain", "gain "), ("offset", "offset "), ("iso", "ISO ")):
+            parts.append(f"{k['temperature']:.0f}C" if short else f"{k['temperature']:.1f} °C")
+        for name, word, tag in (("gain", "gain ", "g"), ("offset", "offset ", "o"), ("iso", "ISO ", "iso")):
             if name in k and not _isnan(k[name]):
-                parts.append(f"{unit}{k[name]:g}")
+                parts.append(f"{tag if short else word}{k[name]:g}")
         xb, yb = k.get("xbinning", math.nan), k.get("ybinning", math.nan)
         if not (_isnan(xb) and _isnan(yb)):
-            parts.append(f"{_fmt(xb)}x{_fmt(yb)} bin")
-        parts.append(f"{k['width']}x{k['height']} px")
-        return ", ".join(parts)
+            parts.append(f"{_fmt(xb)}x{_fmt(yb)}" + ("" if short else " bin"))
+        parts.append(f"{k['width']}x{k['height']}" + ("" if short else " px"))
+        return parts
+
+    @property
+    def label(self) -> str:
+        """A short human description, e.g. ``'dark, 300 s, -10.0 °C, gain 139, offset 21, 1x1 bin, 640x480 px'``."""
+        return ", ".join(self._key_parts(short=False))
 
     @property
     def slug(self) -> str:
         """A file-name-safe name, e.g. ``'dark_300s_-10C_g139_o21_1x1_640x480'``."""
-        k = self.key
-        parts = [self.frame_type]
-        if k.get("filter"):
-            parts.append(re.sub(r"[^A-Za-z0-9.+-]+", "-", str(k["filter"])))
-        if "exposure" in k and not _isnan(k["exposure"]):
-            parts.append(f"{k['exposure']:g}s")
-        if "temperature" in k and not _isnan(k["temperature"]):
-            parts.append(f"{k['temperature']:.0f}C")
-        for name, tag in (("gain", "g"), ("offset", "o"), ("iso", "iso")):
-            if name in k and not _isnan(k[name]):
-                parts.append(f"{tag}{k[name]:g}")
-        xb, yb = k.get("xbinning", math.nan), k.get("ybinning", math.nan)
-        if not (_isnan(xb) and _isnan(yb)):
-            parts.append(f"{_fmt(xb)}x{_fmt(yb)}")
-        parts.append(f"{k['width']}x{k['height']}")
-        return "_".join(parts).replace("?", "na")
+        return "_".join(self._key_parts(short=True)).replace("?", "na")
 
     def __str__(self) -> str:
         return f"{self.label}: {len(self)} frames"

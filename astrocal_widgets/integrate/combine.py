@@ -210,14 +210,14 @@ def integrate(
         Frame weights of the average: all 1, exposure time, inverse noise variance (robust
         per-frame estimate), or given.
     **params
-        ``estimator`` (``"ikss_lite"``, default: clip at 6 MAD, median and 0.991 sqrt(BWMV), as Siril;
-        ``"median"``: median and 1.4826 MAD, fastest; ``"ikss"``) for location and scale; ``reference``
-        (frame index of the normalisation reference, default 0); ``progress`` (``callable(fraction,
-        message)`` called as bands finish, threaded scheduler); threshold aliases above. An alias the
-        resolved algorithm does not use is a TypeError (with ``rejection="auto"``: an
-        IntegrationWarning, and it is ignored). When a stack is too small for the requested algorithm,
-        the fallback runs with its own default thresholds (the ones given were meant for the requested
-        algorithm).
+        ``estimator`` (``"median"``, default: median and 1.4826 MAD, fastest; ``"ikss_lite"``: clip at 6
+        MAD, median and 0.991 sqrt(BWMV), as Siril 1.0.6 normalises; ``"ikss"``) for location and scale;
+        ``reference`` (frame index of the normalisation reference, default 0); ``progress``
+        (``callable(fraction, message)`` called as bands finish, threaded scheduler); threshold aliases
+        above. An alias the resolved algorithm does not use is a TypeError (with ``rejection="auto"``:
+        an IntegrationWarning, and it is ignored). When a stack is too small for the requested
+        algorithm, the fallback runs with its own default thresholds (the ones given were meant for the
+        requested algorithm).
 
     Returns
     -------
@@ -244,8 +244,7 @@ def integrate(
     if rejection_normalization not in NORMALIZATIONS:
         raise ValueError(f"unknown rejection_normalization {rejection_normalization!r}; "
                          f"choose one of {', '.join(NORMALIZATIONS)}")
-    # IKSS-lite by default: robust to stars and gradients, and what Siril 1.0.6 normalises with.
-    estimator = params.pop("estimator", "ikss_lite")
+    estimator = params.pop("estimator", "median")
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     reference = int(params.pop("reference", 0))
