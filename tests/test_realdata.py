@@ -57,3 +57,23 @@ def test_seestar_osc_bayer_and_portrait(realdata):
     np.testing.assert_array_equal(band[0], ref)
     cat = aw.scan(realdata / "seestar_s50_osc_lights")
     assert [g.frame_type for g in cat.groups()] == ["light"]
+
+
+def test_calibrate_sbig_session_strict_and_lenient(realdata, tmp_path):
+    """A real night with gaps: no bias, no dark flats for the 180 s flats, no darks for short lights."""
+    from astrocal_widgets.calibrate import calibrate_session
+
+    root = realdata / "sbig_st402_spectro"
+    before = tree_hashes(root)
+    with pytest.raises(aw.AstrocalError, match=r"no dark flat or bias for 5 of the 9 flats.*L2-flat-red-180"):
+        calibrate_session(root, output=tmp_path / "strict")
+    result = calibrate_session(root, output=tmp_path / "lenient", strict=False)
+    assert any("left out of the master flat" in w for w in result.warnings)
+    flat = fits.getheader(next((tmp_path / "lenient" / "masters").glob("master_flat_*.fits")))
+    assert flat["NCOMBINE"] == 4  # the 360 s flats, calibrated by their dark flats
+    by_name = {l.source.rsplit("/", 1)[-1]: l for l in result.lights}
+    short = by_name["L2-arc-neon.00000000.FIT"]  # 60 s: only 240 s / 1200 s darks, no bias to scale them
+    assert short.dark is None and fits.getheader(short.output)["DARKFILE"] == ""
+    matched = by_name["L2-sci-hg-240.00000000.FIT"]
+    assert matched.dark.endswith("master_dark_240s_-15C_1x2_765x255.fits") and matched.dark_scale == 1.0
+    assert tree_hashes(root) == before

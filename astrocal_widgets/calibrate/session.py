@@ -199,15 +199,17 @@ def calibrate_session(
     # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
     for group in steps:
         if group.frame_type == "flat":
-            record = _master_flat(group, masters_dir, lib, overwrite, report, result, temperature_tolerance)
+            record = _master_flat(group, masters_dir, lib, overwrite, report, result, temperature_tolerance,
+                                  strict)
             lib.add(record.path)
 
-    # 3. Lights.
+    # 3. Lights. Defect maps are shared by every light calibrated with the same masters.
+    defects: dict[tuple, Any] = {}
     for group in lights:
         _calibrate_lights(group, lib, lights_dir, directory, result, report, strict=strict,
                           temperature_tolerance=temperature_tolerance, allow_dark_scaling=allow_dark_scaling,
                           dark_optimization=dark_optimization, cosmetic=cosmetic, k_hot=k_hot, k_cold=k_cold,
-                          pedestal=pedestal, overwrite=overwrite)
+                          pedestal=pedestal, overwrite=overwrite, defects=defects)
     report(1.0, "done")
     return result
 
@@ -259,7 +261,8 @@ def _master(group: FrameGroup, masters_dir: Path, overwrite: bool, report: _Prog
 
 
 def _master_flat(group: FrameGroup, masters_dir: Path, lib: MasterLibrary, overwrite: bool,
-                 report: _Progress, result: CalibrationResult, temperature_tolerance: float) -> MasterRecord:
+                 report: _Progress, result: CalibrationResult, temperature_tolerance: float,
+                 strict: bool) -> MasterRecord:
     path = masters_dir / f"master_{group.slug}.fits"
     sub = report.step("master flat")
     if path.exists() and not overwrite:
@@ -288,8 +291,15 @@ def _master_flat(group: FrameGroup, masters_dir: Path, lib: MasterLibrary, overw
     else:
         if any(i == -1 for i in index):
             missing = [p for p, i in zip(group.paths, index) if i == -1]
-            raise AstrocalError(f"{group.label}: no dark flat or bias for {len(missing)} of the flats, "
-                                f"e.g. {missing[0]}; take dark flats at their exposure")
+            text = (f"{group.label}: no dark flat or bias for {len(missing)} of the {len(index)} flats, "
+                    f"e.g. {missing[0]} ({group.table['exposure'].iloc[index.index(-1)]:g} s); take dark flats "
+                    "at their exposure")
+            if strict:
+                raise AstrocalError(text + " (or calibrate with strict=False / --lenient to leave them out)")
+            result.warnings.append(text + ": left out of the master flat")
+            keep = [k for k, i in enumerate(index) if i != -1]
+            cube = cube.isel(frame=keep)
+            index = [index[k] for k in keep]
         calibrated = subtract_masters(cube, masters, index)
         for name in names:
             result.decisions.append(f"{group.label}: flats calibrated with {Path(name).name}")
@@ -341,7 +351,7 @@ def _choose(row, lib: MasterLibrary, role: str, *, strict: bool, temperature_tol
 def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, lights_dir: Path, directory: Path,
                       result: CalibrationResult, report: _Progress, *, strict: bool, temperature_tolerance: float,
                       allow_dark_scaling: bool, dark_optimization: bool, cosmetic: bool, k_hot: float,
-                      k_cold: float, pedestal: float, overwrite: bool) -> None:
+                      k_cold: float, pedestal: float, overwrite: bool, defects: dict[tuple, Any]) -> None:
     cache: dict[str, np.ndarray] = {}
 
     def load(path: str | None) -> np.ndarray | None:
@@ -351,7 +361,6 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, lights_dir: Path, d
             cache[path] = fits.getdata(path).astype(np.float32)
         return cache[path]
 
-    defects: dict[tuple, Any] = {}
     for _, row in group.table.iterrows():
         source = Path(row["path"])
         report.step(f"light {source.name}")
@@ -388,9 +397,14 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, lights_dir: Path, d
         k = 1.0 if scale is None else float(scale)
         method = "matching exposure" if scale in (None, 1.0) else "exposure ratio"
         if dark is not None and bias is None and not math.isclose(k, 1.0):
-            result.warnings.append(f"{source.name}: the dark needs scaling x{k:.3f} but there is no master bias; "
-                                   "subtracted unscaled")
-            k, method = 1.0, "unscaled (no bias)"
+            # A dark of another exposure holds the pedestal: without a master bias it can be neither
+            # scaled nor subtracted as it is. Better no dark than a wrong one.
+            result.warnings.append(f"{source.name}: the only usable dark ({Path(dark_path).name}) needs scaling "
+                                   f"x{k:.3f}, which needs a master bias: no dark subtracted; take darks at "
+                                   f"{row['exposure']:g} s or bias frames")
+            result.decisions.append(f"{source.name}: dark {Path(dark_path).name} not used (needs scaling "
+                                    "without a master bias)")
+            dark, dark_path, k, method = None, None, 1.0, "none (no matching dark)"
         if dark_optimization and dark is not None and bias is not None:
             # Search around the exposure ratio: a 60 s dark for a 300 s light needs k near 5.
             opt = optimize_dark_scale(light, bias, dark, bayer_pattern=row["bayer_pattern"] or "",
@@ -415,8 +429,12 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, lights_dir: Path, d
             dm = defects[key]
             calibrated = correct_defects(calibrated, dm.mask, bayer_pattern=row["bayer_pattern"] or "")
             n_defects = int(dm.counts["total"])
-        header = fits.Header(read_header(source), copy=True) if isinstance(read_header(source), fits.Header) \
-            else fits.Header()
+        source_header = read_header(source)
+        if isinstance(source_header, fits.Header):
+            header = fits.Header(source_header, copy=True)
+        else:  # XISF keywords or raw EXIF mapped to FITS names
+            header = fits.Header([(k, v) for k, v in source_header.items()
+                                  if len(k) <= 8 and isinstance(v, (int, float, str, bool))])
         for key in ("BZERO", "BSCALE", "BLANK", "BITPIX"):
             header.remove(key, ignore_missing=True)
         header["CALSTAT"] = ("".join(c for c, p in (("B", bias_path), ("D", dark_path), ("F", flat_path)) if p),

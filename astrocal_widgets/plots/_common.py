@@ -1,0 +1,93 @@
+"""Helpers shared by the plot functions: figures without pyplot, PNG rendering, array coercion."""
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["to_png", "new_figure", "as_array", "block_reduce", "robust_location_scale"]
+
+#: Normalised MAD -> Gaussian sigma.
+MAD_TO_SIGMA = 1.4826
+
+
+def to_png(fig: Figure, *, dpi: float | None = None) -> bytes:
+    """Render a figure to PNG bytes with the Agg canvas (no pyplot, no GUI backend).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to render, e.g. the return value of any function of :mod:`astrocal_widgets.plots`.
+    dpi : float, optional
+        Resolution; the figure's own ``dpi`` when omitted.
+
+    Returns
+    -------
+    bytes
+        The PNG file content (starts with ``b"\\x89PNG\\r\\n\\x1a\\n"``), ready for an
+        ``ipywidgets.Image(value=..., format="png")`` or ``IPython.display.Image``.
+    """
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)  # attaches itself as fig.canvas
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi if dpi is not None else "figure")
+    return buffer.getvalue()
+
+
+def new_figure(figsize: tuple[float, float] = (7.0, 4.5), dpi: float = 100) -> Figure:
+    """A free-standing figure (not registered with pyplot) with constrained layout and an Agg canvas."""
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def as_array(data: Any) -> np.ndarray:
+    """A numpy array from numpy, xarray (computed if lazy), dask or list input."""
+    values = getattr(data, "values", data) if not isinstance(data, np.ndarray) else data
+    if hasattr(values, "compute") and not isinstance(values, np.ndarray):
+        values = values.compute()
+    return np.asarray(values)
+
+
+def block_reduce(image: np.ndarray, factor: int, how: str = "mean") -> np.ndarray:
+    """Reduce a 2-D image by ``factor`` x ``factor`` blocks (edges that do not fill a block are dropped).
+
+    ``how`` is ``"mean"`` (a preview of an image: noise averages down) or ``"max"`` (a map of counts:
+    an isolated non-zero pixel stays visible).
+    """
+    if factor <= 1:
+        return image
+    rows, cols = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    blocks = image[:rows, :cols].reshape(rows // factor, factor, cols // factor, factor)
+    if how == "max":
+        return blocks.max(axis=(1, 3))
+    return blocks.mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
+
+
+def preview_factor(shape: tuple[int, ...], max_pixels: int) -> int:
+    """The smallest integer block size that brings ``shape`` under ``max_pixels`` pixels."""
+    size = int(np.prod(shape))
+    if max_pixels <= 0 or size <= max_pixels:
+        return 1
+    factor = max(2, math.ceil(math.sqrt(size / max_pixels)))
+    while (shape[0] // factor) * (shape[1] // factor) > max_pixels:
+        factor += 1
+    return factor
+
+
+def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
+    """Median and normalised-MAD sigma of the finite values (``nan, nan`` when there are none)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return math.nan, math.nan
+    median = float(np.median(finite))
+    return median, float(MAD_TO_SIGMA * np.median(np.abs(finite - median)))
+
+
+def pixel_axes_labels(ax) -> None:
+    ax.set_xlabel("x (pixel)")
+    ax.set_ylabel("y (pixel)")
