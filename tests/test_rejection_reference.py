@@ -322,3 +322,39 @@ def test_invalid_arguments():
             integrate_band(stack, **{**ok, **bad})
     with pytest.raises(ValueError):
         integrate_band(np.zeros((3, 1), np.float32), **ok)
+
+
+def test_siril_guard_option_follows_frame_order_ours_does_not():
+    """guard='siril' caps a pass at n_current - r_total - 4 rejections taken in frame order (Siril
+    1.0.6); our default never depends on the order. The 21 values are a real flat pixel where the
+    Winsorized passes cascade (docs/siril-agreement.md)."""
+    from astrocal_widgets.integrate.reference import reject_stack
+
+    values = np.array([26410, 25928, 26416, 26213, 26100, 25844, 26625, 26327, 26244, 26046, 26414, 26199,
+                       26427, 26384, 26405, 26315, 26398, 26419, 26367, 26224, 26407], float)
+    rng = np.random.default_rng(1)
+    ours, theirs = set(), set()
+    for _ in range(30):
+        order = rng.permutation(values.size)
+        lo, hi = reject_stack(values[order], "winsorized_sigma", 3.0, 3.0)
+        ours.add(round(float(values[order][~(lo | hi)].mean()), 6))
+        lo, hi = reject_stack(values[order], "winsorized_sigma", 3.0, 3.0, guard="siril")
+        kept = values[order][~(lo | hi)]
+        assert kept.size >= 4  # Siril's guard leaves at least 4 values
+        theirs.add(round(float(kept.mean()), 6))
+    assert len(ours) == 1
+    assert len(theirs) > 1  # the frame order changes Siril's result on this pixel
+
+
+def test_siril_guard_equals_ours_when_no_guard_binds():
+    from astrocal_widgets.integrate.reference import reject_stack
+
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        v = rng.normal(100, 5, 25)
+        v[rng.integers(0, 25, 2)] += 80
+        for method in ("sigma", "winsorized_sigma", "percentile"):
+            a = reject_stack(v, method, 3.0, 3.0) if method != "percentile" else reject_stack(v, method, 0.2, 0.1)
+            b = (reject_stack(v, method, 3.0, 3.0, guard="siril") if method != "percentile"
+                 else reject_stack(v, method, 0.2, 0.1, guard="siril"))
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])

@@ -580,3 +580,24 @@ def test_siril_zero_is_missing_and_no_rejection_with_two_values(siril, tmp_path)
     assert int(ours_b["contributing"][0, 0]) == 2
     print(f"\nSiril: mean of [0, 1000, ...] = {none[0, 0]:.4f} (zero ignored; ours {ours_none:.4f}); "
           f"[8 x 0, 1000, 5000] sigma 3/3 = {sigma[0, 4]:.1f}")
+
+
+# --- 1b. the same with Siril's own guard (guard="siril", reference path) -------------------------
+
+@pytest.mark.parametrize("kind", ["bias", "flat"])
+@pytest.mark.parametrize("method,low,high", CASES)
+def test_masters_agree_with_sirils_guard(siril, stacks, kind, method, low, high):
+    """With ``guard="siril"`` (Siril 1.0.6's order-dependent guard, offered for cross-checks) the
+    all-pixel figures meet the issue's tolerance too: RMS <= 0.01 ADU and >= 99.9 % within 0.01 ADU.
+    Our default guard differs from Siril's on a handful of cascading pixels (see the test above)."""
+    paths = stacks[kind]["paths"]
+    ours = _ours(paths, rejection=method, low=low, high=high, normalization="none", guard="siril")
+    theirs = _siril(paths, rejection=method, low=low, high=high, normalization="none").master
+    diff = (ours["master"].values.astype(np.float64) - theirs).ravel()
+    rms = float(np.sqrt(np.mean(diff ** 2)))
+    within = float(np.mean(np.abs(diff) <= ADU_TOL))
+    print(f"\n{kind} {method} {low:g}/{high:g} with guard='siril': RMS {rms:.4f} ADU, max {np.abs(diff).max():.4f}, "
+          f"within 0.01 ADU {within:.3%}")
+    assert ours.attrs["guard"].startswith("Siril 1.0.6 guard")
+    assert rms <= ADU_TOL
+    assert within >= FRACTION_WITHIN

@@ -21,6 +21,7 @@ from ..errors import AstrocalError, FrameReadError, IncompatibleFramesError
 from ..io.cube import band_rows, open_frames
 from ..io.sources import _cached_open
 from . import kernels
+from . import reference as _reference_impl
 from .estimators import frame_subsample, location_scale, noise_sigma
 from .normalization import NORMALIZATIONS, normalization_coefficients
 
@@ -46,9 +47,12 @@ _THRESHOLD_ALIASES = {
     "averaged_sigma": ("kl", "kh"), "winsorized_sigma": ("kl", "kh"), "linear_fit": ("kl", "kh"),
     "esd": ("max_outliers", "alpha"),
 }
-_OTHER_PARAMS = ("estimator", "reference", "progress", "label")
+_OTHER_PARAMS = ("estimator", "reference", "progress", "label", "guard")
 
 
+#: Siril 1.0.6's guard, offered for cross-checks (``guard="siril"``): numpy reference path, slow.
+SIRIL_GUARD_DESCRIPTION = ("Siril 1.0.6 guard (guard='siril'): within a pass at most n_current - r_total - 4 values "
+                           "are rejected, in frame order; passes stop at 3 or fewer kept; depends on frame order")
 #: The guard against over-rejection (ALGORITHMS.md asks each implementation to choose and state one).
 GUARD_DESCRIPTION = ("no rejection with 2 or fewer values; iterations stop at 3 or fewer kept; a pass never "
                      "keeps fewer than max(3, ceil(n/2)) values, rejecting the largest deviations first")
@@ -250,6 +254,10 @@ def integrate(
     reference = int(params.pop("reference", 0))
     progress: Callable[[float, str], None] | None = params.pop("progress", None)
     label = params.pop("label", "integrate")
+    guard = params.pop("guard", "half")
+    if guard not in ("half", "siril"):
+        raise ValueError(f"unknown guard {guard!r}; choose 'half' (ours, default) or 'siril' (Siril 1.0.6's, "
+                         "order-dependent, slow; for cross-checks)")
 
     cube = _as_cube(cube)
     n, height, width = cube.shape
@@ -311,6 +319,8 @@ def integrate(
     kwargs = dict(rejection=algorithm, low=low_value, high=high_value, combine=combine,
                   weights=weight_values, rej_scale=rej_scale, rej_offset=rej_offset,
                   out_scale=out_scale, out_offset=out_offset)
+    if guard == "siril":
+        kwargs["guard"] = "siril"  # only the numpy reference implements it
     # meta= keeps dask from calling the kernel on an empty block to guess the output type.
     stacked = data.map_blocks(_integrate_block, dtype=np.float32, chunks=((4,),) + data.chunks[1:],
                               meta=np.empty((0, 0, 0), dtype=np.float32),
@@ -325,7 +335,7 @@ def integrate(
     ds["master"].attrs["units"] = cube.attrs.get("units", "adu")
     ds.attrs.update(_provenance(cube, combine, rejection, algorithm, reason, low_value, high_value,
                                 normalization, rejection_normalization, weights, weight_values, estimator,
-                                reference, locations, scales, noises, paths))
+                                reference, locations, scales, noises, paths, guard=guard))
     return ds
 
 
@@ -352,8 +362,11 @@ class _BandCounter:
 
 
 def _integrate_block(block: np.ndarray, *, counter: _BandCounter | None = None, **kwargs) -> np.ndarray:
-    master, low, high, contributing = kernels.integrate_band(np.ascontiguousarray(block, dtype=np.float32),
-                                                             **kwargs)
+    band = np.ascontiguousarray(block, dtype=np.float32)
+    if kwargs.get("guard") == "siril":
+        master, low, high, contributing = _reference_impl.integrate_band(band, **kwargs)
+    else:
+        master, low, high, contributing = kernels.integrate_band(band, **kwargs)
     out = np.empty((4,) + master.shape, dtype=np.float32)
     out[0] = master
     out[1] = low
@@ -401,7 +414,7 @@ def _weights(weights, cube: xr.DataArray, noises: np.ndarray, n: int) -> np.ndar
 
 def _provenance(cube, combine, rejection, algorithm, reason, low, high, normalization,
                 rejection_normalization, weights, weight_values, estimator, reference, locations, scales,
-                noises, paths) -> dict[str, Any]:
+                noises, paths, guard="half") -> dict[str, Any]:
     attrs: dict[str, Any] = {
         "n_frames": int(cube.shape[0]),
         "combine": combine,
@@ -410,7 +423,7 @@ def _provenance(cube, combine, rejection, algorithm, reason, low, high, normaliz
         "rejection_reason": reason,
         "low": low,
         "high": high,
-        "guard": GUARD_DESCRIPTION,
+        "guard": SIRIL_GUARD_DESCRIPTION if guard == "siril" else GUARD_DESCRIPTION,
         "normalization": normalization,
         "rejection_normalization": rejection_normalization,
         "weights": "none" if weights is None else weights if isinstance(weights, str) else "array",

@@ -302,8 +302,18 @@ def _guard_select(d: np.ndarray, tl: float, th: float, is_low: np.ndarray, cand:
     return np.sort(cand[order[:allowed]])
 
 
-def _clip(v: np.ndarray, deviations: PassFn, iterate: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Run passes over the sorted values ``v``; masks of rejected low and high values."""
+def _clip(v: np.ndarray, deviations: PassFn, iterate: bool, guard: str = "half",
+          rank: np.ndarray | None = None, guarded: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Run passes over the sorted values ``v``; masks of rejected low and high values.
+
+    ``guard="siril"`` reproduces Siril 1.0.6's guard instead of ours: passes continue while more
+    than 3 values are kept, and within a pass at most ``n_current - r_total - 4`` values are
+    rejected (``r_total`` counting earlier passes too), the first candidates in *frame order*
+    (``rank``: each sorted value's frame index) going first. ``guarded=False``: Siril's percentile
+    clipping, which has no guard.
+    """
+    if guard == "siril":
+        return _clip_siril(v, deviations, iterate, rank, guarded)
     rej_low = np.zeros(v.size, bool)
     rej_high = np.zeros(v.size, bool)
     floor = min_keep(v.size)
@@ -325,6 +335,38 @@ def _clip(v: np.ndarray, deviations: PassFn, iterate: bool) -> tuple[np.ndarray,
         rej_low[kept[cand[is_low[cand]]]] = True
         rej_high[kept[cand[is_high[cand]]]] = True
         kept = np.delete(kept, cand)
+        if not iterate:
+            break
+    return rej_low, rej_high
+
+
+def _clip_siril(v: np.ndarray, deviations: PassFn, iterate: bool, rank: np.ndarray | None,
+                guarded: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Siril's order-dependent guard (see :func:`_clip`); for cross-checks only."""
+    rank = np.arange(v.size) if rank is None else np.asarray(rank)
+    rej_low = np.zeros(v.size, bool)
+    rej_high = np.zeros(v.size, bool)
+    kept = np.arange(v.size)
+    r_total = 0
+    first = True
+    while kept.size > 3:
+        res = deviations(v[kept], first)
+        first = False
+        if res is None:
+            break
+        d, tl, th = res
+        is_low = -d > tl
+        is_high = d > th
+        cand = np.flatnonzero(is_low | is_high)
+        if guarded:
+            allowed = max(0, kept.size - r_total - 4)
+            cand = cand[np.argsort(rank[kept[cand]], kind="stable")][:allowed]
+        if cand.size == 0:
+            break
+        rej_low[kept[cand[is_low[cand]]]] = True
+        rej_high[kept[cand[is_high[cand]]]] = True
+        r_total += cand.size
+        kept = np.delete(kept, np.sort(cand))
         if not iterate:
             break
     return rej_low, rej_high
@@ -372,7 +414,7 @@ def _esd(v: np.ndarray, frac: float, alpha: float) -> tuple[np.ndarray, np.ndarr
 
 
 def reject_stack(values_1d: np.ndarray, method: str, low: float, high: float,
-                 row_gain: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 row_gain: float | None = None, guard: str = "half") -> tuple[np.ndarray, np.ndarray]:
     """Reject the outliers of one pixel's stack.
 
     Parameters
@@ -386,6 +428,10 @@ def reject_stack(values_1d: np.ndarray, method: str, low: float, high: float,
     row_gain : float, optional
         Gain-like factor of the pixel's row (:func:`row_gain`), needed by ``averaged_sigma``;
         without it averaged_sigma rejects nothing.
+    guard : {"half", "siril"}
+        ``"half"`` (default): ours, described in the module docstring. ``"siril"``: Siril 1.0.6's
+        order-dependent guard, with ``values_1d`` in frame order (sigma, mad, averaged sigma,
+        Winsorized, linear fit and percentile; for cross-checks against Siril).
 
     Returns
     -------
@@ -406,7 +452,7 @@ def reject_stack(values_1d: np.ndarray, method: str, low: float, high: float,
     elif method == "esd":
         lo, hi = _esd(v, low, high)
     elif method == "percentile":
-        lo, hi = _clip(v, _percentile_pass(low, high), iterate=False)
+        lo, hi = _clip(v, _percentile_pass(low, high), iterate=False, guard=guard, rank=idx, guarded=False)
     else:
         passes = {"sigma": _sigma_pass, "mad": _mad_pass, "winsorized_sigma": _winsorized_pass,
                   "linear_fit": _linear_fit_pass}
@@ -416,7 +462,7 @@ def reject_stack(values_1d: np.ndarray, method: str, low: float, high: float,
             fn = passes[method](low, high)
         else:
             raise ValueError(f"unknown rejection {method!r}; expected one of {REJECTIONS}")
-        lo, hi = _clip(v, fn, iterate=True)
+        lo, hi = _clip(v, fn, iterate=True, guard=guard, rank=idx)
     low_mask[idx[lo]] = True
     high_mask[idx[hi]] = True
     return low_mask, high_mask
@@ -487,7 +533,7 @@ def validate_band_arguments(stack, rejection, low, high, combine, weights, rej_s
 
 def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float, combine: str,
                    weights: np.ndarray, rej_scale: np.ndarray, rej_offset: np.ndarray,
-                   out_scale: np.ndarray, out_offset: np.ndarray
+                   out_scale: np.ndarray, out_offset: np.ndarray, guard: str = "half"
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Reject and combine a band of full image rows, one pixel at a time (slow).
 
@@ -507,6 +553,9 @@ def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float
         Rejection normalisation: rejection sees ``stack[i] * rej_scale[i] + rej_offset[i]``.
     out_scale, out_offset : ndarray, shape (N,)
         Output normalisation: combination uses ``stack[i] * out_scale[i] + out_offset[i]``.
+    guard : {"half", "siril"}
+        Ours (default) or Siril's order-dependent guard (:func:`reject_stack`); only this
+        reference implementation offers ``"siril"``.
 
     Returns
     -------
@@ -515,6 +564,8 @@ def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float
     rejected_low, rejected_high, contributing : ndarray, shape (rows, cols), uint16
         Numbers of values rejected low, rejected high, and kept (combined).
     """
+    if guard not in ("half", "siril"):
+        raise ValueError(f"guard must be 'half' or 'siril', not {guard!r}")
     (stack, low, high, weights, rej_scale, rej_offset, out_scale,
      out_offset) = validate_band_arguments(stack, rejection, low, high, combine, weights,
                                            rej_scale, rej_offset, out_scale, out_offset)
@@ -537,8 +588,16 @@ def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float
         if rejection == "averaged_sigma":
             g = row_gain([rej[o, row, col] for col, o in enumerate(orders)])
         for col, order in enumerate(orders):
-            lo_mask, hi_mask = reject_stack(rej[order, row, col], rejection, low, high, row_gain=g)
-            keep = order[~(lo_mask | hi_mask)]
+            if guard == "siril":
+                # Siril visits the values in frame order; combine the kept ones in canonical order.
+                frames = np.sort(order)
+                lo_mask, hi_mask = reject_stack(rej[frames, row, col], rejection, low, high, row_gain=g,
+                                                guard="siril")
+                rejected = set(frames[lo_mask | hi_mask].tolist())
+                keep = np.array([f for f in order if f not in rejected], dtype=order.dtype)
+            else:
+                lo_mask, hi_mask = reject_stack(rej[order, row, col], rejection, low, high, row_gain=g)
+                keep = order[~(lo_mask | hi_mask)]
             master[row, col] = combine_values(out[keep, row, col], weights[keep], combine,
                                               order.size)
             rej_lo[row, col] = lo_mask.sum()
