@@ -174,8 +174,11 @@ class CameraCharacteristics:
         noise of one raw light (NaN when absent), in ADU.
     noise_table : pandas.DataFrame
         :func:`master_noise_table` for the bias and dark masters against the light's noise.
+    n_lights : int
+        The masters are judged against a stack of this many lights (1: a single light).
     frames_needed : dict
-        ``{(master, combine): N}`` frames for the master to add at most 5 % to the light's noise.
+        ``{(master, combine): N}`` frames for the master to add at most 5 % (``max_increase``) to
+        the noise of one light (or of a stack of ``n_lights``).
     """
 
     gain: Measurement
@@ -191,6 +194,8 @@ class CameraCharacteristics:
     dark_sigma_adu: float = math.nan
     dark_sigma_exposure: float = math.nan
     light_sigma_adu: float = math.nan
+    n_lights: int = 1
+    max_increase: float = 0.05
     noise_table: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     frames_needed: dict = field(default_factory=dict, repr=False)
 
@@ -213,8 +218,9 @@ class CameraCharacteristics:
         if self.frames_needed:
             lines.append(f"  noise per frame: bias {self.bias_sigma_adu:.3g} ADU, dark ({self.dark_sigma_exposure:g} s) "
                          f"{self.dark_sigma_adu:.3g} ADU, light {self.light_sigma_adu:.3g} ADU")
+            what = "a light's noise" if self.n_lights == 1 else f"the noise of a stack of {self.n_lights} lights"
             for (master, combine), n in sorted(self.frames_needed.items()):
-                lines.append(f"  {master} master ({combine}): {n} frames add < 5 % to a light's noise")
+                lines.append(f"  {master} master ({combine}): {n} frames add < {100 * self.max_increase:g} % to {what}")
         return "\n".join(lines)
 
 
@@ -450,30 +456,33 @@ def master_noise(sigma: float | np.ndarray, n: int | np.ndarray, combine: str = 
 
 
 def frames_needed(frame_sigma: float, light_sigma: float, *, max_increase: float = 0.05,
-                  combine: str = "average") -> int:
-    """Smallest N for which a master of N frames raises a calibrated light's noise by at most ``max_increase``.
+                  combine: str = "average", n_lights: int = 1) -> int:
+    """Smallest N for which a master of N frames raises the calibrated noise by at most ``max_increase``.
 
-    Subtracting (or dividing by) a master adds its noise in quadrature to each light:
-    ``sqrt(light^2 + master^2) <= (1 + max_increase) * light`` with ``master = master_noise(frame_sigma, N)``.
-    (The master's noise is the same in every light, so stacking the lights does not average it
-    down unless they are dithered: the per-light criterion is the safe one.)
+    Subtracting (or dividing by) a master adds its noise in quadrature:
+    ``sqrt(L^2 + master^2) <= (1 + max_increase) * L`` with ``master = master_noise(frame_sigma, N)``
+    and ``L = light_sigma / sqrt(n_lights)``. With ``n_lights = 1`` this is one calibrated light;
+    with the number of lights of a stack it is the stack, because the master's noise is the same
+    in every light and stacking does not average it down (without dithering): the stricter figure.
     """
-    if not (light_sigma > 0 and max_increase > 0):
-        raise ValueError("light_sigma and max_increase must be > 0")
-    allowed = light_sigma * math.sqrt((1.0 + max_increase) ** 2 - 1.0)
+    if not (light_sigma > 0 and max_increase > 0 and n_lights >= 1):
+        raise ValueError("light_sigma and max_increase must be > 0, n_lights >= 1")
+    allowed = light_sigma / math.sqrt(n_lights) * math.sqrt((1.0 + max_increase) ** 2 - 1.0)
     factor = master_noise(1.0, 1, combine)
     return max(1, math.ceil((factor * frame_sigma / allowed) ** 2 - 1e-9))
 
 
 def master_noise_table(frame_sigma: float, light_sigma: float, ns: Sequence[int] = (1, 2, 5, 10, 15, 20, 30, 50, 100),
-                       master: str = "") -> pd.DataFrame:
+                       master: str = "", n_lights: int = 1) -> pd.DataFrame:
     """The noise a master of N frames adds, for an average and a median, against a light's own noise.
 
-    Columns: ``master``, ``n``, ``average_adu``, ``median_adu`` (master noise), ``light_adu``, and
-    ``average_increase_pct`` / ``median_increase_pct``: how much the calibrated light's noise
-    grows, ``100 (sqrt(1 + (master / light)^2) - 1)``.
+    Columns: ``master``, ``n``, ``average_adu``, ``median_adu`` (master noise), ``light_adu``
+    (``light_sigma / sqrt(n_lights)``: one light, or a stack of ``n_lights``, see
+    :func:`frames_needed`), and ``average_increase_pct`` / ``median_increase_pct``: how much the
+    calibrated noise grows, ``100 (sqrt(1 + (master / light)^2) - 1)``.
     """
     n = np.asarray(ns, int)
+    light_sigma = light_sigma / math.sqrt(n_lights)
     avg = master_noise(frame_sigma, n, "average")
     med = master_noise(frame_sigma, n, "median")
     inc = lambda m: 100.0 * (np.sqrt(1.0 + (m / light_sigma) ** 2) - 1.0)  # noqa: E731
@@ -546,6 +555,8 @@ def characterize_camera(
     max_pairs: int = 4,
     max_dark_frames: int = 20,
     max_increase: float = 0.05,
+    light_sigma: float | None = None,
+    n_lights: int = 1,
 ) -> CameraCharacteristics:
     """Measure gain, read noise, dark current (and its doubling temperature) and master noise figures.
 
@@ -568,6 +579,11 @@ def characterize_camera(
         At most this many frames averaged per dark group (and for the bias reference).
     max_increase : float
         Criterion of :func:`frames_needed` (default 5 %).
+    light_sigma : float, optional
+        Noise of one raw light in ADU; default the robust noise (:func:`noise_sigma`) of up to
+        three lights of the catalogue's first light group. Without either, no noise table.
+    n_lights : int
+        Judge the masters against a stack of this many lights (default 1: one light).
 
     Returns
     -------
@@ -716,15 +732,19 @@ def characterize_camera(
             out.dark_sigma_exposure = longest["exposure"]
 
     # --- master noise against the light's own noise
-    if light_groups:
+    if light_sigma is not None:
+        out.light_sigma_adu = float(light_sigma)
+    elif light_groups:
         g = light_groups[0]
         out.light_sigma_adu = float(np.median([noise_sigma(f) for f in _read(g, range(min(len(g), 3)))]))
-        tables = [master_noise_table(out.bias_sigma_adu, out.light_sigma_adu, master="bias")]
+    out.n_lights, out.max_increase = int(n_lights), float(max_increase)
+    if math.isfinite(out.light_sigma_adu):
         masters = {"bias": out.bias_sigma_adu}
         if math.isfinite(out.dark_sigma_adu):
-            tables.append(master_noise_table(out.dark_sigma_adu, out.light_sigma_adu, master="dark"))
             masters["dark"] = out.dark_sigma_adu
-        out.noise_table = pd.concat(tables, ignore_index=True)
-        out.frames_needed = {(m, c): frames_needed(s, out.light_sigma_adu, max_increase=max_increase, combine=c)
+        out.noise_table = pd.concat([master_noise_table(s, out.light_sigma_adu, master=m, n_lights=n_lights)
+                                     for m, s in masters.items()], ignore_index=True)
+        out.frames_needed = {(m, c): frames_needed(s, out.light_sigma_adu, max_increase=max_increase, combine=c,
+                                                   n_lights=n_lights)
                              for m, s in masters.items() for c in ("average", "median")}
     return out
