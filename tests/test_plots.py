@@ -187,7 +187,7 @@ def test_rejection_maps_synthetic():
     fig = plots.rejection_maps({k: ds[k].values for k in ds.data_vars})
     titles = [ax.get_title() for ax in fig.axes if not hasattr(ax, "_colorbar")]
     assert titles[1] == "rejected high: 120 values (0.400%)"
-    assert fig.get_suptitle() == "rejection maps: rejection, 10 frames"
+    assert fig.get_suptitle() == "rejection maps, 10 frames"
 
 
 def test_rejection_maps_large_keep_isolated_rejections():

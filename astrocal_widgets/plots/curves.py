@@ -186,6 +186,6 @@ def master_noise_curve(
     ax.set_xlabel("number of frames N")
     ax.set_ylabel("noise (ADU)")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="center right", fontsize="small")
     ax.set_title(title if title is not None else f"noise added by a master ({combine})")
     return fig

@@ -200,7 +200,7 @@ def rejection_maps(dataset: Any, *, title: str | None = None, max_pixels: int = 
             text += f"\npreview 1/{factor}: {factor}x{factor} block max"
         ax.set_title(text)
     if title is None:
-        title = f"rejection maps: {attrs.get('rejection', 'rejection')}"
+        title = f"rejection maps: {attrs['rejection']}" if attrs.get("rejection") else "rejection maps"
         if n_frames:
             title += f", {n_frames} frames"
     fig.suptitle(title)
