@@ -20,7 +20,8 @@ from .integrate import integrate, write_master  # noqa: E402  (after the layers 
 from ._version import __version__
 
 __all__ = [
-    "open_frames", "scan", "integrate", "write_master", "FrameCatalog", "FrameGroup", "simulate_session", "SimulatedSession",
+    "open_frames", "scan", "integrate", "write_master", "calibrate_session", "check_frames", "check_session",
+    "characterize_camera", "frame_statistics", "FrameCatalog", "FrameGroup", "simulate_session", "SimulatedSession",
     "AstrocalError", "FrameReadError", "IncompatibleFramesError", "MissingExtraError",
     "OutputExistsError", "__version__",
 ]
@@ -31,4 +32,10 @@ def __getattr__(name: str):
     if name in ("simulate_session", "SimulatedSession", "simulate_stack"):
         from . import simulate
         return getattr(simulate, name)
+    if name in ("check_frames", "check_session", "characterize_camera", "frame_statistics"):
+        from . import quality
+        return getattr(quality, name)
+    if name == "calibrate_session":
+        from .calibrate import calibrate_session
+        return calibrate_session
     raise AttributeError(f"module 'astrocal_widgets' has no attribute {name!r}")

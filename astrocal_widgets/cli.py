@@ -99,6 +99,18 @@ def _fraction(ds) -> float:
     return (low + high) / max(1, low + high + kept)
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .quality.checks import check_frames, check_session
+
+    report = (check_session(args.directory, adc_max=args.adc_max) if args.kind is None
+              else check_frames(args.directory, kind=args.kind, adc_max=args.adc_max))
+    print(report.summary())
+    if args.table:
+        print(report.table.drop(columns=["explanation"]).to_string(index=False))
+    bad = ("warn", "fail") if args.strict else ("fail",)
+    return 1 if report.status in bad else 0
+
+
 def _cmd_integrate(args: argparse.Namespace) -> int:
     from .io import open_frames
 
@@ -138,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="warn (instead of stopping) on temperature/exposure mismatches")
     p.add_argument("--dark-optimization", action="store_true", help="choose the dark scale minimising noise")
     p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("check", help="quality checks of every calibration set of a folder (traffic lights)")
+    p.add_argument("directory")
+    p.add_argument("--kind", choices=("bias", "dark", "darkflat", "flat", "light"), default=None,
+                   help="only the sets of this kind")
+    p.add_argument("--adc-max", type=float, default=None, help="ADC maximum in ADU (default from the header)")
+    p.add_argument("--table", action="store_true", help="also print one line per check")
+    p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    p.set_defaults(func=_cmd_check)
 
     from .integrate import COMBINES, NORMALIZATIONS, REJECTIONS
 

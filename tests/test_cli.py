@@ -80,3 +80,14 @@ def test_integrate_writes_a_master_and_refuses_to_overwrite(session, tmp_path):
     assert out.stat().st_mtime_ns == mtime
     forced = run("integrate", *bias.paths, "--output", out, "--overwrite")
     assert forced.returncode == 0, forced.stderr
+
+
+def test_check_prints_the_traffic_light_report(session):
+    result = run("check", session.directory)
+    assert result.returncode == 0, result.stderr  # warnings only: exit 0 unless --strict
+    out = result.stdout
+    assert out.startswith("OVERALL WARN")
+    assert "WARN frame_count: 20 bias frames, 50-100 are recommended" in out
+    assert "PASS flat_level" in out and "PASS lights_temperature" in out
+    strict = run("check", session.directory, "--strict")
+    assert strict.returncode == 1

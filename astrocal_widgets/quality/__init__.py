@@ -1,0 +1,12 @@
+"""Quality: frame statistics, histogram and frame checks with traffic lights, camera characterisation.
+
+Computation only (no plotting, no widgets): :mod:`astrocal_widgets.plots` draws what these return.
+"""
+from .characterize import CameraCharacteristics, characterize_camera, frames_needed, master_noise, master_noise_table
+from .checks import Check, CheckReport, check_frames, check_session
+from .stats import frame_statistics
+
+__all__ = [
+    "check_frames", "check_session", "Check", "CheckReport", "frame_statistics", "characterize_camera",
+    "CameraCharacteristics", "master_noise", "frames_needed", "master_noise_table",
+]

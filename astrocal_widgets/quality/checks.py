@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -206,7 +206,7 @@ class CheckReport:
                     continue
                 bad = [c for c in cs if c.status != "pass"]
                 values = [c.value for c in cs if isinstance(c.value, (int, float)) and math.isfinite(c.value)]
-                span = f" ({_fmt(min(values))} to {_fmt(max(values))} {cs[0].unit})".replace(" )", ")") if values else ""
+                span = f" ({_span(min(values), max(values), cs[0].unit)})" if values else ""
                 if not bad:
                     lines.append(f"  PASS {name}: all {len(cs)} frames pass{span}")
                 for c in bad:
@@ -222,6 +222,13 @@ def _fmt(v: float) -> str:
     if v == 0 or (abs(v) >= 0.01 and abs(v) < 1e5):
         return f"{v:.4g}"
     return f"{v:.3g}"
+
+
+def _span(lo: float, hi: float, unit: str) -> str:
+    if unit == "fraction":
+        return _pct(lo) if lo == hi else f"{_pct(lo)} to {_pct(hi)}"
+    unit = {"adu": "ADU", "degC": "°C"}.get(unit, unit)
+    return (f"{_fmt(lo)}" if lo == hi else f"{_fmt(lo)} to {_fmt(hi)}") + (f" {unit}" if unit else "")
 
 
 def _pct(v: float) -> str:

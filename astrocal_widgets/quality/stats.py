@@ -17,7 +17,6 @@ amp glow; a frame's grid against the set's median grid finds shadows and light l
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import dask
 import numpy as np
@@ -262,6 +261,3 @@ def frame_statistics(cube: xr.DataArray, *, bins: int | None = None, adc_max: fl
         ds = ds.assign_coords(cfa=["R", "G", "B"])
     return ds
 
-
-def _describe(ds: xr.Dataset) -> dict[str, Any]:  # pragma: no cover - debugging aid
-    return {k: ds[k].values for k in ("median", "sigma", "n_zero", "n_saturated", "hot_fraction")}
