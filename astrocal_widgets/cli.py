@@ -7,12 +7,14 @@ set into a master.
 from __future__ import annotations
 
 import argparse
+import glob
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
-from .errors import AstrocalError
+from .errors import AstrocalError, OutputExistsError
 from .integrate import integrate, write_master
 
 __all__ = ["main", "ConsoleProgress"]
@@ -112,9 +114,29 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_integrate(args: argparse.Namespace) -> int:
-    from .io import open_frames
+    from .io import find_frame_files, open_frames
 
-    cube = open_frames(args.source if len(args.source) > 1 else args.source[0])
+    output = Path(args.output)
+    if output.exists() and not args.overwrite:  # before hours of integration, not after
+        raise OutputExistsError(output)
+    paths: list[Path] = []
+    for source in args.source:
+        p = Path(source)
+        paths += find_frame_files(p) if p.is_dir() else ([p] if p.exists() else [Path(q) for q in
+                                                                               sorted(glob.glob(source))])
+    if output.exists() and any(p.exists() and os.path.samefile(p, output) for p in paths):
+        raise AstrocalError(f"{output}: is one of the input frames; choose another output name")
+    cube = open_frames(paths)
+    # Masters and calibrated frames are products, never inputs; one kind of frame per master.
+    is_product = [str(r).startswith("product") for r in cube["type_reason"].values]
+    if any(is_product):
+        first = cube["path"].values[is_product.index(True)]
+        print(f"leaving out {sum(is_product)} master or calibrated file(s), e.g. {first}")
+        cube = cube.isel(frame=[i for i, product in enumerate(is_product) if not product])
+    kinds = sorted({str(t) or "unclassified" for t in cube["frame_type"].values})
+    if len(kinds) > 1:
+        raise AstrocalError(f"the frames mix {', '.join(kinds)}: integrate one set at a time "
+                            f"(astrocal scan lists the sets)")
     ds = integrate(cube, combine=args.combine, rejection=args.rejection, low=args.low, high=args.high,
                    normalization=args.normalization, rejection_normalization=args.rejection_normalization,
                    weights=args.weights, progress=ConsoleProgress("integrate"))
@@ -184,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except AstrocalError as exc:
+    except (AstrocalError, ValueError, OSError) as exc:
+        # Bad input gets a readable message, never a traceback.
         print(f"astrocal: error: {exc}", file=sys.stderr)
         return 2
 

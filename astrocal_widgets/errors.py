@@ -20,6 +20,9 @@ class FrameReadError(AstrocalError, OSError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):
+        return (type(self), (self.path, self.problem))
+
 
 class IncompatibleFramesError(AstrocalError, ValueError):
     """Frames that must match (size, binning, ...) do not."""
@@ -29,10 +32,15 @@ class MissingExtraError(AstrocalError, ImportError):
     """An optional dependency is needed for this file format or feature."""
 
     def __init__(self, what: str, extra: str, package: str):
+        self.what, self.extra, self.package = what, extra, package
         super().__init__(
             f"{what} needs the optional package '{package}': "
             f"pip install 'astrocal-widgets[{extra}]'"
         )
+
+    def __reduce__(self):
+        # Picklable, so the error survives the processes / distributed schedulers.
+        return (type(self), (self.what, self.extra, self.package))
 
 
 class OutputExistsError(AstrocalError, FileExistsError):

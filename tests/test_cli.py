@@ -91,3 +91,16 @@ def test_check_prints_the_traffic_light_report(session):
     assert "PASS flat_level" in out and "PASS lights_temperature" in out
     strict = run("check", session.directory, "--strict")
     assert strict.returncode == 1
+
+
+def test_integrate_refuses_mixed_sets_and_checks_the_output_first(session, tmp_path):
+    mixed = run("integrate", session.directory, "--output", tmp_path / "mixed.fits")
+    assert mixed.returncode == 2 and "the frames mix bias, dark, flat, light" in mixed.stderr
+    existing = tmp_path / "exists.fits"
+    existing.write_bytes(b"keep me")
+    bias_dir = next(session.directory.rglob("BIAS"))
+    result = run("integrate", bias_dir, "--output", existing)
+    assert result.returncode == 2 and "exists" in result.stderr and "integrate:" not in result.stderr
+    assert existing.read_bytes() == b"keep me"
+    bad = run("integrate", bias_dir, "--output", tmp_path / "m.fits", "--rejection", "esd", "--low", "2")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

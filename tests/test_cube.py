@@ -271,3 +271,37 @@ def test_dslr_raw_mosaic_exposure_iso_and_black_level(tmp_path):
     assert np.isnan(cube["temperature"].values).all()  # DSLRs report no sensor temperature here
     np.testing.assert_array_equal(cube.values[1], mosaics[1].astype(np.float32))  # mosaic as stored
     assert all(p.exists() for p in paths)
+
+
+def test_review_regressions(tmp_path, monkeypatch):
+    """NAXIS3=1 on the slow paths, brackets in real names, relative paths, inf, header copies,
+    gzip outputs and picklable errors."""
+    import pickle
+
+    from astrocal_widgets.io.write import write_fits_atomic
+
+    data = np.arange(8 * 10, dtype=np.uint16).reshape(8, 10)
+    fits.PrimaryHDU(data[None]).writeto(tmp_path / "cube.fits.gz")
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data[None])]).writeto(tmp_path / "cube_c.fits")
+    for name in ("cube.fits.gz", "cube_c.fits"):
+        np.testing.assert_array_equal(aw.open_frames([tmp_path / name], chunks=3).values[0], data)
+    odd = tmp_path / "M31 [Ha]"
+    write_frame(odd / "dark_0.fits", data)
+    assert aw.open_frames(str(odd / "dark_0.fits")).shape == (1, 8, 10)
+    monkeypatch.chdir(odd)
+    cube = aw.open_frames("dark_0.fits")
+    monkeypatch.chdir(tmp_path)
+    np.testing.assert_array_equal(cube.values[0], data)  # absolute paths survive a chdir
+    floats = np.ones((8, 10), np.float32)
+    floats[2, 3] = np.inf
+    fits.PrimaryHDU(floats).writeto(tmp_path / "inf.fits")
+    assert np.isnan(aw.open_frames([tmp_path / "inf.fits"]).values[0, 2, 3])
+    h = aw.open_frames([tmp_path / "inf.fits"]).astrocal.header(0)
+    h["EXPTIME"] = 999
+    assert "EXPTIME" not in aw.open_frames([tmp_path / "inf.fits"]).astrocal.header(0)
+    out = write_fits_atomic(tmp_path / "out.fits.gz", fits.PrimaryHDU(data))
+    assert out.read_bytes()[:2] == b"\x1f\x8b"  # really gzipped
+    err = pickle.loads(pickle.dumps(aw.MissingExtraError("Reading raw", "raw", "rawpy")))
+    assert "rawpy" in str(err)
+    err = pickle.loads(pickle.dumps(aw.FrameReadError("a.fits", "truncated")))
+    assert str(err) == "a.fits: truncated"

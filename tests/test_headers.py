@@ -104,3 +104,15 @@ def test_bayer_pattern_at_origin(pattern, xoff, yoff, roworder, height, expected
 def test_bayer_offsets_from_header():
     hdr = {"BAYERPAT": "RGGB", "XBAYROFF": 1, "YBAYROFF": 0, "ROWORDER": "TOP-DOWN"}
     assert frame_metadata(hdr, "x.fits", (20, 30))["bayer_pattern"] == "GRBG"
+
+
+def test_a_folder_name_never_overrides_the_header():
+    meta = frame_metadata({"IMAGETYP": "LIGHT"}, "/data/flat-field study/M31/M31_001.fits")
+    assert meta["frame_type"] == "light"
+    # settings in folder names are not types
+    assert frame_metadata({}, "/data/M31/gain139_offset30/M31_300s_0001.fits")["frame_type"] == ""
+    assert frame_metadata({}, "/data/Offset/frame_0001.fits")["frame_type"] == "bias"
+
+
+def test_odd_bayer_offsets_do_not_stop_anything():
+    assert frame_metadata({"BAYERPAT": "RGGB", "XBAYROFF": "abc", "YBAYROFF": ""}, "x.fits")["bayer_pattern"] == "RGGB"

@@ -234,13 +234,13 @@ def scan(directory: str | os.PathLike, recursive: bool = True, *,
         try:
             st = path.stat()
             header, source = _cached_open(str(path), st.st_size, st.st_mtime_ns)
-        except (AstrocalError, OSError) as exc:
+            meta = frame_metadata(header, path, source.shape)
+        except (AstrocalError, OSError, ValueError, TypeError) as exc:
             problem = exc.problem if hasattr(exc, "problem") else str(exc)
             if isinstance(exc, MissingExtraError):
                 problem = str(exc)
             skipped.append({"path": str(path), "problem": problem})
             continue
-        meta = frame_metadata(header, path, source.shape)
         meta.update(height=source.shape[0], width=source.shape[1], dtype=source.dtype, reader=source.reader)
         rows.append(meta)
         if progress is not None and (i % 50 == 0 or i == len(files) - 1):

@@ -28,7 +28,7 @@ MIN_BANDS = 8
 
 def find_frame_files(directory: str | os.PathLike, recursive: bool = True) -> list[Path]:
     """Frame files below ``directory`` (FITS, XISF, raw; any case), sorted by path."""
-    root = Path(directory)
+    root = Path(os.path.abspath(directory))
     if not root.is_dir():
         raise FrameReadError(root, "no such folder")
     pattern = "**/*" if recursive else "*"
@@ -38,7 +38,7 @@ def find_frame_files(directory: str | os.PathLike, recursive: bool = True) -> li
 
 def _resolve_paths(source: Any) -> list[Path]:
     if hasattr(source, "paths") and not isinstance(source, (str, os.PathLike)):
-        return [Path(p) for p in source.paths]
+        return [Path(os.path.abspath(p)) for p in source.paths]
     if isinstance(source, (str, os.PathLike)):
         text = str(source)
         p = Path(text)
@@ -47,14 +47,16 @@ def _resolve_paths(source: Any) -> list[Path]:
             if not paths:
                 raise FrameReadError(p, "no frame files (.fits .fit .fts .xisf or raw) in this folder")
             return paths
+        if p.exists():
+            return [Path(os.path.abspath(p))]
         if any(ch in text for ch in "*?["):
-            paths = sorted(Path(q) for q in _glob.glob(text, recursive=True) if Path(q).is_file())
+            paths = sorted(Path(os.path.abspath(q)) for q in _glob.glob(text, recursive=True) if Path(q).is_file())
             if not paths:
                 raise FrameReadError(text, "the pattern matches no file")
             return paths
         return [p]
     if isinstance(source, Iterable):
-        paths = [Path(q) for q in source]
+        paths = [Path(os.path.abspath(q)) for q in source]
         if not paths:
             raise AstrocalError("open_frames: the list of frames is empty")
         return paths

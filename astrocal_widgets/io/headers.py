@@ -47,7 +47,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "filter": ("FILTER", "FILT-1", "FILTNAME", "FILTER1"),
     "xbinning": ("XBINNING", "BINX", "XBIN", "CCDXBIN"),
     "ybinning": ("YBINNING", "BINY", "YBIN", "CCDYBIN"),
-    "date_obs": ("DATE-OBS", "DATE-BEG", "DATE"),
+    "date_obs": ("DATE-OBS", "DATE-BEG"),  # not DATE: that is when the file was written
     "instrument": ("INSTRUME", "CAMERA"),
     "bayer_pattern": ("BAYERPAT", "CFA-PAT", "COLORTYP"),
 }
@@ -66,7 +66,7 @@ _TYPE_SPELLINGS = {
 # Tokens in file or folder names. Order matters: dark flats before darks and flats.
 _NAME_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
     ("darkflat", re.compile(r"(?<![a-z])(dark[\s_\-.]?flats?|flat[\s_\-.]?darks?)(?![a-z])")),
-    ("bias", re.compile(r"(?<![a-z])(bias(es)?|offsets?|zeros?)(?![a-z])")),
+    ("bias", re.compile(r"(?<![a-z])(bias(es)?)(?![a-z])|^(offsets?|zeros?)$")),
     ("flat", re.compile(r"(?<![a-z])(flats?|flatfields?|skyflats?)(?![a-z])")),
     ("dark", re.compile(r"(?<![a-z])(darks?)(?![a-z])")),
     ("light", re.compile(r"(?<![a-z])(lights?|sci(ence)?|objects?)(?![a-z])")),
@@ -81,13 +81,15 @@ def frame_type_from_value(value: Any) -> str:
     return _TYPE_SPELLINGS.get(key, "")
 
 
-def frame_type_from_path(path: str | Path) -> str:
+def frame_type_from_path(path: str | Path, *, file_name_only: bool = False) -> str:
     """Frame type from the file name, else the nearest folder name that names one, else ``""``.
 
-    The file name wins over its folders: ``FLAT/…_darkflat_001.fits`` is a dark flat.
+    The file name wins over its folders: ``FLAT/…_darkflat_001.fits`` is a dark flat. ``offset``
+    and ``zero`` count only as a whole name part (Siril calls bias frames offsets; "gain139_offset30"
+    is a setting, not a type).
     """
     p = Path(path)
-    parts = [p.stem] + [q for q in reversed(p.parent.parts)]
+    parts = [p.stem] if file_name_only else [p.stem] + [q for q in reversed(p.parent.parts)]
     for part in parts:
         text = part.lower()
         for ftype, pattern in _NAME_PATTERNS:
@@ -116,6 +118,12 @@ def _as_float(value: Any) -> float:
         return float(str(value).strip().rstrip("s").strip())
     except ValueError:
         return math.nan
+
+
+def _finite_or_zero(value: Any) -> float:
+    """A Bayer offset: a number, else 0 (a blank or odd value must not stop a scan)."""
+    v = _as_float(value)
+    return v if math.isfinite(v) else 0.0
 
 
 def _as_datetime(value: Any) -> np.datetime64:
@@ -192,6 +200,7 @@ def frame_metadata(header: Mapping[str, Any], path: str | Path, shape: tuple[int
 
     header_type = frame_type_from_value(_first(header, _ALIASES["imagetyp"]))
     name_type = frame_type_from_path(path)
+    file_type = frame_type_from_path(path, file_name_only=True)
     raw_type = _first(header, _ALIASES["imagetyp"])
     product_type = str(raw_type).strip().upper() if raw_type is not None else ""
     if product_type.startswith("MASTER") or product_type == "DEFECT MAP" or header.get("CALSTAT"):
@@ -199,15 +208,16 @@ def frame_metadata(header: Mapping[str, Any], path: str | Path, shape: tuple[int
         meta["frame_type"] = ""
         what = f"IMAGETYP={raw_type!r}" if header.get("CALSTAT") in (None, "") else f"CALSTAT={header['CALSTAT']!r}"
         meta["type_reason"] = f"product: a master or calibrated frame ({what}), not a raw frame"
-    elif header_type and name_type and name_type != header_type and (
-        (header_type == "light" and name_type in ("flat", "darkflat"))
-        or (header_type == "dark" and name_type == "darkflat")
-        or (header_type == "flat" and name_type == "darkflat")
+    elif header_type and file_type and file_type != header_type and (
+        (header_type == "light" and file_type in ("flat", "darkflat"))
+        or (header_type == "dark" and file_type == "darkflat")
+        or (header_type == "flat" and file_type == "darkflat")
     ):
         # CCDSoft types flats as 'Light Frame'; dark flats are often typed 'Dark Frame'. The
-        # more specific name wins, and the reason says so.
-        meta["frame_type"] = name_type
-        meta["type_reason"] = f"file name says {name_type} (header IMAGETYP={raw_type!r})"
+        # more specific *file* name wins (never a folder: '/data/flat-field study/M31/...' holds
+        # lights), and the reason says so.
+        meta["frame_type"] = file_type
+        meta["type_reason"] = f"file name says {file_type} (header IMAGETYP={raw_type!r})"
     elif header_type:
         meta["frame_type"] = header_type
         meta["type_reason"] = f"header IMAGETYP={raw_type!r}"
@@ -234,7 +244,6 @@ def frame_metadata(header: Mapping[str, Any], path: str | Path, shape: tuple[int
 
     pat = _first(header, _ALIASES["bayer_pattern"])
     meta["bayer_pattern"] = "" if pat is None else bayer_pattern_at_origin(
-        pat, _as_float(header.get("XBAYROFF", 0)) if "XBAYROFF" in header else 0,
-        _as_float(header.get("YBAYROFF", 0)) if "YBAYROFF" in header else 0,
+        pat, _finite_or_zero(header.get("XBAYROFF", 0)), _finite_or_zero(header.get("YBAYROFF", 0)),
         str(header.get("ROWORDER", "")), None if shape is None else shape[0])
     return meta

@@ -173,11 +173,13 @@ class FrameSource:
         try:
             with fits.open(self.path, memmap=False, do_not_scale_image_data=True) as hdul:
                 hdu = hdul[self.hdu]
+                # Index rows on the last-but-one axis: a NAXIS3=1 cube is (1, H, W).
                 if isinstance(hdu, fits.CompImageHDU):
                     # The section reads only the tiles that cover the rows; scaling is ours.
-                    data = np.asarray(hdu.section[y0:y1])
+                    data = np.asarray(hdu.section[..., y0:y1, :])
                 else:
-                    data = np.asarray(hdu.data[y0:y1])
+                    data = np.asarray(hdu.data[..., y0:y1, :])
+                data = data.reshape(y1 - y0, self.shape[1])
         except (OSError, ValueError, TypeError) as exc:
             raise FrameReadError(self.path, f"cannot decode FITS data: {exc}") from exc
         return data
@@ -187,6 +189,7 @@ class FrameSource:
             out = stored.astype(np.float32)
             if self.bscale != 1.0 or self.bzero != 0.0:
                 out = (stored.astype(np.float64) * self.bscale + self.bzero).astype(np.float32)
+            out[np.isinf(out)] = np.nan  # the kernels take finite values or NaN (missing)
             return out
         if stored.dtype.itemsize >= 4 or self.bscale != 1.0:
             # float32 holds integers exactly only up to 2**24: scale 32/64-bit data in float64.
@@ -239,10 +242,10 @@ def open_source(path: str | os.PathLike) -> tuple[dict[str, Any], FrameSource]:
 
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
-    """The full header of a frame file (cached by path, size and modification time)."""
+    """The full header of a frame file (a copy: cached by path, size and modification time)."""
     p = Path(path)
     st = p.stat()
-    return _cached_open(str(p), st.st_size, st.st_mtime_ns)[0]
+    return _cached_open(str(p), st.st_size, st.st_mtime_ns)[0].copy()
 
 
 @lru_cache(maxsize=4096)
@@ -277,7 +280,8 @@ def _open_fits(p: Path) -> tuple[fits.Header, FrameSource]:
             primary = hdul[0].header
             for card in primary.cards:
                 if card.keyword not in header and card.keyword not in ("", "COMMENT", "HISTORY") \
-                        and card.keyword not in ("SIMPLE", "EXTEND", "NAXIS", "BITPIX"):
+                        and card.keyword not in ("SIMPLE", "EXTEND", "NAXIS", "BITPIX", "BZERO", "BSCALE",
+                                                 "BLANK", "CHECKSUM", "DATASUM"):
                     header[card.keyword] = card.value
         naxis = header.get("NAXIS", 0)
         if isinstance(hdu, fits.CompImageHDU):
@@ -340,9 +344,10 @@ def _open_xisf(p: Path) -> tuple[dict[str, Any], FrameSource]:
     xisf = _xisf_module()
     try:
         meta = xisf.XISF(str(p)).get_images_metadata()[0]
+        width, height, channels = meta["geometry"][:3]
+        np.dtype(meta["dtype"])
     except Exception as exc:
         raise FrameReadError(p, f"not a readable XISF file ({exc})") from exc
-    width, height, channels = meta["geometry"][:3]
     if channels != 1:
         raise FrameReadError(p, f"{channels} channels: colour images are not calibration frames")
     header: dict[str, Any] = {}

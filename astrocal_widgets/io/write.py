@@ -37,7 +37,9 @@ class atomic_path:
         if self.path.exists() and not self.overwrite:
             raise OutputExistsError(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        # Keep the destination's suffixes: writers choose the format by them (".fits.gz" is gzipped).
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.tmp.", suffix="".join(self.path.suffixes),
+                                   dir=self.path.parent)
         os.close(fd)
         os.unlink(tmp)  # writers such as astropy refuse an existing file
         self.tmp = Path(tmp)
