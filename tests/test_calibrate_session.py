@@ -271,3 +271,29 @@ def test_library_supplies_bias_and_darks_from_another_night(tmp_path):
         assert light.dark and "night1" in light.dark and light.bias and "night1" in light.bias
         assert light.dark_scale == 1.0 and light.flat and "out" in light.flat
     assert any("dark" in d and "night" in d.lower() and "reused" in d for d in result.decisions), result.decisions
+
+
+def test_tonights_masters_come_first_and_a_foreign_bias_is_not_fatal(tmp_path):
+    """A library of other nights is a fallback: with tonight's bias, darks and flats present, none
+    of the library's is used, even with more frames; an incompatible bias there stops nothing."""
+    aw.simulate_session(tmp_path / "night1", seed=9, counts={"bias": 12, "dark": 12, "light": 1})
+    calibrate_session(tmp_path / "night1")
+    library = tmp_path / "night1" / "masters"
+    bias_master = next(library.glob("master_bias_*.fits"))
+    data, header = fits.getdata(bias_master, header=True)
+    header["GAIN"] = 200  # another gain setting: incompatible with tonight's lights
+    fits.PrimaryHDU(data, header=header).writeto(library / "master_bias_gain200.fits")
+    night2 = aw.simulate_session(tmp_path / "night2", seed=10, start="2022-05-01T21:00:00",
+                                 counts={"bias": 6, "dark": 6, "flat": 6, "darkflat": 6, "light": 1})
+    result = calibrate_session(night2.directory, output=tmp_path / "out", library=library)
+    for light in result.lights:
+        for used in (light.bias, light.dark, light.flat):
+            assert used and str(tmp_path / "out") in used, used
+    no_bias = aw.simulate_session(tmp_path / "night3", seed=11, start="2022-05-02T21:00:00",
+                                  counts={"bias": 0, "dark": 6, "flat": 6, "darkflat": 6, "light": 1})
+    only_foreign = tmp_path / "foreign"
+    only_foreign.mkdir()
+    (only_foreign / "master_bias_gain200.fits").write_bytes((library / "master_bias_gain200.fits").read_bytes())
+    result = calibrate_session(no_bias.directory, output=tmp_path / "out3", library=only_foreign)  # strict
+    assert all(l.bias is None and l.dark for l in result.lights)
+    assert any("no bias" in w for w in result.warnings)

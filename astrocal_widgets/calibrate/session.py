@@ -177,10 +177,13 @@ def calibrate_session(
 
     masters_dir.mkdir(parents=True, exist_ok=True)
     lib = MasterLibrary(masters_dir)
+    # Other nights' masters are a fallback for bias and darks only: tonight's masters come first,
+    # and flats (dust, rotation) and dark flats are never taken from another night.
+    external = MasterLibrary(masters_dir / ".external-none")
     for folder in ([] if library is None else [library] if isinstance(library, (str, os.PathLike)) else library):
         for path in sorted(Path(folder).rglob("*.fit*")):
             try:
-                lib.add(path)
+                external.add(path)
             except AstrocalError:
                 continue
 
@@ -206,7 +209,7 @@ def calibrate_session(
     # 3. Lights. Defect maps are shared by every light calibrated with the same masters.
     defects: dict[tuple, Any] = {}
     for group in lights:
-        _calibrate_lights(group, lib, lights_dir, directory, result, report, strict=strict,
+        _calibrate_lights(group, lib, external, lights_dir, directory, result, report, strict=strict,
                           temperature_tolerance=temperature_tolerance, allow_dark_scaling=allow_dark_scaling,
                           dark_optimization=dark_optimization, cosmetic=cosmetic, k_hot=k_hot, k_cold=k_cold,
                           pedestal=pedestal, overwrite=overwrite, defects=defects)
@@ -315,10 +318,19 @@ def _master_flat(group: FrameGroup, masters_dir: Path, lib: MasterLibrary, overw
 
 
 def _choose(row, lib: MasterLibrary, role: str, *, strict: bool, temperature_tolerance: float,
-            allow_dark_scaling: bool, result: CalibrationResult):
-    """The master for one role of one light, enforcing the rules (strict) or warning (lenient)."""
+            allow_dark_scaling: bool, result: CalibrationResult, external: MasterLibrary | None = None):
+    """The master for one role of one light, enforcing the rules (strict) or warning (lenient).
+
+    Tonight's masters first; for bias and darks, other nights' (``external``) only when none of
+    tonight's fit. A missing or incompatible bias is never fatal (matched darks hold the pedestal).
+    """
     choice = find_master(row, lib, role=role, temperature_tolerance=temperature_tolerance,
                          allow_dark_scaling=allow_dark_scaling)
+    if not choice and external is not None and len(external) and role in ("bias", "dark"):
+        other = find_master(row, external, role=role, temperature_tolerance=temperature_tolerance,
+                            allow_dark_scaling=allow_dark_scaling)
+        if other:
+            choice = other
     for w in choice.warnings:
         result.warnings.append(str(w))
     if choice:
@@ -326,13 +338,17 @@ def _choose(row, lib: MasterLibrary, role: str, *, strict: bool, temperature_tol
     candidates = [p for p, _ in choice.refused]
     if not candidates:
         return None, None, choice.reason
+    if role == "bias":
+        result.warnings.append(f"{Path(str(row['path'])).name}: no compatible master bias ({choice.reason})")
+        return None, None, choice.reason
     # Something exists but breaks a rule: an error (strict) or the closest soft mismatch with warnings.
     problems_by_path = {p: check_compatibility(row, p, role=role, temperature_tolerance=temperature_tolerance,
                                                allow_dark_scaling=allow_dark_scaling) for p in candidates}
     if strict:
         enforce([m for ms in problems_by_path.values() for m in ms if m.severity == "error"], strict=True)
+    soft_rules = _SOFT_RULES if allow_dark_scaling else _SOFT_RULES - {"exposure", "dark_scaling"}
     soft = {p: ms for p, ms in problems_by_path.items()
-            if all(m.rule in _SOFT_RULES for m in ms if m.severity == "error")}
+            if all(m.rule in soft_rules for m in ms if m.severity == "error")}
     if not soft:
         result.warnings.append(f"{Path(str(row['path'])).name}: no usable {role} master: {choice.reason}")
         return None, None, choice.reason
@@ -343,12 +359,14 @@ def _choose(row, lib: MasterLibrary, role: str, *, strict: bool, temperature_tol
     result.warnings += [str(c.message) for c in caught]
     scale = None
     if role == "dark":
-        t_l, t_d = float(row["exposure"]), float(read_header(best).get("EXPTIME", math.nan))
+        best_header = read_header(best)
+        t_l, t_d = float(row["exposure"]), float(best_header.get("EXPTIME", best_header.get("EXPOSURE", math.nan)))
         scale = 1.0 if exposures_match(t_l, t_d) else t_l / t_d
     return best, scale, f"{Path(best).name}: used despite {len(soft[best])} problem(s) (strict=False)"
 
 
-def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, lights_dir: Path, directory: Path,
+def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, lights_dir: Path,
+                      directory: Path,
                       result: CalibrationResult, report: _Progress, *, strict: bool, temperature_tolerance: float,
                       allow_dark_scaling: bool, dark_optimization: bool, cosmetic: bool, k_hot: float,
                       k_cold: float, pedestal: float, overwrite: bool, defects: dict[tuple, Any]) -> None:
@@ -365,11 +383,12 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, lights_dir: Path, d
         source = Path(row["path"])
         report.step(f"light {source.name}")
         bias_path, _, bias_reason = _choose(row, lib, "bias", strict=strict, temperature_tolerance=temperature_tolerance,
-                                            allow_dark_scaling=allow_dark_scaling, result=result)
+                                            allow_dark_scaling=allow_dark_scaling, result=result,
+                                            external=external)
         dark_path, scale, dark_reason = _choose(row, lib, "dark", strict=strict,
                                                 temperature_tolerance=temperature_tolerance,
                                                 allow_dark_scaling=allow_dark_scaling and bias_path is not None,
-                                                result=result)
+                                                result=result, external=external)
         flat_path, _, flat_reason = _choose(row, lib, "flat", strict=strict,
                                             temperature_tolerance=temperature_tolerance,
                                             allow_dark_scaling=allow_dark_scaling, result=result)
