@@ -376,3 +376,10 @@ def test_numpy_cube_and_explicit_kind(tmp_path_factory):
     assert eager.table["value"].tolist() == lazy.table["value"].tolist()
     with pytest.raises(ValueError, match="kind must be one of"):
         check_frames(cube, kind="nonsense")
+
+
+def test_good_colour_session_has_no_false_outliers(tmp_path):
+    """A one-shot-colour night: grid levels per Bayer site, so good flats are not failed as outliers."""
+    aw.simulate_session(tmp_path / "osc", camera="osc", seed=3)
+    report = aw.check_session(tmp_path / "osc")
+    assert not report.failed, report.summary()

@@ -114,7 +114,14 @@ def _partial(block: np.ndarray, y0: int, height: int, lo: float, width: float, n
                 continue
             values = piece.reshape(nf, -1)
             med = np.nanmedian(values, axis=1)
-            gsum[:, gy, gx] = med * n
+            if cfa and piece.shape[1] >= 2 and piece.shape[2] >= 2:
+                # A mosaic's median falls between the colour populations and jumps with noise: the
+                # cell level is the mean of the four Bayer sites' medians instead.
+                level = np.mean([np.nanmedian(piece[:, dy::2, dx::2].reshape(nf, -1), axis=1)
+                                 for dy in (0, 1) for dx in (0, 1)], axis=0)
+            else:
+                level = med
+            gsum[:, gy, gx] = level * n
             gcount[gy, gx] = n
             # Hot pixels against the local level and spread, so amp glow and vignetting are not "hot".
             spread = np.maximum(MAD_TO_SIGMA * np.nanmedian(np.abs(values - med[:, None]), axis=1), width)
