@@ -297,3 +297,14 @@ def test_tonights_masters_come_first_and_a_foreign_bias_is_not_fatal(tmp_path):
     result = calibrate_session(no_bias.directory, output=tmp_path / "out3", library=only_foreign)  # strict
     assert all(l.bias is None and l.dark for l in result.lights)
     assert any("no bias" in w for w in result.warnings)
+
+
+def test_flats_without_any_dark_flat_or_bias(tmp_path):
+    """Strict stops and names a flat; lenient integrates them uncalibrated with a warning."""
+    night = aw.simulate_session(tmp_path / "night", seed=12,
+                                counts={"bias": 0, "dark": 5, "flat": 5, "darkflat": 0, "light": 1})
+    with pytest.raises(aw.AstrocalError, match=r"no dark flats and no bias match these flats, e\.g\. .*FLAT"):
+        calibrate_session(night.directory, output=tmp_path / "strict")
+    result = calibrate_session(night.directory, output=tmp_path / "lenient", strict=False)
+    assert any("integrated uncalibrated" in w for w in result.warnings)
+    assert all(l.flat for l in result.lights)

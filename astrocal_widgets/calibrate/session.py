@@ -288,8 +288,13 @@ def _master_flat(group: FrameGroup, masters_dir: Path, lib: MasterLibrary, overw
             masters.append(fits.getdata(choice.path).astype(np.float32))
         index.append(names.index(choice.path))
     if all(i == -1 for i in index):
-        result.warnings.append(f"{group.label}: no dark flats and no bias match these flats; integrated "
-                               "uncalibrated (the flat's pedestal will leave a residual in the lights)")
+        text = (f"{group.label}: no dark flats and no bias match these flats, e.g. {group.paths[0]}: their "
+                "pedestal would stay in the master flat and leave a residual in every light; take dark flats "
+                "at the flats' exposure (or bias frames)")
+        if strict:
+            raise AstrocalError(text + " (or calibrate with strict=False / --lenient to integrate them "
+                                       "uncalibrated)")
+        result.warnings.append(text + ": integrated uncalibrated")
         calibrated = cube
     else:
         if any(i == -1 for i in index):
