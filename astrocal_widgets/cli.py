@@ -7,7 +7,6 @@ set into a master.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 import time
@@ -114,16 +113,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_integrate(args: argparse.Namespace) -> int:
-    from .io import find_frame_files, open_frames
+    from .io import open_frames
+    from .io.cube import _resolve_paths  # folder, glob or file -> paths, as open_frames reads them
 
     output = Path(args.output)
     if output.exists() and not args.overwrite:  # before hours of integration, not after
         raise OutputExistsError(output)
-    paths: list[Path] = []
-    for source in args.source:
-        p = Path(source)
-        paths += find_frame_files(p) if p.is_dir() else ([p] if p.exists() else [Path(q) for q in
-                                                                               sorted(glob.glob(source))])
+    paths = [p for source in args.source for p in _resolve_paths(source)]
     if output.exists() and any(p.exists() and os.path.samefile(p, output) for p in paths):
         raise AstrocalError(f"{output}: is one of the input frames; choose another output name")
     cube = open_frames(paths)

@@ -46,7 +46,7 @@ from ..errors import IncompatibleFramesError
 from ..frames.catalog import FrameGroup
 from ..frames.grouping import EXPOSURE_RELATIVE_TOLERANCE, exposures_match
 from ..io.headers import _ALIASES, _first, frame_metadata, frame_type_from_path, frame_type_from_value
-from ..io.sources import _cached_open
+from ..io.sources import cached_open_source
 
 __all__ = [
     "FrameInfo", "frame_info", "Mismatch", "check_compatibility", "enforce",
@@ -260,8 +260,7 @@ class FrameInfo:
             If the file cannot be read.
         """
         p = Path(path)
-        st = p.stat() if p.exists() else None
-        header, source = _cached_open(str(p), st.st_size if st else -1, st.st_mtime_ns if st else -1)
+        header, source = cached_open_source(p)
         return cls.from_header(header, p, source.shape)
 
     def as_row(self) -> dict[str, Any]:

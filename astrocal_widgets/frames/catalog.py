@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ import pandas as pd
 from ..errors import AstrocalError, MissingExtraError
 from ..io.cube import find_frame_files, open_frames
 from ..io.headers import COORDINATE_COLUMNS, FRAME_TYPES, frame_metadata
-from ..io.sources import _cached_open
+from ..io.sources import cached_open_source
 from .grouping import (EXPOSURE_ABSOLUTE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE, MATCH_KEYS,
                        TEMPERATURE_TOLERANCE, cluster_values, exposures_match)
 
@@ -232,8 +232,7 @@ def scan(directory: str | os.PathLike, recursive: bool = True, *,
     rows, skipped = [], []
     for i, path in enumerate(files):
         try:
-            st = path.stat()
-            header, source = _cached_open(str(path), st.st_size, st.st_mtime_ns)
+            header, source = cached_open_source(path)
             meta = frame_metadata(header, path, source.shape)
         except (AstrocalError, OSError, ValueError, TypeError) as exc:
             problem = exc.problem if hasattr(exc, "problem") else str(exc)

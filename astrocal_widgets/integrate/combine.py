@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..errors import AstrocalError, FrameReadError, IncompatibleFramesError
 from ..io.cube import band_rows, open_frames
-from ..io.sources import _cached_open
+from ..io.sources import cached_open_source
 from . import kernels
 from . import reference as _reference_impl
 from .estimators import frame_subsample, location_scale, noise_sigma
@@ -154,7 +154,7 @@ def _sample_frames(cube: xr.DataArray, rows: np.ndarray) -> list[np.ndarray]:
     out = []
     if paths is not None:
         try:
-            sources = [_cached_open(str(p), *_stat(p))[1] for p in paths]
+            sources = [cached_open_source(p)[1] for p in paths]
         except (OSError, FrameReadError):
             sources = None
         if sources is not None and all(s.shape == cube.shape[1:] for s in sources):
@@ -164,13 +164,6 @@ def _sample_frames(cube: xr.DataArray, rows: np.ndarray) -> list[np.ndarray]:
     sample = cube.isel(y=rows)
     values = np.asarray(sample.values if hasattr(sample, "values") else sample, dtype=np.float32)
     return list(values)
-
-
-def _stat(path: Any) -> tuple[int, int]:
-    import os
-
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
 
 
 def integrate(

@@ -15,7 +15,7 @@ from dask.base import tokenize
 
 from ..errors import AstrocalError, FrameReadError, IncompatibleFramesError
 from .headers import COORDINATE_COLUMNS, frame_metadata
-from .sources import FrameSource, is_frame_file, open_source, read_header
+from .sources import FrameSource, cached_open_source, is_frame_file, read_header
 
 __all__ = ["open_frames", "find_frame_files", "band_rows", "read_band", "DEFAULT_BAND_BYTES"]
 
@@ -158,7 +158,7 @@ def open_frames(source: Any, *, chunks: Any = None) -> xr.DataArray:
         Frames differ in size or binning (the message names a file of each).
     """
     paths = _resolve_paths(source)
-    opened = [_cached_source(p) for p in paths]
+    opened = [cached_open_source(p) for p in paths]
     headers = [h for h, _ in opened]
     sources = [s for _, s in opened]
     metas = [frame_metadata(h, s.path, s.shape) for h, s in opened]
@@ -194,18 +194,6 @@ def open_frames(source: Any, *, chunks: Any = None) -> xr.DataArray:
                         attrs={"units": "adu", "n_frames": n})
     del headers  # headers stay reachable through the cache: cube.astrocal.header(i)
     return cube
-
-
-def _cached_source(path: Path) -> tuple[Any, FrameSource]:
-    try:
-        st = path.stat()
-    except OSError:
-        raise FrameReadError(path, "no such file") from None
-    from .sources import _cached_open  # the cache shared with read_header
-
-    if path.is_dir():
-        raise FrameReadError(path, "is a folder, not a frame file")
-    return _cached_open(str(path), st.st_size, st.st_mtime_ns)
 
 
 def _check_same_geometry(sources: Sequence[FrameSource], metas: Sequence[dict]) -> None:

@@ -27,7 +27,7 @@ from ..errors import FrameReadError, MissingExtraError
 
 __all__ = [
     "FITS_SUFFIXES", "XISF_SUFFIXES", "RAW_SUFFIXES", "FRAME_SUFFIXES",
-    "FrameSource", "open_source", "read_header", "is_frame_file", "READ_STATISTICS",
+    "FrameSource", "open_source", "cached_open_source", "read_header", "is_frame_file", "READ_STATISTICS",
 ]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fz")
@@ -243,9 +243,28 @@ def open_source(path: str | os.PathLike) -> tuple[dict[str, Any], FrameSource]:
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
     """The full header of a frame file (a copy: cached by path, size and modification time)."""
+    return cached_open_source(path)[0].copy()
+
+
+def cached_open_source(path: str | os.PathLike) -> tuple[Any, FrameSource]:
+    """:func:`open_source`, cached by path, size and modification time (a changed file is re-read).
+
+    The returned header is shared with the cache: copy it before changing it (:func:`read_header`
+    does).
+
+    Raises
+    ------
+    FrameReadError
+        If the file is missing, a folder, or unreadable.
+    """
     p = Path(path)
-    st = p.stat()
-    return _cached_open(str(p), st.st_size, st.st_mtime_ns)[0].copy()
+    try:
+        st = p.stat()
+    except OSError:
+        raise FrameReadError(p, "no such file") from None
+    if p.is_dir():
+        raise FrameReadError(p, "is a folder, not a frame file")
+    return _cached_open(str(p), st.st_size, st.st_mtime_ns)
 
 
 @lru_cache(maxsize=4096)
