@@ -31,7 +31,8 @@ from .library import MasterLibrary, find_master
 from .masters import build_master, subtract_masters
 from .matching import check_compatibility, enforce
 
-__all__ = ["calibrate_session", "CalibrationResult", "MasterRecord", "LightRecord"]
+__all__ = ["calibrate_session", "CalibrationResult", "MasterRecord", "LightRecord", "calibrate_flats",
+           "FlatCalibration", "calibrate_light", "CalibratedLight"]
 
 # Rules a lenient run (strict=False) may break with a warning; the others make calibration wrong
 # whatever the user wants (a 2x2-binned dark on a 1x1 light cannot be subtracted).
@@ -263,6 +264,109 @@ def _master(group: FrameGroup, masters_dir: Path, overwrite: bool, report: _Prog
     return record
 
 
+@dataclass
+class FlatCalibration:
+    """Flats calibrated by their dark flats (else the bias), lazily, ready to integrate.
+
+    Attributes
+    ----------
+    group : FrameGroup
+        The flats.
+    cube : xarray.DataArray
+        The calibrated ``(frame, y, x)`` cube (flats without a master left out, or the raw cube
+        when no flat has one and ``strict=False``).
+    masters : list of str
+        The masters subtracted.
+    index : list of int
+        For each frame of ``cube``, which of ``masters`` (-1: none).
+    decisions, warnings : list of str
+        What was chosen and what is wrong, in words.
+    """
+
+    group: FrameGroup
+    cube: Any
+    masters: list[str] = field(default_factory=list)
+    index: list[int] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def level_removed(self, frame: int = 0) -> float:
+        """The median level subtracted from frame ``frame`` of ``cube`` (ADU; 0 when nothing was)."""
+        i = self.index[frame] if self.index else -1
+        if i < 0:
+            return 0.0
+        return float(np.median(fits.getdata(self.masters[i])))
+
+
+def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLike, *, strict: bool = True,
+                    temperature_tolerance: float = 1.0) -> FlatCalibration:
+    """Each flat minus its master dark flat (else the master bias), lazily.
+
+    Parameters
+    ----------
+    group : FrameGroup
+        A flat set from :func:`~astrocal_widgets.scan`.
+    library : MasterLibrary or path-like
+        Where the master dark flats and bias are (a folder is indexed on the fly).
+    strict : bool, default True
+        A flat without a dark flat or bias is an error; with ``strict=False`` such flats are left out
+        (or, when no flat has one, all are kept uncalibrated) with a warning.
+    temperature_tolerance : float, default 1.0
+        °C between flats and dark flats.
+
+    Returns
+    -------
+    FlatCalibration
+
+    Raises
+    ------
+    AstrocalError
+        With ``strict=True``, naming a flat that has no dark flat and no bias.
+    """
+    lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
+    cube = group.open()
+    out = FlatCalibration(group, cube)
+    masters: list[np.ndarray] = []
+    index = []
+    for _, row in group.table.iterrows():
+        choice = find_master(row, lib, role="darkflat", temperature_tolerance=temperature_tolerance)
+        if not choice:
+            choice = find_master(row, lib, role="bias", temperature_tolerance=math.inf)
+        if not choice:
+            index.append(-1)
+            continue
+        if choice.path not in out.masters:
+            out.masters.append(choice.path)
+            masters.append(fits.getdata(choice.path).astype(np.float32))
+        index.append(out.masters.index(choice.path))
+    if all(i == -1 for i in index):
+        text = (f"{group.label}: no dark flats and no bias match these flats, e.g. {group.paths[0]}: their "
+                "pedestal would stay in the master flat and leave a residual in every light; take dark flats "
+                "at the flats' exposure (or bias frames)")
+        if strict:
+            raise AstrocalError(text + " (or calibrate with strict=False / --lenient to integrate them "
+                                       "uncalibrated)")
+        out.warnings.append(text + ": integrated uncalibrated")
+        out.index = index
+        return out
+    if any(i == -1 for i in index):
+        missing = [p for p, i in zip(group.paths, index) if i == -1]
+        text = (f"{group.label}: no dark flat or bias for {len(missing)} of the {len(index)} flats, "
+                f"e.g. {missing[0]} ({group.table['exposure'].iloc[index.index(-1)]:g} s); take dark flats "
+                "at their exposure")
+        if strict:
+            raise AstrocalError(text + " (or calibrate with strict=False / --lenient to leave them out)")
+        out.warnings.append(text + ": left out of the master flat")
+        keep = [k for k, i in enumerate(index) if i != -1]
+        cube = cube.isel(frame=keep)
+        index = [index[k] for k in keep]
+    out.cube = subtract_masters(cube, masters, index)
+    out.index = index
+    for name in out.masters:
+        out.decisions.append(f"{group.label}: flats calibrated with {Path(name).name}")
+    return out
+
+
 def _master_flat(group: FrameGroup, masters_dir: Path, lib: MasterLibrary, overwrite: bool,
                  report: _Progress, result: CalibrationResult, temperature_tolerance: float,
                  strict: bool) -> MasterRecord:
@@ -272,46 +376,11 @@ def _master_flat(group: FrameGroup, masters_dir: Path, lib: MasterLibrary, overw
         record = _existing_master(path, group)
         result.masters.append(record)
         return record
-    cube = group.open()
-    masters: list[np.ndarray] = []
-    names: list[str] = []
-    index = []
-    for _, row in group.table.iterrows():
-        choice = find_master(row, lib, role="darkflat", temperature_tolerance=temperature_tolerance)
-        if not choice:
-            choice = find_master(row, lib, role="bias", temperature_tolerance=math.inf)
-        if not choice:
-            index.append(-1)
-            continue
-        if choice.path not in names:
-            names.append(choice.path)
-            masters.append(fits.getdata(choice.path).astype(np.float32))
-        index.append(names.index(choice.path))
-    if all(i == -1 for i in index):
-        text = (f"{group.label}: no dark flats and no bias match these flats, e.g. {group.paths[0]}: their "
-                "pedestal would stay in the master flat and leave a residual in every light; take dark flats "
-                "at the flats' exposure (or bias frames)")
-        if strict:
-            raise AstrocalError(text + " (or calibrate with strict=False / --lenient to integrate them "
-                                       "uncalibrated)")
-        result.warnings.append(text + ": integrated uncalibrated")
-        calibrated = cube
-    else:
-        if any(i == -1 for i in index):
-            missing = [p for p, i in zip(group.paths, index) if i == -1]
-            text = (f"{group.label}: no dark flat or bias for {len(missing)} of the {len(index)} flats, "
-                    f"e.g. {missing[0]} ({group.table['exposure'].iloc[index.index(-1)]:g} s); take dark flats "
-                    "at their exposure")
-            if strict:
-                raise AstrocalError(text + " (or calibrate with strict=False / --lenient to leave them out)")
-            result.warnings.append(text + ": left out of the master flat")
-            keep = [k for k, i in enumerate(index) if i != -1]
-            cube = cube.isel(frame=keep)
-            index = [index[k] for k in keep]
-        calibrated = subtract_masters(cube, masters, index)
-        for name in names:
-            result.decisions.append(f"{group.label}: flats calibrated with {Path(name).name}")
-    ds = build_master(calibrated, "flat", progress=sub).compute()
+    flats = calibrate_flats(group, lib, strict=strict, temperature_tolerance=temperature_tolerance)
+    result.warnings += flats.warnings
+    result.decisions += flats.decisions
+    names = flats.masters
+    ds = build_master(flats.cube, "flat", progress=sub).compute()
     ds.attrs["calibrated_with"] = [Path(n).name for n in names]
     write_master(ds, path, overwrite=overwrite)
     record = MasterRecord("flat", str(path), group.label, ds.attrs["n_frames"], ds.attrs["rejection"],
@@ -323,7 +392,7 @@ def _master_flat(group: FrameGroup, masters_dir: Path, lib: MasterLibrary, overw
 
 
 def _choose(row, lib: MasterLibrary, role: str, *, strict: bool, temperature_tolerance: float,
-            allow_dark_scaling: bool, result: CalibrationResult, external: MasterLibrary | None = None):
+            allow_dark_scaling: bool, warnings_out: list[str], external: MasterLibrary | None = None):
     """The master for one role of one light, enforcing the rules (strict) or warning (lenient).
 
     Tonight's masters first; for bias and darks, other nights' (``external``) only when none of
@@ -337,14 +406,14 @@ def _choose(row, lib: MasterLibrary, role: str, *, strict: bool, temperature_tol
         if other:
             choice = other
     for w in choice.warnings:
-        result.warnings.append(str(w))
+        warnings_out.append(str(w))
     if choice:
         return choice.path, choice.dark_scale, choice.reason
     candidates = [p for p, _ in choice.refused]
     if not candidates:
         return None, None, choice.reason
     if role == "bias":
-        result.warnings.append(f"{Path(str(row['path'])).name}: no compatible master bias ({choice.reason})")
+        warnings_out.append(f"{Path(str(row['path'])).name}: no compatible master bias ({choice.reason})")
         return None, None, choice.reason
     # Something exists but breaks a rule: an error (strict) or the closest soft mismatch with warnings.
     problems_by_path = {p: check_compatibility(row, p, role=role, temperature_tolerance=temperature_tolerance,
@@ -355,13 +424,13 @@ def _choose(row, lib: MasterLibrary, role: str, *, strict: bool, temperature_tol
     soft = {p: ms for p, ms in problems_by_path.items()
             if all(m.rule in soft_rules for m in ms if m.severity == "error")}
     if not soft:
-        result.warnings.append(f"{Path(str(row['path'])).name}: no usable {role} master: {choice.reason}")
+        warnings_out.append(f"{Path(str(row['path'])).name}: no usable {role} master: {choice.reason}")
         return None, None, choice.reason
     best = min(soft, key=lambda p: sum(1 for m in soft[p] if m.severity == "error"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         enforce(soft[best], strict=False)
-    result.warnings += [str(c.message) for c in caught]
+    warnings_out += [str(c.message) for c in caught]
     scale = None
     if role == "dark":
         best_header = read_header(best)
@@ -370,12 +439,127 @@ def _choose(row, lib: MasterLibrary, role: str, *, strict: bool, temperature_tol
     return best, scale, f"{Path(best).name}: used despite {len(soft[best])} problem(s) (strict=False)"
 
 
-def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, lights_dir: Path,
-                      directory: Path,
-                      result: CalibrationResult, report: _Progress, *, strict: bool, temperature_tolerance: float,
-                      allow_dark_scaling: bool, dark_optimization: bool, cosmetic: bool, k_hot: float,
-                      k_cold: float, pedestal: float, overwrite: bool, defects: dict[tuple, Any]) -> None:
-    cache: dict[str, np.ndarray] = {}
+@dataclass
+class CalibratedLight:
+    """One light calibrated in memory (not yet written): the data, its header and what was used.
+
+    Attributes
+    ----------
+    source : str
+        The raw light.
+    data : numpy.ndarray
+        ``(L - B - k (D - B)) / (F / <F>) + pedestal``, defects corrected (float32).
+    header : astropy.io.fits.Header
+        The light's header with CALSTAT, BIASFILE, DARKFILE, FLATFILE, DARKSCAL, DARKMETH, PEDESTAL,
+        NDEFECTS and a HISTORY line.
+    bias, dark, flat : str or None
+        The masters used.
+    dark_scale : float
+        ``k``.
+    dark_scale_method : str
+        How ``k`` was chosen.
+    defects_corrected : int
+        Hot and cold pixels corrected.
+    defect_map : DefectMap or None
+        The map used (shared by lights calibrated with the same masters).
+    decisions, warnings : list of str
+    """
+
+    source: str
+    data: np.ndarray
+    header: fits.Header
+    bias: str | None
+    dark: str | None
+    flat: str | None
+    dark_scale: float
+    dark_scale_method: str
+    defects_corrected: int = 0
+    defect_map: Any = None
+    decisions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _choose_masters(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, decisions: list[str],
+                    notes: list[str], **rules: Any) -> tuple[tuple[str | None, str | None, str | None], float | None]:
+    """Bias, dark and flat for one light (paths or None) and the dark scale; reasons go to the lists."""
+    source = Path(row["path"])
+    allow = rules.pop("allow_dark_scaling")
+    bias_path, _, bias_reason = _choose(row, lib, "bias", allow_dark_scaling=allow, external=external,
+                                        warnings_out=notes, **rules)
+    dark_path, scale, dark_reason = _choose(row, lib, "dark", allow_dark_scaling=allow and bias_path is not None,
+                                            external=external, warnings_out=notes, **rules)
+    flat_path, _, flat_reason = _choose(row, lib, "flat", allow_dark_scaling=allow, warnings_out=notes, **rules)
+    for role, path, reason in (("bias", bias_path, bias_reason), ("dark", dark_path, dark_reason),
+                               ("flat", flat_path, flat_reason)):
+        if path is None:
+            notes.append(f"{source.name}: no {role}: {reason}")
+        else:
+            decisions.append(f"{label}: {role} {reason}")
+    return (bias_path, dark_path, flat_path), scale
+
+
+def calibrate_light(
+    light: Any,
+    library: MasterLibrary | str | os.PathLike,
+    *,
+    external: MasterLibrary | None = None,
+    strict: bool = True,
+    temperature_tolerance: float = 1.0,
+    allow_dark_scaling: bool = True,
+    dark_optimization: bool = False,
+    cosmetic: bool = True,
+    k_hot: float = 5.0,
+    k_cold: float = 5.0,
+    pedestal: float = 0.0,
+    label: str = "",
+    masters_cache: dict[str, np.ndarray] | None = None,
+    defects: dict[tuple, Any] | None = None,
+) -> CalibratedLight:
+    """Calibrate one light with the matching masters of a library, in memory (nothing is written).
+
+    What :func:`calibrate_session` does for each light, and what a dashboard shows as before/after.
+
+    Parameters
+    ----------
+    light : catalogue row or path
+        A row of :attr:`FrameCatalog.table` (or a light's path, scanned on the fly).
+    library : MasterLibrary or path-like
+        Tonight's masters (a folder is indexed on the fly).
+    external : MasterLibrary, optional
+        Other nights' masters, used for bias and darks when none of ``library`` fits.
+    strict, temperature_tolerance, allow_dark_scaling, dark_optimization, cosmetic, k_hot, k_cold, pedestal
+        As :func:`calibrate_session`.
+    label : str, optional
+        The light set's label, used in the decisions.
+    masters_cache, defects : dict, optional
+        Caches shared between lights (loaded masters; defect maps by masters used).
+
+    Returns
+    -------
+    CalibratedLight
+
+    Raises
+    ------
+    CalibrationMismatchError
+        With ``strict=True``, when the library has masters of a kind but none compatible.
+    """
+    if isinstance(light, (str, os.PathLike)):
+        path = Path(light)
+        table = scan(path.parent, recursive=False).table
+        rows = table[table["path"].map(lambda q: Path(q).resolve() == path.resolve())]
+        if rows.empty:
+            raise AstrocalError(f"{path}: not a readable frame")
+        row = rows.iloc[0]
+    else:
+        row = light
+    lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
+    cache = {} if masters_cache is None else masters_cache
+    defects = {} if defects is None else defects
+    decisions: list[str] = []
+    notes: list[str] = []
+    source = Path(row["path"])
+    label = label or source.name
+    pattern = row["bayer_pattern"] or ""
 
     def load(path: str | None) -> np.ndarray | None:
         if path is None:
@@ -384,96 +568,103 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
             cache[path] = fits.getdata(path).astype(np.float32)
         return cache[path]
 
+    (bias_path, dark_path, flat_path), scale = _choose_masters(
+        row, lib, external, label, decisions, notes, strict=strict, temperature_tolerance=temperature_tolerance,
+        allow_dark_scaling=allow_dark_scaling)
+    raw = open_frames([source]).values[0]
+    bias, dark, flat = load(bias_path), load(dark_path), load(flat_path)
+    k = 1.0 if scale is None else float(scale)
+    method = "matching exposure" if scale in (None, 1.0) else "exposure ratio"
+    if dark is not None and bias is None and not math.isclose(k, 1.0):
+        # A dark of another exposure holds the pedestal: without a master bias it can be neither
+        # scaled nor subtracted as it is. Better no dark than a wrong one.
+        notes.append(f"{source.name}: the only usable dark ({Path(dark_path).name}) needs scaling "
+                     f"x{k:.3f}, which needs a master bias: no dark subtracted; take darks at "
+                     f"{row['exposure']:g} s or bias frames")
+        decisions.append(f"{source.name}: dark {Path(dark_path).name} not used (needs scaling "
+                         "without a master bias)")
+        dark, dark_path, k, method = None, None, 1.0, "none (no matching dark)"
+    if dark_optimization and dark is not None and bias is not None:
+        # Search around the exposure ratio: a 60 s dark for a 300 s light needs k near 5.
+        opt = optimize_dark_scale(raw, bias, dark, bayer_pattern=pattern, bounds=(0.0, 2.0 * max(1.0, k)))
+        decisions.append(f"{source.name}: dark optimisation k = {opt.k:.4f} (exposure ratio "
+                         f"{k:.4f}, {opt.n_pixels} thermal pixels)")
+        k, method = opt.k, "optimised"
+    calibrated = calibrate_frame(raw, bias=bias, dark=dark, flat=flat, dark_scale=k, pedestal=pedestal,
+                                 bayer_pattern=pattern)
+    n_defects, dm = 0, None
+    if cosmetic and (dark is not None or flat is not None):
+        key = (dark_path, flat_path, bias_path)
+        if key not in defects:
+            defects[key] = defect_map(dark, flat, bias=bias, k_hot=k_hot, k_cold=k_cold, bayer_pattern=pattern)
+        dm = defects[key]
+        calibrated = correct_defects(calibrated, dm.mask, bayer_pattern=pattern)
+        n_defects = int(dm.counts["total"])
+    source_header = read_header(source)
+    if isinstance(source_header, fits.Header):
+        header = fits.Header(source_header, copy=True)
+    else:  # XISF keywords or raw EXIF mapped to FITS names
+        header = fits.Header([(k_, v) for k_, v in source_header.items()
+                              if len(k_) <= 8 and isinstance(v, (int, float, str, bool))])
+    for key in ("BZERO", "BSCALE", "BLANK", "BITPIX"):
+        header.remove(key, ignore_missing=True)
+    header["CALSTAT"] = ("".join(c for c, p in (("B", bias_path), ("D", dark_path), ("F", flat_path)) if p),
+                         "calibrated with Bias/Dark/Flat")
+    header["BIASFILE"] = Path(bias_path).name if bias_path else ""
+    header["DARKFILE"] = Path(dark_path).name if dark_path else ""
+    header["FLATFILE"] = Path(flat_path).name if flat_path else ""
+    header["DARKSCAL"] = (k, "dark scale factor k")
+    header["DARKMETH"] = (method, "how k was chosen")
+    header["PEDESTAL"] = (pedestal, "added after calibration [ADU]")
+    header["NDEFECTS"] = (n_defects, "hot/cold pixels corrected")
+    header.add_history(f"astrocal-widgets {__version__}: L' = (L - B - k (D - B)) / (F / <F>) + pedestal")
+    return CalibratedLight(str(source), calibrated.astype(np.float32), header, bias_path, dark_path, flat_path, k,
+                           method, n_defects, dm, decisions, notes)
+
+
+def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, lights_dir: Path,
+                      directory: Path,
+                      result: CalibrationResult, report: _Progress, *, strict: bool, temperature_tolerance: float,
+                      allow_dark_scaling: bool, dark_optimization: bool, cosmetic: bool, k_hot: float,
+                      k_cold: float, pedestal: float, overwrite: bool, defects: dict[tuple, Any]) -> None:
+    cache: dict[str, np.ndarray] = {}
+    options = dict(strict=strict, temperature_tolerance=temperature_tolerance, allow_dark_scaling=allow_dark_scaling)
     for _, row in group.table.iterrows():
         source = Path(row["path"])
         report.step(f"light {source.name}")
-        bias_path, _, bias_reason = _choose(row, lib, "bias", strict=strict, temperature_tolerance=temperature_tolerance,
-                                            allow_dark_scaling=allow_dark_scaling, result=result,
-                                            external=external)
-        dark_path, scale, dark_reason = _choose(row, lib, "dark", strict=strict,
-                                                temperature_tolerance=temperature_tolerance,
-                                                allow_dark_scaling=allow_dark_scaling and bias_path is not None,
-                                                result=result, external=external)
-        flat_path, _, flat_reason = _choose(row, lib, "flat", strict=strict,
-                                            temperature_tolerance=temperature_tolerance,
-                                            allow_dark_scaling=allow_dark_scaling, result=result)
-        for role, path, reason in (("bias", bias_path, bias_reason), ("dark", dark_path, dark_reason),
-                                   ("flat", flat_path, flat_reason)):
-            if path is None:
-                result.warnings.append(f"{source.name}: no {role}: {reason}")
-            else:
-                line = f"{group.label}: {role} {reason}"
-                if line not in result.decisions:  # once per light group, not once per light
-                    result.decisions.append(line)
         try:
             relative = source.relative_to(directory)
         except ValueError:
             relative = Path(source.name)
         target = lights_dir / relative.parent / f"{source.stem}_calibrated.fits"
         if target.exists() and not overwrite:
+            decisions: list[str] = []
+            chosen, _ = _choose_masters(row, lib, external, group.label, decisions, result.warnings, **options)
+            result.decisions += [d for d in decisions if d not in result.decisions]
             header = read_header(target)
-            result.lights.append(LightRecord(str(source), str(target), bias_path, dark_path, flat_path,
+            result.lights.append(LightRecord(str(source), str(target), *chosen,
                                              float(header.get("DARKSCAL", 1.0)), str(header.get("DARKMETH", "")),
                                              int(header.get("NDEFECTS", 0)), reused=True))
             continue
-        light = open_frames([source]).values[0]
-        bias, dark, flat = load(bias_path), load(dark_path), load(flat_path)
-        k = 1.0 if scale is None else float(scale)
-        method = "matching exposure" if scale in (None, 1.0) else "exposure ratio"
-        if dark is not None and bias is None and not math.isclose(k, 1.0):
-            # A dark of another exposure holds the pedestal: without a master bias it can be neither
-            # scaled nor subtracted as it is. Better no dark than a wrong one.
-            result.warnings.append(f"{source.name}: the only usable dark ({Path(dark_path).name}) needs scaling "
-                                   f"x{k:.3f}, which needs a master bias: no dark subtracted; take darks at "
-                                   f"{row['exposure']:g} s or bias frames")
-            result.decisions.append(f"{source.name}: dark {Path(dark_path).name} not used (needs scaling "
-                                    "without a master bias)")
-            dark, dark_path, k, method = None, None, 1.0, "none (no matching dark)"
-        if dark_optimization and dark is not None and bias is not None:
-            # Search around the exposure ratio: a 60 s dark for a 300 s light needs k near 5.
-            opt = optimize_dark_scale(light, bias, dark, bayer_pattern=row["bayer_pattern"] or "",
-                                      bounds=(0.0, 2.0 * max(1.0, k)))
-            result.decisions.append(f"{source.name}: dark optimisation k = {opt.k:.4f} (exposure ratio "
-                                    f"{k:.4f}, {opt.n_pixels} thermal pixels)")
-            k, method = opt.k, "optimised"
-        calibrated = calibrate_frame(light, bias=bias, dark=dark, flat=flat, dark_scale=k, pedestal=pedestal,
-                                     bayer_pattern=row["bayer_pattern"] or "")
-        n_defects = 0
-        if cosmetic and (dark is not None or flat is not None):
-            key = (dark_path, flat_path, bias_path)
-            if key not in defects:
-                defects[key] = defect_map(dark, flat, bias=bias, k_hot=k_hot, k_cold=k_cold,
-                                          bayer_pattern=row["bayer_pattern"] or "")
-                dm = defects[key]
-                map_path = _save_defect_map(dm, lights_dir.parent / "masters", dark_path, flat_path, overwrite)
-                result.decisions.append(f"defect map from {Path(dark_path).name if dark_path else '-'} and "
-                                        f"{Path(flat_path).name if flat_path else '-'}: {dm.counts['hot']} hot, "
-                                        f"{dm.counts['cold']} cold pixels, saved as {map_path.name}")
-                result.defect_maps.append(str(map_path))
+        known = set(defects)
+        light = calibrate_light(row, lib, external=external, dark_optimization=dark_optimization, cosmetic=cosmetic,
+                                k_hot=k_hot, k_cold=k_cold, pedestal=pedestal, label=group.label,
+                                masters_cache=cache, defects=defects, **options)
+        for line in light.decisions:
+            if line not in result.decisions:  # once per light group, not once per light
+                result.decisions.append(line)
+        result.warnings += light.warnings
+        for key in set(defects) - known:
             dm = defects[key]
-            calibrated = correct_defects(calibrated, dm.mask, bayer_pattern=row["bayer_pattern"] or "")
-            n_defects = int(dm.counts["total"])
-        source_header = read_header(source)
-        if isinstance(source_header, fits.Header):
-            header = fits.Header(source_header, copy=True)
-        else:  # XISF keywords or raw EXIF mapped to FITS names
-            header = fits.Header([(k, v) for k, v in source_header.items()
-                                  if len(k) <= 8 and isinstance(v, (int, float, str, bool))])
-        for key in ("BZERO", "BSCALE", "BLANK", "BITPIX"):
-            header.remove(key, ignore_missing=True)
-        header["CALSTAT"] = ("".join(c for c, p in (("B", bias_path), ("D", dark_path), ("F", flat_path)) if p),
-                             "calibrated with Bias/Dark/Flat")
-        header["BIASFILE"] = Path(bias_path).name if bias_path else ""
-        header["DARKFILE"] = Path(dark_path).name if dark_path else ""
-        header["FLATFILE"] = Path(flat_path).name if flat_path else ""
-        header["DARKSCAL"] = (k, "dark scale factor k")
-        header["DARKMETH"] = (method, "how k was chosen")
-        header["PEDESTAL"] = (pedestal, "added after calibration [ADU]")
-        header["NDEFECTS"] = (n_defects, "hot/cold pixels corrected")
-        header.add_history(f"astrocal-widgets {__version__}: L' = (L - B - k (D - B)) / (F / <F>) + pedestal")
-        write_fits_atomic(target, fits.PrimaryHDU(calibrated.astype(np.float32), header=header), overwrite=overwrite)
-        result.lights.append(LightRecord(str(source), str(target), bias_path, dark_path, flat_path, k, method,
-                                         n_defects))
+            dark_path, flat_path, _ = key
+            map_path = _save_defect_map(dm, lights_dir.parent / "masters", dark_path, flat_path, overwrite)
+            result.decisions.append(f"defect map from {Path(dark_path).name if dark_path else '-'} and "
+                                    f"{Path(flat_path).name if flat_path else '-'}: {dm.counts['hot']} hot, "
+                                    f"{dm.counts['cold']} cold pixels, saved as {map_path.name}")
+            result.defect_maps.append(str(map_path))
+        write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
+        result.lights.append(LightRecord(str(source), str(target), light.bias, light.dark, light.flat,
+                                         light.dark_scale, light.dark_scale_method, light.defects_corrected))
 
 
 def _save_defect_map(dm, folder: Path, dark_path: str | None, flat_path: str | None, overwrite: bool) -> Path:
