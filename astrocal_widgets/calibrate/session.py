@@ -463,6 +463,8 @@ class CalibratedLight:
     defect_map : DefectMap or None
         The map used (shared by lights calibrated with the same masters).
     decisions, warnings : list of str
+    raw : numpy.ndarray
+        The light before calibration (float32), for before/after views.
     """
 
     source: str
@@ -477,6 +479,7 @@ class CalibratedLight:
     defect_map: Any = None
     decisions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    raw: np.ndarray | None = field(default=None, repr=False)
 
 
 def _choose_masters(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, decisions: list[str],
@@ -619,7 +622,7 @@ def calibrate_light(
     header["NDEFECTS"] = (n_defects, "hot/cold pixels corrected")
     header.add_history(f"astrocal-widgets {__version__}: L' = (L - B - k (D - B)) / (F / <F>) + pedestal")
     return CalibratedLight(str(source), calibrated.astype(np.float32), header, bias_path, dark_path, flat_path, k,
-                           method, n_defects, dm, decisions, notes)
+                           method, n_defects, dm, decisions, notes, raw)
 
 
 def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, lights_dir: Path,

@@ -6,15 +6,16 @@ figure to PNG bytes, which is what the dashboards display (a bare Figure shows a
 
 Topics: :mod:`.histograms` (:func:`histogram`), :mod:`.images` (:func:`image`,
 :func:`rejection_maps`), :mod:`.series` (:func:`frame_series`), :mod:`.curves`
-(:func:`photon_transfer_curve`, :func:`master_noise_curve`).
+(:func:`photon_transfer_curve`, :func:`master_noise_curve`,
+:func:`radial_profile`).
 """
 from ._common import to_png
-from .curves import fit_photon_transfer, master_noise_curve, photon_transfer_curve
+from .curves import fit_photon_transfer, master_noise_curve, photon_transfer_curve, radial_profile
 from .histograms import histogram
 from .images import auto_stretch, image, mtf, rejection_maps
 from .series import frame_series
 
 __all__ = [
     "histogram", "image", "rejection_maps", "frame_series", "photon_transfer_curve",
-    "master_noise_curve", "to_png", "auto_stretch", "mtf", "fit_photon_transfer",
+    "master_noise_curve", "radial_profile", "to_png", "auto_stretch", "mtf", "fit_photon_transfer",
 ]

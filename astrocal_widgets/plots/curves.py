@@ -189,3 +189,48 @@ def master_noise_curve(
     ax.legend(loc="center right", fontsize="small")
     ax.set_title(title if title is not None else f"noise added by a master ({combine})")
     return fig
+
+
+def radial_profile(profile: Any, *, channel_levels: dict[str, float] | None = None,
+                   title: str | None = None) -> Figure:
+    """A flat's vignetting: its level in rings around the centre, with the spread within each ring.
+
+    Parameters
+    ----------
+    profile : pandas.DataFrame
+        From :func:`astrocal_widgets.quality.radial_profile`: ``radius``, ``level`` and ``sigma``
+        (normalised to the centre by default).
+    channel_levels : dict, optional
+        Per-channel levels of a colour flat (:func:`astrocal_widgets.quality.channel_levels`),
+        written in the legend.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    for column in ("radius", "level", "sigma"):
+        if column not in profile:
+            raise ValueError(f"radial_profile: the profile has no {column!r} column")
+    radius = np.asarray(profile["radius"], float)
+    level = np.asarray(profile["level"], float)
+    spread = np.asarray(profile["sigma"], float)
+    fig = new_figure((7.0, 4.0))
+    ax = fig.add_subplot()
+    ax.fill_between(radius, level - spread, level + spread, color="tab:blue", alpha=0.18,
+                    label="\u00b1 1 robust \u03c3 within the ring (dust, gradients)")
+    ax.plot(radius, level, color="tab:blue", lw=1.8, marker="o", ms=3, label="mean level")
+    if len(level):
+        edge = level[-1]
+        ax.annotate(f"corner: {edge:.1%} of the centre" if edge < 5 else f"corner: {edge:.4g}",
+                    (radius[-1], edge), textcoords="offset points", xytext=(-10, 12), ha="right")
+    if channel_levels:
+        text = ", ".join(f"{k} {v:.5g}" for k, v in channel_levels.items())
+        ax.plot([], [], " ", label=f"channel levels: {text}")
+    ax.set_xlabel("distance from the centre (pixel)")
+    ax.set_ylabel("level (centre = 1)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small")
+    ax.set_title(title if title is not None else "radial profile (vignetting)")
+    return fig

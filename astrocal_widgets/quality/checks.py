@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -692,7 +692,8 @@ def check_frames(cube_or_group: Any, *, kind: str | None = None, lights_temperat
 
 
 def check_session(directory: str | os.PathLike, *, adc_max: float | None = None, kind: str | None = None,
-                  lights_temperature: float | None = None) -> CheckReport:
+                  lights_temperature: float | None = None,
+                  progress: Callable[[float, str], None] | None = None) -> CheckReport:
     """Check every calibration set of a night's folder (and the lights' headers).
 
     The darks are checked against the lights' median sensor temperature (or ``lights_temperature``), the
@@ -708,6 +709,8 @@ def check_session(directory: str | os.PathLike, *, adc_max: float | None = None,
         Only the sets of this kind.
     lights_temperature : float, optional
         Overrides the lights' temperature from the headers.
+    progress : callable, optional
+        ``progress(fraction, message)``, called as each set is checked.
 
     Returns
     -------
@@ -721,9 +724,10 @@ def check_session(directory: str | os.PathLike, *, adc_max: float | None = None,
         lights_temperature = float(temps.median()) if len(temps) else None
     flats = [g for g in groups if g.frame_type == "flat"]
     report = CheckReport()
-    for group in groups:
-        if kind is not None and group.frame_type != kind:
-            continue
+    chosen = [g for g in groups if kind is None or g.frame_type == kind]
+    for done, group in enumerate(chosen):
+        if progress is not None:
+            progress(done / max(1, len(chosen)), f"checking {group.label}")
         expected = None
         if group.frame_type == "darkflat":
             exp = group.key.get("exposure", math.nan)
@@ -742,4 +746,6 @@ def check_session(directory: str | os.PathLike, *, adc_max: float | None = None,
             text = "Every file was read and classified."
         report.checks.append(Check("catalogue", "set", None, "warn" if problems else "pass", problems, 0, text,
                                    "files", str(directory)))
+    if progress is not None:
+        progress(1.0, "checked")
     return report

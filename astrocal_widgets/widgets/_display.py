@@ -1,0 +1,132 @@
+"""Small view helpers: figures as PNG images, tables, messages, a progress bar fed by the engine.
+
+Layout and formatting only. A matplotlib Figure displayed into an Output shows in Voila as the text
+"<Figure size ... with 1 Axes>", so every plot goes through :func:`~astrocal_widgets.plots.to_png`
+into an :class:`ipywidgets.Image`.
+"""
+from __future__ import annotations
+
+import html
+import time
+import traceback
+from typing import Any, Callable
+
+import ipywidgets as w
+import pandas as pd
+
+from ..plots import to_png
+
+#: Largest number of pixels an image preview shows (a 24-megapixel master is block-averaged to this).
+PREVIEW_PIXELS = 1_000_000
+
+STATUS_COLOURS = {"pass": "#1a7f37", "warn": "#b35900", "fail": "#c62828", "done": "#1a7f37", "todo": "#555",
+                  "blocked": "#888", "warning": "#b35900"}
+STATUS_ICONS = {"done": "\u2714", "warning": "\u26a0", "blocked": "\u26d4", "todo": "\u25cb"}
+
+
+def figure_image(fig: Any, caption: str = "") -> w.VBox:
+    """A figure rendered to PNG in an Image widget (with a caption), the figure released."""
+    png = to_png(fig)
+    image = w.Image(value=png, format="png", layout=w.Layout(max_width="100%", height="auto"))
+    image.add_class("astrocal-plot")
+    parts = [w.HTML(f"<b>{html.escape(caption)}</b>")] if caption else []
+    return w.VBox(parts + [image], layout=w.Layout(margin="4px 8px 12px 0"))
+
+
+def plot_grid(images: list[w.Widget], columns: int = 2) -> w.GridBox:
+    """Plots side by side."""
+    return w.GridBox(images, layout=w.Layout(grid_template_columns=" ".join(["minmax(0, 1fr)"] * columns),
+                                              width="100%"))
+
+
+def table_html(table: pd.DataFrame, *, max_rows: int = 60, status_column: str | None = None,
+               float_format: str = "{:.4g}") -> w.HTML:
+    """A DataFrame as an HTML table (statuses coloured), scrolled when long."""
+    t = table.head(max_rows).copy()
+    for column in t.columns:
+        if pd.api.types.is_float_dtype(t[column]):
+            t[column] = t[column].map(lambda v: "" if pd.isna(v) else float_format.format(v))
+    body = t.to_html(index=False, escape=True, border=0, classes="astrocal-table")
+    if status_column and status_column in t.columns:
+        for status, colour in STATUS_COLOURS.items():
+            body = body.replace(f"<td>{status}</td>",
+                                f'<td style="color:{colour};font-weight:bold">{status.upper()}</td>')
+    more = f"<p><i>{len(table) - max_rows} more rows not shown</i></p>" if len(table) > max_rows else ""
+    style = ("<style>.astrocal-table{border-collapse:collapse;font-size:12px}.astrocal-table td,"
+             ".astrocal-table th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}</style>")
+    return w.HTML(style + f'<div style="max-height:360px;overflow:auto">{body}</div>' + more)
+
+
+def text_block(text: str) -> w.HTML:
+    """Preformatted text (summaries, reports)."""
+    return w.HTML(f'<pre style="white-space:pre-wrap;font-size:12px;margin:4px 0">{html.escape(text)}</pre>')
+
+
+def message(text: str, kind: str = "info") -> w.HTML:
+    """A message box; ``kind`` is info, warning or error (errors carry the class ``astrocal-error``)."""
+    colours = {"info": ("#e8f0fe", "#1a4d8f"), "warning": ("#fff4e5", "#8a4b00"), "error": ("#fdecea", "#a50e0e")}
+    back, fore = colours.get(kind, colours["info"])
+    box = w.HTML(f'<div style="background:{back};color:{fore};padding:6px 10px;border-radius:4px;'
+                 f'white-space:pre-wrap">{html.escape(text)}</div>')
+    box.add_class(f"astrocal-{kind}")
+    return box
+
+
+class ProgressView:
+    """A progress bar and a line of text, driven by the engine's ``progress(fraction, message)`` hook."""
+
+    def __init__(self) -> None:
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="", bar_style="",
+                                   layout=w.Layout(width="50%"))
+        self.bar.add_class("astrocal-progress")
+        self.label = w.Label("")
+        self.widget = w.HBox([self.bar, self.label])
+        self.history: list[float] = []  # every value shown, so tests can see the bar move
+        self._last = 0.0
+
+    def start(self, text: str = "") -> None:
+        self.bar.bar_style = ""
+        self.bar.value = 0.0
+        self.label.value = text
+        self.history = [0.0]
+
+    def __call__(self, fraction: float, text: str = "") -> None:
+        fraction = min(1.0, max(0.0, float(fraction)))
+        now = time.monotonic()
+        # Fewer messages to the browser: at most every 50 ms, except the last.
+        if fraction < 1.0 and now - self._last < 0.05 and fraction - self.bar.value < 0.05:
+            return
+        self._last = now
+        self.bar.value = fraction
+        self.label.value = text
+        self.history.append(fraction)
+
+    def finish(self, text: str, ok: bool = True) -> None:
+        self.bar.value = 1.0 if ok else self.bar.value
+        self.bar.bar_style = "success" if ok else "danger"
+        self.label.value = text
+        self.history.append(self.bar.value)
+
+
+def run_action(action: Callable[[], Any], feedback: w.Box, progress: ProgressView | None = None,
+               busy: str = "working...") -> tuple[bool, Any]:
+    """Call ``action``; show a readable message (never a traceback) if it raises.
+
+    Returns ``(True, result)`` or ``(False, exception)``. The traceback is kept on the exception
+    (``__traceback__``) and in ``feedback.last_traceback`` for whoever debugs.
+    """
+    feedback.children = ()
+    if progress is not None:
+        progress.start(busy)
+    try:
+        result = action()
+    except Exception as error:  # noqa: BLE001 - every failure becomes a message in the dashboard
+        text = str(error) or type(error).__name__
+        feedback.children = (message(f"{type(error).__name__}: {text}", "error"),)
+        feedback.last_traceback = traceback.format_exc()  # type: ignore[attr-defined]
+        if progress is not None:
+            progress.finish("failed", ok=False)
+        return False, error
+    if progress is not None:
+        progress.finish("done")
+    return True, result

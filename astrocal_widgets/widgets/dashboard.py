@@ -1,0 +1,157 @@
+"""``CalibrationDashboard``: a night's calibration as a stepper with Back / Next in Jupyter and Voila."""
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from ..workflow import open_session
+from ._display import STATUS_COLOURS, STATUS_ICONS, message, run_action
+from .base import Step
+from .master_steps import DarkFlatStep, FlatStep, MasterStep
+from .state import DashboardState
+from .steps import ChecksStep, LightsStep, SessionStep
+
+__all__ = ["CalibrationDashboard"]
+
+STEP_TITLES = ("Session", "Bias", "Darks", "Dark flats & flat calibration", "Flat integration", "Histogram checks",
+               "Lights")
+
+
+class CalibrationDashboard:
+    """Step through a night's calibration: Session, Bias, Darks, Dark flats & flat calibration, Flat
+    integration, Histogram checks, Lights.
+
+    Every action calls one public function of :mod:`astrocal_widgets.workflow` (or
+    :func:`~astrocal_widgets.calibrate.calibrate_session`); the dashboard holds the results (so Back
+    and Next never recompute) and the layout, never the computation.
+
+    Parameters
+    ----------
+    directory : path-like
+        The night's folder of frames.
+    output : path-like, optional
+        Where ``masters/`` and ``calibrated/`` go (default: the night's folder).
+
+    Examples
+    --------
+    >>> from astrocal_widgets.widgets import CalibrationDashboard
+    >>> CalibrationDashboard("night/")              # doctest: +SKIP
+    >>> CalibrationDashboard.simulated()            # doctest: +SKIP
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, output: str | os.PathLike | None = None) -> None:
+        self.directory = Path(directory)
+        self.steps: list[Step] = []
+        self.index = 0
+        self.header = w.HTML(f"<h3 style='margin:4px 0'>Calibration of <code>{html.escape(str(directory))}</code></h3>")
+        self.step_list = w.VBox(layout=w.Layout(width="260px", min_width="220px"))
+        self.body = w.VBox(layout=w.Layout(flex="1 1 auto", padding="0 0 0 12px"))
+        self.back_button = w.Button(description="Back", icon="arrow-left")
+        self.next_button = w.Button(description="Next", icon="arrow-right", button_style="info")
+        self.position = w.HTML()
+        self.back_button.on_click(lambda _: self.go(self.index - 1))
+        self.next_button.on_click(lambda _: self.go(self.index + 1))
+        self.feedback = w.VBox()
+        navigation = w.HBox([self.back_button, self.next_button, self.position])
+        self.widget = w.VBox([self.header, self.feedback, w.HBox([self.step_list, self.body]), navigation])
+        self.widget.add_class("astrocal-dashboard")
+        ok, session = run_action(lambda: open_session(self.directory, output=output), self.feedback)
+        if not ok:  # a readable message in place of the stepper
+            self.state = None
+            self.back_button.disabled = self.next_button.disabled = True
+            return
+        self.state = DashboardState(session)
+        self.steps = [
+            SessionStep(self.state),
+            MasterStep(self.state, "bias", "Bias", "The master bias holds the sensor's offset and its fixed "
+                       "pattern; it is subtracted from every frame that is not calibrated by a matching dark."),
+            MasterStep(self.state, "dark", "Darks", "Master darks hold the thermal signal, amp glow and hot pixels "
+                       "at one exposure and temperature; lights are calibrated with the matching one."),
+            DarkFlatStep(self.state, "Dark flats & flat calibration", "Master dark flats (darks at the flats' "
+                         "exposure) hold the pedestal and dark signal of the flats: subtracting them is what makes "
+                         "a flat divide correctly."),
+            FlatStep(self.state, "flat", "Flat integration", "Each flat is calibrated by its saved dark flat "
+                     "(else the bias), then the flats are normalised and integrated: the master flat shows the "
+                     "vignetting and the dust donuts the lights will be divided by."),
+            ChecksStep(self.state),
+            LightsStep(self.state),
+        ]
+        for step in self.steps:
+            step.on_change = self.refresh
+        self.go(0)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def simulated(cls, directory: str | os.PathLike | None = None, *, camera: str = "mono", seed: int = 0,
+                  **options: Any) -> "CalibrationDashboard":
+        """The dashboard on a simulated night (written to ``directory``, a temporary folder by default).
+
+        Parameters
+        ----------
+        directory : path-like, optional
+            Where the night is written; an existing simulated night there is reused.
+        camera : {'mono', 'osc'}
+        seed : int
+        **options
+            Passed to :func:`~astrocal_widgets.simulate_session` (``shape``, ``counts``, ...).
+        """
+        from ..simulate import simulate_session
+
+        root = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="astrocal-dashboard-"))
+        night = root / "night"
+        if not any(night.rglob("*.fits")):
+            simulate_session(night, camera=camera, seed=seed, **options)
+        return cls(night)
+
+    # ------------------------------------------------------------------ navigation
+    @property
+    def step(self) -> Step:
+        """The step shown."""
+        return self.steps[self.index]
+
+    def go(self, index: int) -> None:
+        """Show step ``index`` (clamped to the first and last)."""
+        if not self.steps:
+            return
+        self.index = max(0, min(len(self.steps) - 1, int(index)))
+        step = self.steps[self.index]
+        ok, _ = run_action(step.enter, self.feedback)
+        self.body.children = (w.HTML(f"<h3 style='margin:4px 0'>{html.escape(step.title)}</h3>"), step.widget)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the step list (statuses and reasons) and the navigation."""
+        buttons = []
+        for k, step in enumerate(self.steps):
+            status, reason = step.status()
+            button = w.Button(description=f"{STATUS_ICONS[status]} {k + 1}. {step.title}",
+                              tooltip=f"{status}: {reason}" if reason else status,
+                              layout=w.Layout(width="100%", justify_content="flex-start"),
+                              button_style="info" if k == self.index else "")
+            button.style.text_color = "white" if k == self.index else STATUS_COLOURS[status]
+            button.on_click(lambda _, k=k: self.go(k))
+            note = w.HTML(f"<div style='font-size:11px;color:{STATUS_COLOURS[status]};margin:-2px 0 6px 8px'>"
+                          f"{html.escape(status)}{': ' + html.escape(reason) if reason else ''}</div>")
+            note.add_class(f"astrocal-step-{status}")
+            buttons += [button, note]
+        self.step_list.children = buttons
+        self.back_button.disabled = self.index == 0
+        self.next_button.disabled = self.index == len(self.steps) - 1
+        self.position.value = f"step {self.index + 1} of {len(self.steps)}"
+
+    def statuses(self) -> dict[str, tuple[str, str]]:
+        """Each step's ``(status, reason)`` by title."""
+        return {step.title: step.status() for step in self.steps}
+
+    # ------------------------------------------------------------------ display
+    def _repr_mimebundle_(self, **kwargs: Any):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        steps = ", ".join(f"{t}: {s}" for t, (s, _) in self.statuses().items())
+        return f"CalibrationDashboard({str(self.directory)!r}; {steps})"

@@ -1,0 +1,270 @@
+"""Master steps: pick a set, choose how to integrate, Integrate (with real progress), look, Save."""
+from __future__ import annotations
+
+import html
+import warnings
+from pathlib import Path
+
+import ipywidgets as w
+
+from .. import plots
+from ..calibrate import MASTER_OPTIONS
+from ..integrate.combine import COMBINES, REJECTIONS, resolve_rejection
+from ..integrate.normalization import NORMALIZATIONS
+from ..quality.checks import RECOMMENDED_COUNTS
+from ..workflow import integrate_master, preview_flat_calibration, save_master
+from ._display import PREVIEW_PIXELS, ProgressView, figure_image, message, plot_grid, run_action, table_html, text_block
+from .base import Step
+from .state import DashboardState
+
+_WORDS = {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "flat": "flats"}
+
+
+class MasterPanel:
+    """Integrate and save the masters of one frame type."""
+
+    def __init__(self, state: DashboardState, kind: str, on_change) -> None:
+        self.state, self.kind, self.on_change = state, kind, on_change
+        self.groups = state.session.groups(kind)
+        defaults = MASTER_OPTIONS[kind]
+        self.group = w.Dropdown(options=[(f"{g.label} ({len(g)} frames)", i) for i, g in enumerate(self.groups)],
+                                description="Set", layout=w.Layout(width="95%"), style={"description_width": "90px"})
+        self.count = w.HTML()
+        self.combine = w.Dropdown(options=[c for c in COMBINES if c in ("average", "median")],
+                                  value=defaults["combine"], description="Combine", style={"description_width": "90px"})
+        self.rejection = w.Dropdown(options=list(REJECTIONS), value=defaults["rejection"], description="Rejection",
+                                    style={"description_width": "90px"})
+        outputs = [m for m in NORMALIZATIONS if m != "equalize_fluxes"]
+        self.normalization = w.Dropdown(options=outputs, value=defaults["normalization"],
+                                        description="Normalise", style={"description_width": "90px"})
+        self.default_thresholds = w.Checkbox(value=True, description="the algorithm's default thresholds",
+                                             indent=False)
+        self.low = w.FloatText(value=3.0, description="low", layout=w.Layout(width="160px"), disabled=True)
+        self.high = w.FloatText(value=3.0, description="high", layout=w.Layout(width="160px"), disabled=True)
+        self.resolved = w.HTML()
+        self.integrate_button = w.Button(description="Integrate", button_style="primary", icon="play")
+        self.save_button = w.Button(description="Save", icon="save", disabled=True)
+        self.overwrite = w.Checkbox(value=False, description="replace an existing file", indent=False)
+        self.progress = ProgressView()
+        self.feedback = w.VBox()
+        self.summary = w.VBox()
+        self.plots = w.VBox()
+        self._views: dict[tuple, tuple] = {}
+
+        self.group.observe(lambda _: self._show_choice(), "value")
+        self.rejection.observe(lambda _: self._show_choice(), "value")
+        self.default_thresholds.observe(self._toggle_thresholds, "value")
+        self.integrate_button.on_click(lambda _: self.integrate())
+        self.save_button.on_click(lambda _: self.save())
+        controls = w.VBox([
+            self.group, self.count,
+            w.HBox([self.combine, self.rejection, self.normalization]),
+            w.HBox([self.default_thresholds, self.low, self.high]),
+            self.resolved,
+            w.HBox([self.integrate_button, self.save_button, self.overwrite]),
+            self.progress.widget, self.feedback,
+        ])
+        self.widget = w.VBox([controls, self.summary, self.plots]) if self.groups else w.VBox(
+            [message(f"This night has no {_WORDS[kind]}.", "warning")])
+        if self.groups:
+            self._show_choice()
+
+    # ------------------------------------------------------------------ choices
+    @property
+    def selected(self):
+        return self.groups[self.group.value]
+
+    def options(self) -> dict:
+        """The integration options chosen in the controls."""
+        options = {"combine": self.combine.value, "rejection": self.rejection.value,
+                   "normalization": self.normalization.value}
+        if not self.default_thresholds.value:
+            options.update(low=float(self.low.value), high=float(self.high.value))
+        return options
+
+    def _toggle_thresholds(self, change) -> None:
+        self.low.disabled = self.high.disabled = bool(change["new"])
+
+    def _show_choice(self) -> None:
+        group = self.selected
+        n = len(group)
+        low, high = RECOMMENDED_COUNTS[self.kind]
+        colour = "#1a7f37" if low <= n <= high else "#b35900"
+        self.count.value = (f'<span style="color:{colour}"><b>{n}</b> {_WORDS[self.kind]}; {low}-{high} are '
+                            f"recommended (ALGORITHMS.md section 6)</span>")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            algorithm, reason = resolve_rejection(self.rejection.value, n)
+        self.resolved.value = (f"Rejection <b>{html.escape(self.rejection.value)}</b> runs as "
+                               f"<b>{html.escape(algorithm)}</b>: {html.escape(reason)}")
+        key = (group.label, tuple(sorted(self.options().items())))
+        view = self._views.get(key)
+        self.summary.children, self.plots.children = view if view else ((), ())
+        self.save_button.disabled = view is None
+        on_disk = self.state.master_on_disk(group)
+        self.feedback.children = (message(f"Saved master: {on_disk}", "info"),) if on_disk else ()
+
+    # ------------------------------------------------------------------ actions
+    def integrate(self) -> None:
+        """Integrate the selected set with the chosen options (cached: the same choice is not recomputed)."""
+        group = self.selected
+        options = self.options()
+        key = (group.label, tuple(sorted(options.items())))
+        if key not in self.state.results:
+            library = self.state.session.masters_dir if self.kind == "flat" else None
+            ok, result = run_action(lambda: integrate_master(group, library=library,
+                                                             light_sigma=self.state.session.light_sigma,
+                                                             progress=self.progress, **options),
+                                    self.feedback, self.progress, f"integrating {len(group)} {_WORDS[self.kind]}")
+            if not ok:
+                return
+            self.state.results[key] = result
+        result = self.state.results[key]
+        self.state.current[group.label] = result
+        if key not in self._views:
+            ok, view = run_action(lambda: self._render(result), self.feedback)
+            if not ok:
+                return
+            self._views[key] = view
+        self.summary.children, self.plots.children = self._views[key]
+        self.save_button.disabled = False
+        self.feedback.children = tuple(message(text, "warning") for text in result.warnings)
+        self.on_change()
+
+    def _render(self, result) -> tuple:
+        name = {"bias": "master bias", "dark": "master dark", "darkflat": "master dark flat",
+                "flat": "master flat"}[self.kind]
+        ds = result.dataset
+        images = [
+            figure_image(plots.image(result.master, title=name, max_pixels=PREVIEW_PIXELS), "The master"),
+            figure_image(plots.histogram(result.master, bayer_pattern=result.bayer_pattern, xrange="data",
+                                         title=f"{name}: histogram"), "Its histogram"),
+        ]
+        if self.kind == "flat" and result.profile is not None:
+            levels = result.levels if len(result.levels) > 1 else None
+            images.append(figure_image(plots.radial_profile(result.profile, channel_levels=levels),
+                                       "Vignetting: level against distance from the centre"))
+        images.append(figure_image(plots.rejection_maps(ds, max_pixels=PREVIEW_PIXELS), "Rejection maps"))
+        images.append(figure_image(plots.frame_series(result.frame_table(), ("median", "sigma"),
+                                                      title="per-frame statistics"), "Frames"))
+        if result.frame_sigma > 0:
+            light = result.light_sigma if result.light_sigma > 0 else None
+            images.append(figure_image(plots.master_noise_curve(
+                result.frame_sigma, n_current=result.n_frames, recommended=result.recommended,
+                light_noise=light, combine="median" if ds.attrs.get("combine") == "median" else "average"),
+                "The master's noise against the frame count"))
+        summary = (text_block(result.summary()), table_html(result.frame_table(), max_rows=15))
+        return summary, (plot_grid(images),)
+
+    def save(self) -> None:
+        """Write the current master into the night's masters folder."""
+        result = self.state.current.get(self.selected.label)
+        if result is None:
+            self.feedback.children = (message("Integrate the set first.", "warning"),)
+            return
+        ok, path = run_action(lambda: save_master(result, self.state.session.masters_dir,
+                                                  overwrite=self.overwrite.value), self.feedback)
+        if ok:
+            self.state.saved[self.selected.label] = Path(path)
+            self.feedback.children = (message(f"Saved {path}", "info"),)
+            self.on_change()
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> tuple[str, str]:
+        if not self.groups:
+            return "blocked", f"no {_WORDS[self.kind]} in this night"
+        missing = [g for g in self.groups if self.state.master_on_disk(g) is None]
+        if missing:
+            return "todo", f"{len(missing)} of {len(self.groups)} masters not saved yet"
+        low = RECOMMENDED_COUNTS[self.kind][0]
+        few = [g for g in self.groups if len(g) < low]
+        warned = [r for g in self.groups if (r := self.state.current.get(g.label)) is not None and r.warnings]
+        if few or warned:
+            reason = f"{len(few)} set(s) below the recommended {low} frames" if few else warned[0].warnings[0]
+            return "warning", reason
+        return "done", "masters saved"
+
+
+class MasterStep(Step):
+    """A page with the master panel of one kind."""
+
+    def __init__(self, state: DashboardState, kind: str, title: str, intro: str) -> None:
+        super().__init__(state)
+        self.title = title
+        self.panel = MasterPanel(state, kind, self.changed)
+        self.widget = w.VBox([w.HTML(f"<p>{intro}</p>"), self.panel.widget])
+
+    def status(self) -> tuple[str, str]:
+        return self.panel.status()
+
+    def enter(self) -> None:
+        if self.panel.groups:
+            self.panel._show_choice()
+
+
+class FlatStep(MasterStep):
+    """Flat integration: needs saved dark flats or bias to calibrate the flats first."""
+
+    def status(self) -> tuple[str, str]:
+        if self.panel.groups and not self.state.saved_kinds("darkflat", "bias"):
+            return "blocked", "save the master dark flats (or the master bias) first: flats are calibrated by them"
+        return self.panel.status()
+
+    def enter(self) -> None:
+        super().enter()
+        state, reason = self.status()
+        self.panel.integrate_button.disabled = state == "blocked"
+        if state == "blocked":
+            self.panel.feedback.children = (message(reason, "warning"),)
+
+
+class DarkFlatStep(MasterStep):
+    """Dark flats, and one flat before/after its dark flat is subtracted."""
+
+    def __init__(self, state: DashboardState, title: str, intro: str) -> None:
+        super().__init__(state, "darkflat", title, intro)
+        self.flats = state.session.groups("flat")
+        self.flat_group = w.Dropdown(options=[(f"{g.label} ({len(g)} frames)", i) for i, g in enumerate(self.flats)],
+                                     description="Flat set", layout=w.Layout(width="95%"),
+                                     style={"description_width": "90px"})
+        self.flat_index = w.BoundedIntText(value=0, min=0, max=max(0, len(self.flats[0]) - 1 if self.flats else 0),
+                                           description="Flat no.", style={"description_width": "90px"},
+                                           layout=w.Layout(width="200px"))
+        self.calibrate_button = w.Button(description="Calibrate", icon="play", button_style="primary",
+                                         tooltip="subtract the saved master dark flat (else bias) from one flat")
+        self.flat_progress = ProgressView()
+        self.flat_feedback = w.VBox()
+        self.flat_view = w.VBox()
+        self.flat_group.observe(self._flat_group_changed, "value")
+        self.calibrate_button.on_click(lambda _: self.calibrate_flat())
+        section = w.VBox([w.HTML("<h4>Flat calibration: one flat before and after</h4>"),
+                          w.HBox([self.flat_group]), w.HBox([self.flat_index, self.calibrate_button]),
+                          self.flat_progress.widget, self.flat_feedback, self.flat_view])
+        if self.flats:
+            self.widget.children = self.widget.children + (section,)
+
+    def _flat_group_changed(self, change) -> None:
+        self.flat_index.max = max(0, len(self.flats[change["new"]]) - 1)
+
+    def calibrate_flat(self) -> None:
+        """Show one flat before/after (needs a saved master dark flat or bias)."""
+        group = self.flats[self.flat_group.value]
+        key = ("flat", group.label, int(self.flat_index.value))
+        if key not in self.state.previews:
+            def compute():
+                preview = preview_flat_calibration(group, self.state.session.masters_dir,
+                                                   frame=int(self.flat_index.value))
+                self.flat_progress(0.5, "rendering")
+                name = Path(preview.path).name
+                images = [figure_image(plots.image(preview.before, title=f"{name}: raw", max_pixels=PREVIEW_PIXELS),
+                                       "Before"),
+                          figure_image(plots.image(preview.after, title=f"{name}: calibrated",
+                                                   max_pixels=PREVIEW_PIXELS), "After")]
+                return preview, w.VBox([text_block(preview.summary()), plot_grid(images)])
+            ok, value = run_action(compute, self.flat_feedback, self.flat_progress, "calibrating one flat")
+            if not ok:
+                return
+            self.state.previews[key] = value
+        preview, view = self.state.previews[key]
+        self.flat_view.children = (view,)
+        self.flat_feedback.children = tuple(message(t, "warning") for t in preview.warnings)

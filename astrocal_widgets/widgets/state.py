@@ -1,0 +1,55 @@
+"""What the dashboard knows: the night, the results computed so far (cached) and where they were saved."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..frames import FrameGroup
+from ..workflow import MasterResult, SessionChecks, SessionOverview
+
+
+@dataclass
+class DashboardState:
+    """Cached results of every step, so Back / Next never recompute.
+
+    Attributes
+    ----------
+    session : SessionOverview
+        The scanned night.
+    checks : SessionChecks or None
+        The traffic-light checks, once run.
+    results : dict
+        Master results by (set label, options).
+    current : dict
+        The latest master result per set label.
+    saved : dict
+        Set label -> path of the master saved from the dashboard.
+    previews : dict
+        Flat and light before/after previews by key.
+    calibration : CalibrationResult or None
+        The whole night, once calibrated.
+    """
+
+    session: SessionOverview
+    checks: SessionChecks | None = None
+    results: dict[tuple, MasterResult] = field(default_factory=dict)
+    current: dict[str, MasterResult] = field(default_factory=dict)
+    saved: dict[str, Path] = field(default_factory=dict)
+    previews: dict[tuple, Any] = field(default_factory=dict)
+    calibration: Any = None
+
+    def master_on_disk(self, group: FrameGroup) -> Path | None:
+        """The saved master of a set (this session's or an earlier run's), if there is one."""
+        path = self.saved.get(group.label) or self.session.master_path(group)
+        return path if Path(path).exists() else None
+
+    def saved_kinds(self, *kinds: str) -> list[Path]:
+        """Saved masters of the given kinds."""
+        out = []
+        for kind in kinds:
+            for group in self.session.groups(kind):
+                path = self.master_on_disk(group)
+                if path is not None:
+                    out.append(path)
+        return out

@@ -1,0 +1,212 @@
+"""Session, histogram-check and light steps of the dashboard."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import ipywidgets as w
+
+from .. import plots
+from ..calibrate import calibrate_session
+from ..workflow import check_sets, preview_light
+from ._display import (PREVIEW_PIXELS, ProgressView, figure_image, message, plot_grid, run_action, table_html,
+                       text_block)
+from .base import Step
+from .state import DashboardState
+
+
+class SessionStep(Step):
+    """The catalogue, the sets found, what could not be classified, and the check summary."""
+
+    title = "Session"
+
+    def __init__(self, state: DashboardState) -> None:
+        super().__init__(state)
+        session = state.session
+        catalog = session.catalog
+        parts = [w.HTML(f"<p>Night: <code>{session.directory}</code>; masters are saved in "
+                        f"<code>{session.masters_dir}</code>, calibrated lights in "
+                        f"<code>{session.calibrated_dir}</code>.</p>"),
+                 text_block(session.summary()),
+                 w.HTML("<h4>Sets found</h4>"), table_html(session.groups_table())]
+        if len(catalog.unclassified):
+            parts += [w.HTML("<h4>Frames that could not be classified</h4>"),
+                      table_html(catalog.unclassified[["path", "type_reason"]])]
+        if len(catalog.skipped):
+            parts += [w.HTML("<h4>Files that could not be read</h4>"), table_html(catalog.skipped)]
+        self.check_button = w.Button(description="Check", icon="check", button_style="primary",
+                                     tooltip="read every frame and grade each set (traffic lights)")
+        self.progress = ProgressView()
+        self.feedback = w.VBox()
+        self.report = w.VBox()
+        self.check_button.on_click(lambda _: self.check())
+        accordion = w.Accordion(children=[table_html(session.table(), max_rows=500)], selected_index=None)
+        accordion.set_title(0, f"Catalogue: {len(catalog.table)} frames (headers only)")
+        parts += [accordion, w.HTML("<h4>Checks</h4>"), w.HBox([self.check_button]), self.progress.widget,
+                  self.feedback, self.report]
+        self.widget = w.VBox(parts)
+
+    def check(self) -> None:
+        """Run the traffic-light checks of every set (once; the histogram step shows them in full)."""
+        if self.state.checks is None:
+            ok, checks = run_action(lambda: check_sets(self.state.session, progress=self.progress), self.feedback,
+                                    self.progress, "checking every set")
+            if not ok:
+                return
+            self.state.checks = checks
+        self.enter()
+        self.changed()
+
+    def enter(self) -> None:
+        checks = self.state.checks
+        if checks is not None:
+            self.report.children = (text_block(checks.report.summary()),)
+
+    def status(self) -> tuple[str, str]:
+        catalog = self.state.session.catalog
+        problems = len(catalog.unclassified) + len(catalog.skipped)
+        if problems:
+            return "warning", f"{problems} files unclassified or unreadable"
+        if not len(catalog.table):
+            return "warning", "no frames found"
+        products = len(catalog.products)
+        frames = len(catalog.table) - products
+        text = f"{frames} frames in {len(self.state.session.groups())} sets"
+        return "done", text + (f" (and {products} masters or calibrated frames)" if products else "")
+
+
+class ChecksStep(Step):
+    """The traffic-light report of every set, with its histogram."""
+
+    title = "Histogram checks"
+
+    def __init__(self, state: DashboardState) -> None:
+        super().__init__(state)
+        self.check_button = w.Button(description="Check", icon="check", button_style="primary")
+        self.progress = ProgressView()
+        self.feedback = w.VBox()
+        self.sets = w.VBox()
+        self._rendered = None
+        self.check_button.on_click(lambda _: self.check())
+        self.widget = w.VBox([w.HTML("<p>Every set graded: flats near mid-range and unclipped, bias without "
+                                     "clipping or pedestal, darks at the lights' temperature, hot pixels, drift and "
+                                     "outlier frames. Each set shows its middle frame's histogram.</p>"),
+                              w.HBox([self.check_button]), self.progress.widget, self.feedback, self.sets])
+
+    def check(self) -> None:
+        if self.state.checks is None:
+            ok, checks = run_action(lambda: check_sets(self.state.session, progress=self.progress), self.feedback,
+                                    self.progress, "checking every set")
+            if not ok:
+                return
+            self.state.checks = checks
+        self.enter()
+        self.changed()
+
+    def enter(self) -> None:
+        checks = self.state.checks
+        if checks is None or self._rendered is checks:
+            return
+        ok, boxes = run_action(lambda: self._render(checks), self.feedback)
+        if ok:
+            self.sets.children = boxes
+            self._rendered = checks
+
+    def _render(self, checks) -> tuple:
+        boxes = [text_block(checks.report.summary().splitlines()[0])]
+        for label, (frame, adc_max, pattern, kind) in checks.samples.items():
+            status = checks.status_of(label)
+            colour = {"pass": "#1a7f37", "warn": "#b35900", "fail": "#c62828"}[status]
+            table = checks.table(label)[["name", "frame", "status", "value", "unit", "explanation"]]
+            table = table.assign(frame=[Path(f).name if isinstance(f, str) and f else "set" for f in table["frame"]])
+            picture = figure_image(plots.histogram(frame, adc_max=adc_max, bayer_pattern=pattern,
+                                                   title=f"{kind}: middle frame"), "Histogram")
+            boxes.append(w.VBox([w.HTML(f'<h4><span style="color:{colour}">\u25cf {status.upper()}</span> '
+                                        f"{label}</h4>"),
+                                 plot_grid([table_html(table, status_column="status"), picture])]))
+        return tuple(boxes)
+
+    def status(self) -> tuple[str, str]:
+        checks = self.state.checks
+        if checks is None:
+            return "todo", "not checked yet"
+        report = checks.report
+        if report.status == "pass":
+            return "done", "every check passed"
+        return "warning", f"{len(report.failed)} failed, {len(report.warnings)} warnings"
+
+
+class LightsStep(Step):
+    """One light before/after, then the whole night into the output folder."""
+
+    title = "Lights"
+
+    def __init__(self, state: DashboardState) -> None:
+        super().__init__(state)
+        table = state.session.catalog.table
+        self.lights = table[table["frame_type"] == "light"].reset_index(drop=True)
+        self.light = w.Dropdown(options=[(Path(p).name, i) for i, p in enumerate(self.lights["path"])],
+                                description="Light", layout=w.Layout(width="95%"), style={"description_width": "90px"})
+        self.calibrate_button = w.Button(description="Calibrate", icon="play", button_style="primary",
+                                         tooltip="calibrate this light with the saved masters (nothing is written)")
+        self.all_button = w.Button(description="Calibrate all", icon="forward",
+                                   tooltip="calibrate every light into the output folder (missing masters are built)")
+        self.progress = ProgressView()
+        self.feedback = w.VBox()
+        self.view = w.VBox()
+        self.result = w.VBox()
+        self.calibrate_button.on_click(lambda _: self.calibrate_one())
+        self.all_button.on_click(lambda _: self.calibrate_all())
+        self.widget = w.VBox([
+            w.HTML(f"<p>Output folder: <code>{state.session.calibrated_dir}</code>. Masters saved in the earlier "
+                   "steps are used; <b>Calibrate all</b> builds any that are missing with the standard options, "
+                   "and never replaces an existing file.</p>"),
+            self.light, w.HBox([self.calibrate_button, self.all_button]), self.progress.widget, self.feedback,
+            self.view, self.result]) if len(self.lights) else w.VBox([message("This night has no lights.", "warning")])
+
+    def calibrate_one(self) -> None:
+        index = int(self.light.value)
+        key = ("light", index)
+        if key not in self.state.previews:
+            def compute():
+                light = preview_light(self.state.session, index)
+                self.progress(0.6, "rendering")
+                name = Path(light.source).name
+                images = [figure_image(plots.image(light.raw, title=f"{name}: raw", max_pixels=PREVIEW_PIXELS),
+                                       "Before"),
+                          figure_image(plots.image(light.data, title=f"{name}: calibrated",
+                                                   max_pixels=PREVIEW_PIXELS), "After")]
+                lines = [f"dark x{light.dark_scale:.3f} ({light.dark_scale_method}), "
+                         f"{light.defects_corrected} defective pixels corrected"] + light.decisions
+                return light, w.VBox([text_block("\n".join(lines)), plot_grid(images)])
+            ok, value = run_action(compute, self.feedback, self.progress, "calibrating one light")
+            if not ok:
+                return
+            self.state.previews[key] = value
+        light, view = self.state.previews[key]
+        self.view.children = (view,)
+        self.feedback.children = tuple(message(t, "warning") for t in light.warnings)
+
+    def calibrate_all(self) -> None:
+        session = self.state.session
+        if self.state.calibration is None:
+            ok, result = run_action(lambda: calibrate_session(session.directory, output=session.output,
+                                                              progress=self.progress),
+                                    self.feedback, self.progress, "calibrating the night")
+            if not ok:
+                return
+            self.state.calibration = result
+        result = self.state.calibration
+        self.result.children = (message(f"{len(result.lights)} calibrated lights in {session.calibrated_dir}", "info"),
+                                text_block(result.summary()))
+        self.changed()
+
+    def status(self) -> tuple[str, str]:
+        if not len(self.lights):
+            return "blocked", "no lights in this night"
+        if self.state.calibration is not None:
+            if self.state.calibration.warnings:
+                return "warning", f"{len(self.state.calibration.warnings)} warnings"
+            return "done", f"{len(self.state.calibration.lights)} lights calibrated"
+        if not self.state.saved_kinds("bias", "dark", "flat"):
+            return "todo", "no master saved yet (Calibrate all builds them)"
+        return "todo", "not calibrated yet"

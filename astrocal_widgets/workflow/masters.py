@@ -1,0 +1,296 @@
+"""One master at a time, with everything a view of it needs: the master, its rejection maps, the frames'
+statistics, its noise against the recommended frame count; for flats the calibration and vignetting."""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..calibrate import MasterLibrary, build_master
+from ..calibrate.session import FlatCalibration, calibrate_flats
+from ..errors import AstrocalError
+from ..frames import FrameGroup
+from ..integrate import write_master
+from ..quality import channel_levels, frame_statistics, frames_needed, master_noise, radial_profile, temporal_noise
+from ..quality.checks import RECOMMENDED_COUNTS
+
+__all__ = ["MasterResult", "integrate_master", "save_master", "FlatPreview", "preview_flat_calibration",
+           "MASTER_KINDS"]
+
+#: The frame types a master is built from.
+MASTER_KINDS = ("bias", "dark", "darkflat", "flat")
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class MasterResult:
+    """A computed master and what it is made of.
+
+    Attributes
+    ----------
+    group : FrameGroup
+        The frames integrated.
+    dataset : xarray.Dataset
+        Computed result of :func:`~astrocal_widgets.integrate`: ``master``, ``rejected_low``,
+        ``rejected_high``, ``contributing``; attrs with every parameter, the resolved rejection and why.
+    statistics : xarray.Dataset
+        Per-frame statistics of the input frames (:func:`~astrocal_widgets.quality.frame_statistics`).
+    frame_sigma : float
+        Temporal noise of one frame (ADU, from the difference of the first two frames).
+    master_sigma : float
+        The master's expected noise, ``frame_sigma / sqrt(N)`` (x 1.25 for a median).
+    light_sigma : float
+        The lights' background noise the master is compared with (NaN when unknown or not relevant).
+    recommended : (int, int)
+        Recommended frame counts for this kind (ALGORITHMS.md section 6).
+    frames_needed : int or None
+        Fewest frames for which this master raises a light's noise by at most 5 % (bias and darks).
+    flat_calibration : FlatCalibration or None
+        For flats: which dark flats (or bias) were subtracted.
+    profile : pandas.DataFrame or None
+        For flats: the radial (vignetting) profile of the master.
+    levels : dict
+        Median level of the master per colour channel (``{'all': ...}`` for mono).
+    warnings : list of str
+        Fallbacks and problems, in words.
+    """
+
+    group: FrameGroup
+    dataset: xr.Dataset
+    statistics: xr.Dataset
+    frame_sigma: float = math.nan
+    master_sigma: float = math.nan
+    light_sigma: float = math.nan
+    recommended: tuple[int, int] | None = None
+    frames_needed: int | None = None
+    flat_calibration: FlatCalibration | None = None
+    profile: pd.DataFrame | None = None
+    levels: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        """``bias``, ``dark``, ``darkflat`` or ``flat``."""
+        return self.group.frame_type
+
+    @property
+    def master(self) -> np.ndarray:
+        """The master image (float32)."""
+        return np.asarray(self.dataset["master"].values)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.dataset.attrs.get("n_frames", len(self.group)))
+
+    @property
+    def bayer_pattern(self) -> str:
+        t = self.group.table
+        return str(t["bayer_pattern"].iloc[0] or "") if "bayer_pattern" in t and len(t) else ""
+
+    def frame_table(self) -> pd.DataFrame:
+        """Per-frame statistics as a table: file, median, robust sigma, mean, min, max, hot fraction."""
+        s = self.statistics
+        table = pd.DataFrame({name: np.asarray(s[name].values) for name in
+                              ("median", "sigma", "mean", "min", "max", "hot_fraction") if name in s})
+        table.insert(0, "file", [Path(p).name for p in self.group.paths][:len(table)])
+        table.index.name = "frame"
+        return table
+
+    def summary(self) -> str:
+        """What was integrated, how, and what the master's noise costs."""
+        a = self.dataset.attrs
+        lines = [f"{self.group.label}: {self.n_frames} frames, {a.get('combine', '?')} with {a.get('rejection')} "
+                 f"rejection ({a.get('rejection_reason', '')}), normalisation {a.get('normalization', 'none')}"]
+        low, high = int(self.dataset["rejected_low"].sum()), int(self.dataset["rejected_high"].sum())
+        total = self.master.size * max(1, self.n_frames)
+        lines.append(f"rejected {low:,} low and {high:,} high values ({(low + high) / total:.3%} of all)")
+        if math.isfinite(self.frame_sigma):
+            text = (f"noise of one frame {self.frame_sigma:.3g} ADU; of the master about {self.master_sigma:.3g} ADU")
+            if math.isfinite(self.light_sigma):
+                text += (f", adding {np.hypot(self.light_sigma, self.master_sigma) / self.light_sigma - 1:.1%} "
+                         f"to a light's {self.light_sigma:.3g} ADU")
+            lines.append(text)
+        if self.recommended:
+            rec = f"recommended {self.recommended[0]}-{self.recommended[1]} frames"
+            if self.frames_needed is not None:
+                rec += f"; {self.frames_needed} keep the light's noise within 5 %"
+            lines.append(rec)
+        if self.flat_calibration is not None and self.flat_calibration.masters:
+            lines.append("flats calibrated with " + ", ".join(Path(m).name for m in self.flat_calibration.masters))
+        if len(self.levels) > 1:
+            lines.append("channel levels: " + ", ".join(f"{k} {v:.5g}" for k, v in self.levels.items()))
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def _scaled(progress: Progress | None, start: float, stop: float) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (stop - start) * float(fraction), message)
+
+
+def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.PathLike | None = None,
+                     light_sigma: float | None = None, strict: bool = True, progress: Progress | None = None,
+                     **options: Any) -> MasterResult:
+    """Integrate one calibration set into a master (in memory) with the figures to judge it.
+
+    Bias, darks and dark flats are integrated as they are; flats are first calibrated by their master
+    dark flats (else the master bias) found in ``library`` (:func:`~astrocal_widgets.calibrate.calibrate_flats`).
+
+    Parameters
+    ----------
+    group : FrameGroup
+        A set from :func:`~astrocal_widgets.scan` of type bias, dark, darkflat or flat.
+    library : MasterLibrary or path-like, optional
+        Where the master dark flats and bias are; needed for flats.
+    light_sigma : float, optional
+        The lights' background noise (ADU), to say what the master's noise costs (bias and darks).
+    strict : bool, default True
+        For flats: a flat without a dark flat or bias is an error (else left out, with a warning).
+    progress : callable, optional
+        ``progress(fraction, message)``: the engine's progress as bands finish, then the statistics.
+    **options
+        Any option of :func:`~astrocal_widgets.integrate` (``combine``, ``rejection``, ``low``,
+        ``high``, ``normalization``, ...); the rest are the standard options of
+        :data:`~astrocal_widgets.calibrate.MASTER_OPTIONS`.
+
+    Returns
+    -------
+    MasterResult
+    """
+    kind = group.frame_type
+    if kind not in MASTER_KINDS:
+        raise ValueError(f"integrate_master: {group.label} is a {kind or 'unclassified'} set; masters are made "
+                         f"of {', '.join(MASTER_KINDS)}")
+    notes: list[str] = []
+    flats = None
+    if kind == "flat":
+        if library is None:
+            raise AstrocalError(f"{group.label}: flats are calibrated by master dark flats or a master bias before "
+                                "they are integrated: pass library= (the folder where those masters are saved)")
+        flats = calibrate_flats(group, library, strict=strict)
+        notes += flats.warnings
+        cube = flats.cube
+    else:
+        cube = group.open()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = build_master(cube, kind, progress=_scaled(progress, 0.0, 0.8), **options).compute()
+    notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    if progress is not None:
+        progress(0.8, "per-frame statistics")
+    statistics = frame_statistics(group.open()).compute()
+    n = int(dataset.attrs.get("n_frames", len(group)))
+    combine = "median" if dataset.attrs.get("combine") == "median" else "average"
+    result = MasterResult(group, dataset, statistics, warnings=notes, recommended=RECOMMENDED_COUNTS.get(kind))
+    if n >= 2:
+        first_two = cube.isel(frame=[0, 1]).values
+        result.frame_sigma = temporal_noise(first_two[0], first_two[1])
+        result.master_sigma = float(master_noise(result.frame_sigma, n, combine))
+    if kind in ("bias", "dark") and light_sigma is not None and light_sigma > 0 and math.isfinite(light_sigma):
+        result.light_sigma = float(light_sigma)
+        if result.frame_sigma > 0:
+            result.frames_needed = frames_needed(result.frame_sigma, light_sigma, combine=combine)
+    result.levels = channel_levels(result.master, result.bayer_pattern)
+    if kind == "flat":
+        result.flat_calibration = flats
+        result.profile = radial_profile(result.master)
+    if progress is not None:
+        progress(1.0, f"master {kind} ready")
+    return result
+
+
+def save_master(result: MasterResult, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a master atomically (refusing to replace an existing file unless ``overwrite``).
+
+    Parameters
+    ----------
+    result : MasterResult
+        From :func:`integrate_master`.
+    path : path-like
+        The file, or a folder: then ``master_<set>.fits`` inside it, the name
+        :func:`~astrocal_widgets.calibrate.calibrate_session` reuses.
+    overwrite : bool, default False
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        path = path / f"master_{result.group.slug}.fits"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if result.flat_calibration is not None:
+        result.dataset.attrs["calibrated_with"] = [Path(m).name for m in result.flat_calibration.masters]
+    return Path(write_master(result.dataset, path, overwrite=overwrite))
+
+
+@dataclass
+class FlatPreview:
+    """One flat before and after its dark flat (or bias) was subtracted.
+
+    Attributes
+    ----------
+    path : str
+        The flat.
+    before, after : numpy.ndarray
+        The raw and the calibrated flat (float32).
+    subtracted : str or None
+        The master subtracted.
+    level_removed : float
+        Median of that master (ADU): the pedestal and dark signal taken out of the flat.
+    warnings : list of str
+    """
+
+    path: str
+    before: np.ndarray
+    after: np.ndarray
+    subtracted: str | None
+    level_removed: float
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        name = Path(self.subtracted).name if self.subtracted else "nothing"
+        return (f"{Path(self.path).name}: subtracted {name}, a level of {self.level_removed:.1f} ADU; median "
+                f"{float(np.median(self.before)):.1f} -> {float(np.median(self.after)):.1f} ADU")
+
+
+def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | os.PathLike, *, frame: int = 0,
+                             strict: bool = True) -> FlatPreview:
+    """Calibrate one flat of a set by its master dark flat (else bias) to see what is removed.
+
+    Parameters
+    ----------
+    group : FrameGroup
+        A flat set.
+    library : MasterLibrary or path-like
+        Where the master dark flats and bias are saved.
+    frame : int, default 0
+        Which flat of the set.
+    strict : bool, default True
+        As :func:`~astrocal_widgets.calibrate.calibrate_flats`.
+
+    Returns
+    -------
+    FlatPreview
+    """
+    flats = calibrate_flats(group, library, strict=strict)
+    frame = int(frame)
+    if not 0 <= frame < flats.cube.sizes["frame"]:
+        raise IndexError(f"{group.label}: frame {frame} out of 0-{flats.cube.sizes['frame'] - 1}")
+    path = str(flats.cube["path"].values[frame]) if "path" in flats.cube.coords else group.paths[frame]
+    position = group.paths.index(path) if path in group.paths else frame
+    before = np.asarray(group.open().isel(frame=position).values, np.float32)
+    after = np.asarray(flats.cube.isel(frame=frame).values, np.float32)
+    index = flats.index[frame] if flats.index else -1
+    subtracted = flats.masters[index] if index >= 0 else None
+    return FlatPreview(path, before, after, subtracted, flats.level_removed(frame), list(flats.warnings))
