@@ -1,0 +1,263 @@
+"""The dashboard driven through its widget objects (no browser): set values, click buttons, check state and files."""
+from __future__ import annotations
+
+import ast
+import html
+import re
+from pathlib import Path
+
+import ipywidgets as w
+import pytest
+from astropy.io import fits
+
+import astrocal_widgets
+from astrocal_widgets.widgets import STEP_TITLES, CalibrationDashboard
+from astrocal_widgets.widgets import master_steps
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def descendants(widget):
+    """Every widget below ``widget`` (children of boxes, accordions and grids)."""
+    yield widget
+    for child in getattr(widget, "children", ()) or ():
+        yield from descendants(child)
+
+
+def images(widget) -> list[w.Image]:
+    return [x for x in descendants(widget) if isinstance(x, w.Image)]
+
+
+def errors(widget) -> list[str]:
+    return [x.value for x in descendants(widget) if isinstance(x, w.HTML) and "astrocal-error" in x._dom_classes]
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory) -> CalibrationDashboard:
+    return CalibrationDashboard.simulated(tmp_path_factory.mktemp("dash"))
+
+
+def test_stepper_has_the_seven_steps_and_back_next(dashboard):
+    assert [s.title for s in dashboard.steps] == list(STEP_TITLES)
+    dashboard.go(0)
+    assert dashboard.back_button.description == "Back" and dashboard.next_button.description == "Next"
+    assert dashboard.back_button.disabled and not dashboard.next_button.disabled
+    for k in range(1, len(STEP_TITLES)):
+        dashboard.next_button.click()
+        assert dashboard.index == k
+        assert html.escape(STEP_TITLES[k]) in dashboard.body.children[0].value
+    assert dashboard.next_button.disabled
+    dashboard.back_button.click()
+    assert dashboard.index == len(STEP_TITLES) - 2
+    # The step list is clickable too, and shows each step's status and reason.
+    step_buttons = [b for b in dashboard.step_list.children if isinstance(b, w.Button)]
+    assert len(step_buttons) == len(STEP_TITLES)
+    step_buttons[2].click()
+    assert dashboard.step.title == "Darks"
+    dashboard.go(0)
+
+
+def test_initial_statuses_say_what_blocks(dashboard):
+    statuses = dashboard.statuses()
+    assert statuses["Session"][0] == "done" and "96 frames in 9 sets" in statuses["Session"][1]
+    state, reason = statuses["Flat integration"]
+    assert state == "blocked" and "dark flats" in reason
+    notes = [x.value for x in dashboard.step_list.children if isinstance(x, w.HTML)]
+    assert any("blocked" in n and "dark flats" in n for n in notes)
+
+
+def test_session_step_shows_catalogue_groups_and_check_summary(dashboard):
+    dashboard.go(0)
+    step = dashboard.step
+    text = " ".join(x.value for x in descendants(step.widget) if isinstance(x, w.HTML))
+    assert "master_bias_-10C_g139_o21_1x1_640x480.fits" in text  # the sets table names each master file
+    assert "2022-04-10" in text  # the catalogue (file names) is there
+    assert step.check_button.description == "Check"
+    step.check_button.click()
+    assert not errors(step.widget)
+    assert "OVERALL" in step.report.children[0].value
+    assert len(step.progress.history) >= 3 and step.progress.bar.value == 1.0
+    assert dashboard.statuses()["Histogram checks"][0] in ("done", "warning")
+
+
+def test_bias_step_integrate_shows_progress_plots_and_saves(dashboard, tmp_path):
+    dashboard.go(1)
+    panel = dashboard.step.panel
+    assert panel.integrate_button.description == "Integrate" and panel.save_button.description == "Save"
+    assert "20</b> bias frames; 50-100 are recommended" in panel.count.value
+    assert "runs as <b>winsorized_sigma</b>" in panel.resolved.value  # auto, 20 frames
+    assert panel.save_button.disabled
+    panel.integrate_button.click()
+    assert not errors(panel.widget)
+    history = panel.progress.history
+    middle = [v for v in history if 0 < v < 1]
+    assert len(set(middle)) >= 3 and history == sorted(history) and history[-1] == 1.0  # a moving bar
+    pictures = images(panel.plots)
+    assert len(pictures) == 5  # master, histogram, rejection maps, frames, noise curve
+    assert all(bytes(p.value).startswith(PNG) for p in pictures)
+    summary = panel.summary.children[0].value
+    assert "winsorized_sigma" in summary and "recommended 50-100 frames" in summary
+    path = dashboard.state.session.master_path(panel.selected)
+    assert not path.exists()
+    panel.save_button.click()
+    assert path.exists()
+    with fits.open(path) as hdul:
+        assert hdul[0].header["IMAGETYP"] == "MASTER BIAS" and hdul[0].header["NCOMBINE"] == 20
+    assert dashboard.statuses()["Bias"][0] == "warning"  # saved, but 20 < 50 recommended
+    # Saving again without "replace" is refused with a readable message, and the file is kept.
+    before = path.read_bytes()
+    panel.save_button.click()
+    shown = errors(panel.widget)
+    assert shown and "exists" in shown[0] and "Traceback" not in shown[0]
+    assert path.read_bytes() == before
+
+
+def test_results_are_cached_across_back_next(dashboard, monkeypatch):
+    calls = []
+    real = master_steps.integrate_master
+    monkeypatch.setattr(master_steps, "integrate_master", lambda *a, **k: calls.append(1) or real(*a, **k))
+    dashboard.go(2)
+    panel = dashboard.step.panel
+    panel.group.value = 0
+    panel.integrate_button.click()
+    assert len(calls) == 1
+    shown = images(panel.plots)
+    dashboard.next_button.click()
+    dashboard.back_button.click()
+    assert images(panel.plots) == shown  # the same views, not redrawn
+    panel.integrate_button.click()
+    assert len(calls) == 1
+    panel.rejection.value = "sigma"
+    assert "chosen by the user" in panel.resolved.value
+    assert not images(panel.plots)  # another choice: nothing shown until integrated
+    panel.integrate_button.click()
+    assert len(calls) == 2
+    panel.rejection.value = "auto"
+    assert images(panel.plots) == shown
+
+
+def test_thresholds_reach_the_engine(dashboard):
+    dashboard.go(2)
+    panel = dashboard.step.panel
+    panel.group.value = 1
+    panel.rejection.value = "sigma"
+    panel.default_thresholds.value = False
+    assert not panel.low.disabled
+    panel.low.value, panel.high.value = 2.0, 2.5
+    panel.integrate_button.click()
+    attrs = dashboard.state.current[panel.selected.label].dataset.attrs
+    assert attrs["rejection"] == "sigma" and attrs["low"] == 2.0 and attrs["high"] == 2.5
+    panel.default_thresholds.value = True
+    panel.rejection.value = "auto"
+
+
+def _integrate_and_save_all(panel):
+    for k in range(len(panel.groups)):
+        panel.group.value = k
+        panel.integrate_button.click()
+        panel.save_button.click()
+        assert not errors(panel.widget), errors(panel.widget)
+
+
+def test_dark_flats_then_flat_calibration_then_flat_integration(dashboard):
+    dashboard.go(2)
+    _integrate_and_save_all(dashboard.step.panel)
+    dashboard.go(3)
+    step = dashboard.step
+    _integrate_and_save_all(step.panel)
+    assert step.calibrate_button.description == "Calibrate"
+    step.calibrate_button.click()
+    text = step.flat_view.children[0].children[0].value
+    level = float(re.search(r"a level of ([\d.]+) ADU", text).group(1))
+    assert 400 < level < 700  # the simulated pedestal (500 ADU) plus a little dark signal
+    assert len(images(step.flat_view)) == 2
+    dashboard.go(4)
+    assert dashboard.statuses()["Flat integration"][0] == "todo"
+    panel = dashboard.step.panel
+    assert not panel.integrate_button.disabled
+    panel.integrate_button.click()
+    assert not errors(panel.widget)
+    assert len(images(panel.plots)) == 6  # + the radial (vignetting) profile
+    result = dashboard.state.current[panel.selected.label]
+    assert result.profile["level"].iloc[-1] < 0.9  # the corners are vignetted
+    assert "flats calibrated with master_darkflat" in panel.summary.children[0].value
+    _integrate_and_save_all(panel)
+    assert dashboard.statuses()["Flat integration"][0] in ("done", "warning")
+
+
+def test_histogram_checks_step_shows_every_set_with_its_histogram(dashboard):
+    dashboard.go(5)
+    step = dashboard.step
+    step.check_button.click()
+    assert not errors(step.widget)
+    sets = step.sets.children[1:]
+    assert len(sets) == len(dashboard.state.session.groups())
+    for box in sets:
+        assert len(images(box)) == 1 and bytes(images(box)[0].value).startswith(PNG)
+        assert re.search(r"(PASS|WARN|FAIL)</span>", box.children[0].value)
+
+
+def test_lights_step_calibrates_one_then_all(dashboard):
+    dashboard.go(6)
+    step = dashboard.step
+    step.calibrate_button.click()
+    assert not errors(step.widget)
+    assert len(images(step.view)) == 2
+    assert "master_dark_300s" in step.view.children[0].children[0].value
+    calibrated = dashboard.state.session.calibrated_dir
+    assert not calibrated.exists()  # the preview writes nothing
+    step.all_button.click()
+    assert not errors(step.widget)
+    files = sorted(calibrated.rglob("*_calibrated.fits"))
+    assert len(files) == 8
+    assert str(calibrated) in step.result.children[0].value
+    # The masters saved from the dashboard were reused, not rebuilt.
+    reused = {Path(m.path).name for m in dashboard.state.calibration.masters if m.reused}
+    assert {p.name for p in dashboard.state.saved.values()} <= reused
+    assert dashboard.statuses()["Lights"][0] in ("done", "warning")
+
+
+def test_flat_integration_is_blocked_until_dark_flats_or_bias_are_saved(tmp_path):
+    board = CalibrationDashboard.simulated(tmp_path, shape=(96, 128))
+    board.go(4)
+    state, reason = board.statuses()["Flat integration"]
+    assert state == "blocked" and "save the master dark flats" in reason
+    panel = board.step.panel
+    assert panel.integrate_button.disabled
+    panel.integrate()  # called anyway: a readable error naming a flat, nothing written
+    shown = errors(panel.widget)
+    assert shown and "no dark flats and no bias match these flats" in shown[0] and ".fits" in shown[0]
+    assert not list(board.state.session.masters_dir.glob("*.fits"))
+
+
+def test_a_missing_folder_is_a_message_not_a_traceback(tmp_path):
+    board = CalibrationDashboard(tmp_path / "nowhere")
+    shown = errors(board.widget)
+    assert shown and "nowhere" in shown[0] and "Traceback" not in shown[0]
+    assert board.steps == [] and board.next_button.disabled
+
+
+def test_colour_camera_flat_shows_channel_levels(tmp_path):
+    board = CalibrationDashboard.simulated(tmp_path, camera="osc", shape=(120, 160))
+    board.go(3)
+    _integrate_and_save_all(board.step.panel)
+    board.go(4)
+    panel = board.step.panel
+    panel.integrate_button.click()
+    assert not errors(panel.widget)
+    summary = panel.summary.children[0].value
+    assert re.search(r"channel levels: R [\d.]+, G [\d.]+, B [\d.]+", summary)
+
+
+def test_widgets_hold_no_numerics_and_computation_imports_no_ui():
+    root = Path(astrocal_widgets.__file__).parent
+    for path in (root / "widgets").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not imported & {"numpy", "scipy", "numba", "dask", "dask.array", "xarray"}, path
+    for path in root.rglob("*.py"):
+        if "widgets" in path.parts:
+            continue
+        text = path.read_text()
+        assert "ipywidgets" not in text.replace("ipywidgets.Image", "").replace("ipywidgets.Image(", ""), path
