@@ -49,10 +49,10 @@ class CalibrationDashboard:
         self.steps: list[Step] = []
         self.index = 0
         self.header = w.HTML(f"<h3 style='margin:4px 0'>Calibration of <code>{html.escape(str(directory))}</code></h3>")
-        self.step_list = w.VBox(layout=w.Layout(width="260px", min_width="220px"))
+        self.step_list = w.VBox(layout=w.Layout(width="290px", min_width="240px"))
         self.body = w.VBox(layout=w.Layout(flex="1 1 auto", padding="0 0 0 12px"))
-        self.back_button = w.Button(description="Back", icon="arrow-left")
-        self.next_button = w.Button(description="Next", icon="arrow-right", button_style="info")
+        self.back_button = w.Button(description="Back")
+        self.next_button = w.Button(description="Next", button_style="info")
         self.position = w.HTML()
         self.back_button.on_click(lambda _: self.go(self.index - 1))
         self.next_button.on_click(lambda _: self.go(self.index + 1))

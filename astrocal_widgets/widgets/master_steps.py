@@ -42,8 +42,8 @@ class MasterPanel:
         self.low = w.FloatText(value=3.0, description="low", layout=w.Layout(width="160px"), disabled=True)
         self.high = w.FloatText(value=3.0, description="high", layout=w.Layout(width="160px"), disabled=True)
         self.resolved = w.HTML()
-        self.integrate_button = w.Button(description="Integrate", button_style="primary", icon="play")
-        self.save_button = w.Button(description="Save", icon="save", disabled=True)
+        self.integrate_button = w.Button(description="Integrate", button_style="primary")
+        self.save_button = w.Button(description="Save", disabled=True)
         self.overwrite = w.Checkbox(value=False, description="replace an existing file", indent=False)
         self.progress = ProgressView()
         self.feedback = w.VBox()
@@ -230,7 +230,7 @@ class DarkFlatStep(MasterStep):
         self.flat_index = w.BoundedIntText(value=0, min=0, max=max(0, len(self.flats[0]) - 1 if self.flats else 0),
                                            description="Flat no.", style={"description_width": "90px"},
                                            layout=w.Layout(width="200px"))
-        self.calibrate_button = w.Button(description="Calibrate", icon="play", button_style="primary",
+        self.calibrate_button = w.Button(description="Calibrate", button_style="primary",
                                          tooltip="subtract the saved master dark flat (else bias) from one flat")
         self.flat_progress = ProgressView()
         self.flat_feedback = w.VBox()

@@ -33,7 +33,7 @@ class SessionStep(Step):
                       table_html(catalog.unclassified[["path", "type_reason"]])]
         if len(catalog.skipped):
             parts += [w.HTML("<h4>Files that could not be read</h4>"), table_html(catalog.skipped)]
-        self.check_button = w.Button(description="Check", icon="check", button_style="primary",
+        self.check_button = w.Button(description="Check", button_style="primary",
                                      tooltip="read every frame and grade each set (traffic lights)")
         self.progress = ProgressView()
         self.feedback = w.VBox()
@@ -81,7 +81,7 @@ class ChecksStep(Step):
 
     def __init__(self, state: DashboardState) -> None:
         super().__init__(state)
-        self.check_button = w.Button(description="Check", icon="check", button_style="primary")
+        self.check_button = w.Button(description="Check", button_style="primary")
         self.progress = ProgressView()
         self.feedback = w.VBox()
         self.sets = w.VBox()
@@ -146,9 +146,9 @@ class LightsStep(Step):
         self.lights = table[table["frame_type"] == "light"].reset_index(drop=True)
         self.light = w.Dropdown(options=[(Path(p).name, i) for i, p in enumerate(self.lights["path"])],
                                 description="Light", layout=w.Layout(width="95%"), style={"description_width": "90px"})
-        self.calibrate_button = w.Button(description="Calibrate", icon="play", button_style="primary",
+        self.calibrate_button = w.Button(description="Calibrate", button_style="primary",
                                          tooltip="calibrate this light with the saved masters (nothing is written)")
-        self.all_button = w.Button(description="Calibrate all", icon="forward",
+        self.all_button = w.Button(description="Calibrate all",
                                    tooltip="calibrate every light into the output folder (missing masters are built)")
         self.progress = ProgressView()
         self.feedback = w.VBox()
