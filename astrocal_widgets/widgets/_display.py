@@ -33,10 +33,10 @@ def figure_image(fig: Any, caption: str = "") -> w.VBox:
     return w.VBox(parts + [image], layout=w.Layout(margin="4px 8px 12px 0"))
 
 
-def plot_grid(images: list[w.Widget], columns: int = 2) -> w.GridBox:
-    """Plots side by side."""
-    return w.GridBox(images, layout=w.Layout(grid_template_columns=" ".join(["minmax(0, 1fr)"] * columns),
-                                              width="100%"))
+def plot_grid(images: list[w.Widget], columns: int | str = 2) -> w.GridBox:
+    """Plots side by side: ``columns`` equal columns, or a CSS ``grid-template-columns`` string."""
+    template = columns if isinstance(columns, str) else " ".join(["minmax(0, 1fr)"] * columns)
+    return w.GridBox(images, layout=w.Layout(grid_template_columns=template, width="100%"))
 
 
 def table_html(table: pd.DataFrame, *, max_rows: int = 60, status_column: str | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import ipywidgets as w
+import pandas as pd
 
 from .. import plots
 from ..calibrate import calibrate_session
@@ -99,6 +100,8 @@ class ChecksStep(Step):
             if not ok:
                 return
             self.state.checks = checks
+        else:
+            self.progress.finish("checked already (the Session step's Check): shown from the cache")
         self.enter()
         self.changed()
 
@@ -116,13 +119,17 @@ class ChecksStep(Step):
         for label, (frame, adc_max, pattern, kind) in checks.samples.items():
             status = checks.status_of(label)
             colour = {"pass": "#1a7f37", "warn": "#b35900", "fail": "#c62828"}[status]
-            table = checks.table(label)[["name", "frame", "status", "value", "unit", "explanation"]]
+            table = checks.table(label)
             table = table.assign(frame=[Path(f).name if isinstance(f, str) and f else "set" for f in table["frame"]])
+            order = table["status"].map({"fail": 0, "warn": 1, "pass": 2})  # what needs attention first
+            table = table.assign(_order=order).sort_values("_order", kind="stable")
+            table = table[["status", "name", "frame", "value", "unit", "explanation"]]
             picture = figure_image(plots.histogram(frame, adc_max=adc_max, bayer_pattern=pattern,
                                                    title=f"{kind}: middle frame"), "Histogram")
             boxes.append(w.VBox([w.HTML(f'<h4><span style="color:{colour}">\u25cf {status.upper()}</span> '
                                         f"{label}</h4>"),
-                                 plot_grid([table_html(table, status_column="status"), picture])]))
+                                 plot_grid([table_html(table, status_column="status"), picture],
+                                           "minmax(0, 3fr) minmax(0, 2fr)")]))
         return tuple(boxes)
 
     def status(self) -> tuple[str, str]:
@@ -196,8 +203,15 @@ class LightsStep(Step):
                 return
             self.state.calibration = result
         result = self.state.calibration
+        rows = pd.DataFrame([{"light": Path(l.source).name, "written": Path(l.output).name,
+                              "state": "reused" if l.reused else "calibrated",
+                              "bias": Path(l.bias).name if l.bias else "", "dark": Path(l.dark).name if l.dark else "",
+                              "flat": Path(l.flat).name if l.flat else "", "dark scale": l.dark_scale,
+                              "defects corrected": l.defects_corrected} for l in result.lights])
+        report = w.Accordion(children=[text_block(result.summary())], selected_index=None)
+        report.set_title(0, f"Full report: {len(result.decisions)} decisions, {len(result.warnings)} warnings")
         self.result.children = (message(f"{len(result.lights)} calibrated lights in {session.calibrated_dir}", "info"),
-                                text_block(result.summary()))
+                                table_html(rows), report)
         self.changed()
 
     def status(self) -> tuple[str, str]:
