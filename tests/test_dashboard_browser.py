@@ -1,0 +1,198 @@
+"""The dashboard in a real browser: notebooks/dashboard.ipynb served by Voila, clicked through in chromium.
+
+Every step is driven the way a person does it on the default simulated night (Check, Integrate, Save,
+Calibrate, Calibrate all, Back / Next). The test asserts that each plot arrives as a decoded image
+(a bare Figure would show as the text "<Figure size ...>", which only a browser catches), that the
+progress bar moves through intermediate values while the engine works, that no error is shown, and it
+measures the kernel's peak RSS (Binder allows 2 GB).
+
+Screenshots of every step go to the test's tmp folder; with ``ASTROCAL_SCREENSHOTS=DIR`` they are also
+copied to DIR (that is how docs/images/dashboard/ is made). Skips for a user without chromium, voila
+or playwright; fails in CI (CI=true), where .ci/run installs them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+import astrocal_widgets as aw
+from browser_support import (KernelMemoryMonitor, full_screenshot, launch_chromium, open_voila,
+                             require_browser_tools, serve_voila)
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "dashboard.ipynb"
+BINDER_LIMIT = 2 * 10**9  # bytes: mybinder.org's memory limit
+OFFLINE_NOISE = ("cdn.jsdelivr.net", "ERR_NAME_NOT_RESOLVED", "ERR_INTERNET_DISCONNECTED")
+
+WATCH_PROGRESS = """() => {
+    window.__progress = window.__progress || [];
+    for (const bar of document.querySelectorAll('.astrocal-progress .progress-bar')) {
+        if (bar.__watched) continue;
+        bar.__watched = true;
+        new MutationObserver(() => window.__progress.push(parseFloat(bar.style.width)))
+            .observe(bar, {attributes: true, attributeFilter: ['style']});
+    }
+    window.__progress.length = 0;
+}"""
+
+
+class Walk:
+    """The page, with the checks made after every action."""
+
+    def __init__(self, page, shots: Path, expect):
+        self.page, self.shots, self.expect = page, shots, expect
+        self.images_seen = 0
+        self.progress: dict[str, list[float]] = {}
+
+    def body(self):
+        return self.page.locator(".astrocal-dashboard")
+
+    def no_errors(self, where: str) -> None:
+        errors = self.page.locator(".astrocal-error")
+        if errors.count():
+            raise AssertionError(f"{where}: the dashboard shows an error: {errors.first.inner_text()}")
+        text = self.body().inner_text()
+        assert "<Figure size" not in text, f"{where}: a figure arrived as text, not as an image"
+        assert "Traceback" not in text, where
+
+    def images_loaded(self, where: str, at_least: int) -> int:
+        images = self.body().locator("img.widget-image")
+        self.page.wait_for_function(
+            f"() => document.querySelectorAll('.astrocal-dashboard img.widget-image').length >= {at_least}",
+            timeout=120_000)
+        self.page.wait_for_function(
+            "() => [...document.querySelectorAll('.astrocal-dashboard img.widget-image')]"
+            ".every(i => i.complete && i.naturalWidth > 100)", timeout=60_000)
+        n = images.count()
+        assert n >= at_least, f"{where}: {n} images, expected at least {at_least}"
+        self.images_seen += n
+        return n
+
+    def click_and_watch(self, name: str, where: str, done, *, exact: bool = True) -> list[float]:
+        """Click a button, record every width the progress bars show, wait for ``done``."""
+        self.page.evaluate(WATCH_PROGRESS)
+        self.page.get_by_role("button", name=name, exact=exact).click()
+        done()
+        self.page.wait_for_timeout(200)
+        widths = self.page.evaluate("window.__progress.slice()")
+        self.progress[f"{where}: {name}"] = widths
+        self.no_errors(f"{where} after {name}")
+        return widths
+
+    def wait_text(self, text: str, timeout: float = 180_000) -> None:
+        self.expect(self.body().get_by_text(text).first).to_be_visible(timeout=timeout)
+
+    def shot(self, name: str) -> None:
+        full_screenshot(self.page, self.shots / f"{name}.png")
+
+    def next(self, title: str) -> None:
+        self.page.get_by_role("button", name="Next", exact=True).click()
+        self.expect(self.body().locator("h3", has_text=title)).to_be_visible(timeout=30_000)
+        self.no_errors(title)
+
+    def integrate_and_save_each_set(self, where: str, plots: int) -> None:
+        select = self.body().get_by_label("Set", exact=True)
+        options = select.locator("option").count()
+        for k in range(options):
+            if k:  # a new set: its plots are cleared before it is integrated (wait for the kernel's reply)
+                select.select_option(index=k)
+                self.page.wait_for_function(
+                    f"() => document.querySelectorAll('.astrocal-dashboard img.widget-image').length < {plots}")
+            widths = self.click_and_watch("Integrate", f"{where} set {k}", lambda: self.page.wait_for_function(
+                f"() => document.querySelectorAll('.astrocal-dashboard img.widget-image').length >= {plots}",
+                timeout=180_000))
+            moving = [w for w in widths if 0 < w < 100]
+            assert moving, f"{where} set {k}: the progress bar never showed an intermediate value: {widths}"
+            self.images_loaded(f"{where} set {k}", plots)
+            save = self.page.get_by_role("button", name="Save", exact=True)
+            self.expect(save).to_be_enabled()
+            save.click()
+            self.wait_text("Saved /")
+            self.no_errors(f"{where} set {k} after Save")
+
+
+def test_dashboard_in_a_real_browser(tmp_path):
+    require_browser_tools()
+    from playwright.sync_api import expect, sync_playwright
+
+    night = tmp_path / "night"
+    aw.simulate_session(night)  # the default simulated session, as CalibrationDashboard.simulated() makes it
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    t0 = time.monotonic()
+    with serve_voila(NOTEBOOK, log_dir=tmp_path, env={"ASTROCAL_FRAMES": str(night)}) as (url, server), \
+            KernelMemoryMonitor(server.pid, include_kernel_children=True) as memory, sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = open_voila(browser, url, server=server, viewport={"width": 1400, "height": 1000},
+                              ready=lambda pg: pg.get_by_role("button", name="Next", exact=True))
+            walk = Walk(page, shots, expect)
+            t_render = time.monotonic() - t0
+            walk.no_errors("Session")
+            expect(walk.body().get_by_role("button", name="Back", exact=True)).to_be_disabled()
+            walk.wait_text("96 frames in 9 sets")
+
+            # Session: the catalogue, the sets, the check summary.
+            walk.click_and_watch("Check", "Session", lambda: walk.wait_text("OVERALL"))
+            walk.shot("1-session")
+
+            walk.next("Bias")
+            walk.integrate_and_save_each_set("Bias", plots=5)
+            walk.shot("2-bias")
+
+            walk.next("Darks")
+            walk.integrate_and_save_each_set("Darks", plots=5)
+            walk.shot("3-darks")
+
+            walk.next("Dark flats & flat calibration")
+            walk.integrate_and_save_each_set("Dark flats", plots=5)
+            walk.click_and_watch("Calibrate", "Flat calibration", lambda: walk.wait_text("a level of"))
+            walk.images_loaded("Flat calibration", 7)  # 5 of the dark flat + before/after
+            walk.shot("4-darkflats")
+
+            walk.next("Flat integration")
+            walk.integrate_and_save_each_set("Flat integration", plots=6)
+            walk.wait_text("Vignetting")
+            walk.shot("5-flats")
+
+            walk.next("Histogram checks")
+            walk.click_and_watch("Check", "Histogram checks", lambda: None)
+            walk.images_loaded("Histogram checks", 9)  # one histogram per set
+            walk.shot("6-checks")
+
+            walk.next("Lights")
+            walk.click_and_watch("Calibrate", "Lights", lambda: walk.images_loaded("Light", 2))
+            walk.click_and_watch("Calibrate all", "Lights", lambda: walk.wait_text("calibrated lights in"))
+            walk.shot("7-lights")
+
+            # Back goes back without recomputing: the flat step's plots are still there.
+            for _ in range(2):
+                page.get_by_role("button", name="Back", exact=True).click()
+            expect(walk.body().locator("h3", has_text="Flat integration")).to_be_visible()
+            walk.images_loaded("Flat integration again", 6)
+            status_notes = walk.body().locator("[class*='astrocal-step-']").all_inner_texts()
+            unexpected = [e for e in page.voila_errors if not any(n in e for n in OFFLINE_NOISE)]
+            assert not unexpected, unexpected
+        finally:
+            browser.close()
+    peak = memory.peak_rss
+    written = sorted(p.name for p in (night / "calibrated").rglob("*_calibrated.fits"))
+    masters = sorted(p.name for p in (night / "masters").glob("master_*.fits"))
+    report = {"peak_kernel_rss_mib": round(peak / 2**20, 1), "page_rendered_s": round(t_render, 1),
+              "total_s": round(time.monotonic() - t0, 1), "masters": masters, "calibrated": len(written),
+              "images_seen": walk.images_seen, "steps": status_notes,
+              "progress_values_seen": {k: len(v) for k, v in walk.progress.items()}}
+    (tmp_path / "report.json").write_text(json.dumps(report, indent=2))
+    print("\n" + json.dumps(report, indent=2))
+    assert len(masters) == 7 and len(written) == 8
+    assert memory.kernel_pids, "no kernel process was found under Voila"
+    assert peak < BINDER_LIMIT, f"the kernel peaked at {peak / 2**20:.0f} MiB, over Binder's 2 GB"
+    target = os.environ.get("ASTROCAL_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        for shot in sorted(shots.glob("*.png")):
+            shutil.copy(shot, Path(target) / shot.name)
