@@ -64,7 +64,6 @@ import atexit
 import contextlib
 import functools
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -146,30 +145,35 @@ def launch_chromium(playwright, *, headless: bool = True, **kwargs):
 # ------------------------------------------------------------------------------------------ kernelspec
 
 def _python3_kernelspec() -> dict | None:
-    """The ``python3`` kernel spec Voila will use, as ``jupyter kernelspec list --json`` reports it."""
-    out = subprocess.run([sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
-                         capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        return None
+    """The ``python3`` kernel spec Voila will use, found in-process the way Voila finds it.
+
+    (``python -m jupyter kernelspec list`` would run the first ``jupyter-kernelspec`` on PATH,
+    which may belong to another environment.)
+    """
     try:
-        return json.loads(out.stdout).get("kernelspecs", {}).get("python3")
-    except json.JSONDecodeError:
+        from jupyter_client.kernelspec import KernelSpecManager
+        return KernelSpecManager().get_all_specs().get("python3")
+    except Exception:  # noqa: BLE001 - no jupyter_client or a broken spec folder: treat as missing
         return None
 
 
 def _spec_runs_this_python(entry: dict) -> bool:
-    """Whether a kernel spec starts a kernel in this interpreter's environment (``sys.prefix``)."""
+    """Whether a kernel spec starts its kernel with this interpreter.
+
+    jupyter_client replaces a bare ``python``/``python3``/``python3.X`` by the server's own
+    interpreter (Voila runs as ``sys.executable -m voila``). Absolute paths are compared without
+    resolving symlinks: a virtual environment's ``python`` is a symlink to the base interpreter,
+    which runs another environment.
+    """
     argv = (entry.get("spec") or {}).get("argv") or []
     if not argv:
         return False
     exe = argv[0]
+    if exe in {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}:
+        return True
     if not os.path.isabs(exe):
-        exe = shutil.which(exe) or exe
-    try:
-        return (os.path.realpath(exe) == os.path.realpath(sys.executable)
-                or Path(os.path.realpath(exe)).is_relative_to(os.path.realpath(sys.prefix)))
-    except OSError:
         return False
+    return os.path.dirname(os.path.abspath(exe)) == os.path.dirname(os.path.abspath(sys.executable))
 
 
 @functools.lru_cache(maxsize=1)
