@@ -40,6 +40,14 @@ WATCH_PROGRESS = """() => {
 }"""
 
 
+CANVAS_DRAWN = """() => [...document.querySelectorAll('.astrocal-interactive canvas')].some(c => {
+    if (!c.width || !c.height) return false;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < d.length; i += 4 * 101) if (d[i] > 0) return true;
+    return false;
+})"""
+
+
 class Walk:
     """The page, with the checks made after every action."""
 
@@ -143,6 +151,16 @@ def test_dashboard_in_a_real_browser(tmp_path):
             walk.next("Bias")
             walk.integrate_and_save_each_set("Bias", plots=5)
             walk.shot("2-bias")
+            # Optional pan and zoom: the master in an ipympl canvas, then back to the PNG.
+            zoom = page.get_by_role("checkbox", name="pan and zoom the master (ipympl)")
+            zoom.check()
+            expect(walk.body().locator(".astrocal-interactive canvas").first).to_be_visible(timeout=60_000)
+            page.wait_for_function(CANVAS_DRAWN, timeout=60_000)  # the kernel drew the figure into it
+            walk.no_errors("Bias, ipympl view")
+            # (an element shot: growing the viewport for a full-page shot makes ipympl redraw)
+            walk.body().locator(".astrocal-interactive").first.screenshot(path=str(shots / "2-bias-zoom.png"))
+            zoom.uncheck()
+            walk.images_loaded("Bias, back to the PNG", 5)
 
             walk.next("Darks")
             walk.integrate_and_save_each_set("Darks", plots=5)

@@ -112,6 +112,25 @@ def test_bias_step_integrate_shows_progress_plots_and_saves(dashboard, tmp_path)
     assert path.read_bytes() == before
 
 
+def test_master_can_be_panned_and_zoomed_with_ipympl(dashboard):
+    from conftest import skip_or_fail
+    from astrocal_widgets.widgets._display import ipympl_available
+    if not ipympl_available():
+        skip_or_fail("ipympl is not installed (pip install ipympl): the zoom view is optional")
+    from ipympl.backend_nbagg import Canvas
+    dashboard.go(1)
+    panel = dashboard.step.panel
+    panel.integrate_button.click()  # cached from the earlier test
+    grid = panel.plots.children[0]
+    assert isinstance(grid.children[0].children[1], w.Image)
+    panel.zoom.value = True
+    canvas = grid.children[0].children[1]
+    assert isinstance(canvas, Canvas) and canvas.toolbar is not None and not errors(panel.widget)
+    assert len(images(panel.plots)) == 4  # the other plots stay PNGs
+    panel.zoom.value = False
+    assert isinstance(grid.children[0].children[1], w.Image) and len(images(panel.plots)) == 5
+
+
 def test_results_are_cached_across_back_next(dashboard, monkeypatch):
     calls = []
     real = master_steps.integrate_master

@@ -7,6 +7,7 @@ into an :class:`ipywidgets.Image`.
 from __future__ import annotations
 
 import html
+import importlib.util
 import time
 import traceback
 from typing import Any, Callable
@@ -31,6 +32,34 @@ def figure_image(fig: Any, caption: str = "") -> w.VBox:
     image.add_class("astrocal-plot")
     parts = [w.HTML(f"<b>{html.escape(caption)}</b>")] if caption else []
     return w.VBox(parts + [image], layout=w.Layout(margin="4px 8px 12px 0"))
+
+
+def ipympl_available() -> bool:
+    """Whether ipympl (interactive matplotlib widgets: pan and zoom) is installed."""
+    return importlib.util.find_spec("ipympl") is not None
+
+
+def interactive_figure(fig: Any, caption: str = "", width_px: int = 560) -> w.VBox | None:
+    """A figure as an ipympl canvas with its pan/zoom toolbar, or None without ipympl.
+
+    The figure is drawn by the kernel on demand (no pyplot, no global figure list), so it works in
+    Voila as in JupyterLab; a PNG stays the default because it also works in static renderings.
+    """
+    if not ipympl_available():
+        return None
+    from ipympl.backend_nbagg import Canvas, FigureManager
+
+    width, height = fig.get_size_inches()
+    scale = width_px / (width * fig.dpi)  # fit a grid column: the canvas is drawn at its figure size
+    fig.set_size_inches(width * scale, height * scale)
+    canvas = Canvas(fig)
+    FigureManager(canvas, 0)  # gives the canvas its toolbar
+    canvas.header_visible = False
+    canvas.toolbar_visible = "visible"
+    canvas.toolbar_position = "top"
+    canvas.add_class("astrocal-interactive")
+    parts = [w.HTML(f"<b>{html.escape(caption)}</b>")] if caption else []
+    return w.VBox(parts + [canvas], layout=w.Layout(margin="4px 8px 12px 0"))
 
 
 def plot_grid(images: list[w.Widget], columns: int | str = 2) -> w.GridBox:

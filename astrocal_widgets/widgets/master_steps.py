@@ -13,11 +13,16 @@ from ..integrate.combine import COMBINES, REJECTIONS, resolve_rejection
 from ..integrate.normalization import NORMALIZATIONS
 from ..quality.checks import RECOMMENDED_COUNTS
 from ..workflow import integrate_master, preview_flat_calibration, save_master
-from ._display import PREVIEW_PIXELS, ProgressView, figure_image, message, plot_grid, run_action, table_html, text_block
+from ._display import (PREVIEW_PIXELS, ProgressView, figure_image, interactive_figure, ipympl_available, message,
+                       plot_grid, run_action, table_html, text_block)
+
+#: Largest image an interactive (ipympl) view shows at full resolution; larger ones are block-averaged.
+ZOOM_PIXELS = 4_000_000
 from .base import Step
 from .state import DashboardState
 
 _WORDS = {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "flat": "flats"}
+_NAMES = {"bias": "master bias", "dark": "master dark", "darkflat": "master dark flat", "flat": "master flat"}
 
 
 class MasterPanel:
@@ -45,6 +50,9 @@ class MasterPanel:
         self.integrate_button = w.Button(description="Integrate", button_style="primary")
         self.save_button = w.Button(description="Save", disabled=True)
         self.overwrite = w.Checkbox(value=False, description="replace an existing file", indent=False)
+        self.zoom = w.Checkbox(value=False, description="pan and zoom the master (ipympl)", indent=False,
+                               layout=w.Layout(display="" if ipympl_available() else "none"))
+        self._zoom_views: dict[tuple, w.Widget] = {}
         self.progress = ProgressView()
         self.feedback = w.VBox()
         self.summary = w.VBox()
@@ -56,12 +64,13 @@ class MasterPanel:
         self.default_thresholds.observe(self._toggle_thresholds, "value")
         self.integrate_button.on_click(lambda _: self.integrate())
         self.save_button.on_click(lambda _: self.save())
+        self.zoom.observe(lambda _: self._show_master_view(), "value")
         controls = w.VBox([
             self.group, self.count,
             w.HBox([self.combine, self.rejection, self.normalization]),
             w.HBox([self.default_thresholds, self.low, self.high]),
             self.resolved,
-            w.HBox([self.integrate_button, self.save_button, self.overwrite]),
+            w.HBox([self.integrate_button, self.save_button, self.overwrite, self.zoom]),
             self.progress.widget, self.feedback,
         ])
         self.widget = w.VBox([controls, self.summary, self.plots]) if self.groups else w.VBox(
@@ -101,6 +110,7 @@ class MasterPanel:
         view = self._views.get(key)
         self.summary.children, self.plots.children = view if view else ((), ())
         self.save_button.disabled = view is None
+        self._show_master_view()
         on_disk = self.state.master_on_disk(group)
         self.feedback.children = (message(f"Saved master: {on_disk}", "info"),) if on_disk else ()
 
@@ -127,13 +137,13 @@ class MasterPanel:
                 return
             self._views[key] = view
         self.summary.children, self.plots.children = self._views[key]
+        self._show_master_view()
         self.save_button.disabled = False
         self.feedback.children = tuple(message(text, "warning") for text in result.warnings)
         self.on_change()
 
     def _render(self, result) -> tuple:
-        name = {"bias": "master bias", "dark": "master dark", "darkflat": "master dark flat",
-                "flat": "master flat"}[self.kind]
+        name = _NAMES[self.kind]
         ds = result.dataset
         images = [
             figure_image(plots.image(result.master, title=name, max_pixels=PREVIEW_PIXELS), "The master"),
@@ -154,7 +164,30 @@ class MasterPanel:
                 light_noise=light, combine="median" if ds.attrs.get("combine") == "median" else "average"),
                 "The master's noise against the frame count"))
         summary = (text_block(result.summary()), table_html(result.frame_table(), max_rows=15))
-        return summary, (plot_grid(images),)
+        grid = plot_grid(images)
+        grid.png_master = images[0]  # restored when the zoom box is unticked
+        return summary, (grid,)
+
+    def _show_master_view(self) -> None:
+        """The master as a PNG, or (with the zoom box ticked and ipympl installed) as an ipympl canvas."""
+        key = (self.selected.label, tuple(sorted(self.options().items())))
+        view = self._views.get(key)
+        if view is None:
+            return
+        grid = view[1][0]
+        if self.zoom.value:
+            if key not in self._zoom_views:
+                result = self.state.results[key]
+                title = f"{_NAMES[self.kind]} (pan and zoom)"
+                ok, canvas = run_action(lambda: interactive_figure(
+                    plots.image(result.master, title=title, max_pixels=ZOOM_PIXELS), "The master"), self.feedback)
+                if not ok or canvas is None:
+                    return
+                self._zoom_views[key] = canvas
+            shown = self._zoom_views[key]
+        else:
+            shown = grid.png_master
+        grid.children = (shown,) + tuple(grid.children[1:])
 
     def save(self) -> None:
         """Write the current master into the night's masters folder."""
