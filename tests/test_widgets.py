@@ -266,6 +266,9 @@ def test_colour_camera_flat_shows_channel_levels(tmp_path):
     assert not errors(panel.widget)
     summary = panel.summary.children[0].value
     assert re.search(r"channel levels: R [\d.]+, G [\d.]+, B [\d.]+", summary)
+    profile = board.state.current[panel.selected.label].profile
+    assert profile["level"].iloc[0] == pytest.approx(1.0, abs=0.01)  # channels equalised before profiling
+    assert 0.5 < profile["level"].iloc[-1] < 0.9
 
 
 def test_widgets_hold_no_numerics_and_computation_imports_no_ui():
@@ -280,3 +283,54 @@ def test_widgets_hold_no_numerics_and_computation_imports_no_ui():
             continue
         text = path.read_text()
         assert "ipywidgets" not in text.replace("ipywidgets.Image", "").replace("ipywidgets.Image(", ""), path
+
+
+def test_results_follow_the_saved_masters_and_save_writes_what_is_shown(tmp_path, monkeypatch):
+    board = CalibrationDashboard.simulated(tmp_path, shape=(96, 128))
+    board.go(3)
+    darkflats = board.step.panel
+    _integrate_and_save_all(darkflats)
+    calls = []
+    real = master_steps.integrate_master
+    monkeypatch.setattr(master_steps, "integrate_master", lambda *a, **k: calls.append(1) or real(*a, **k))
+    board.go(4)
+    flats = board.step.panel
+    flats.integrate_button.click()
+    assert len(calls) == 1
+    flats.integrate_button.click()
+    assert len(calls) == 1  # cached
+    # Replacing a dark flat master makes the flat result (and the flat's before/after) out of date.
+    board.go(3)
+    darkflats.group.value = 0
+    darkflats.overwrite.value = True
+    darkflats.save_button.click()
+    assert not errors(darkflats.widget) and "replaced the earlier master" in darkflats.feedback.children[0].value
+    assert darkflats.overwrite.value is False  # never carried over
+    board.go(4)
+    assert not images(flats.plots)  # the old flat is not shown as if it were current
+    flats.integrate_button.click()
+    assert len(calls) == 2
+    # Save writes the master shown for the choices shown, or nothing.
+    flats.combine.value = "median"
+    assert flats.save_button.disabled and not images(flats.plots)
+    flats.save()
+    assert "Integrate the set with these choices first" in flats.feedback.children[0].value
+    assert board.state.master_on_disk(flats.selected) is None
+    flats.combine.value = "average"
+    flats.save_button.click()
+    with fits.open(board.state.master_on_disk(flats.selected)) as hdul:
+        assert hdul[0].header["COMBINE"] == "average"
+
+
+def test_threshold_boxes_show_the_resolved_algorithms_defaults(dashboard):
+    dashboard.go(1)
+    panel = dashboard.step.panel
+    panel.rejection.value = "percentile"
+    assert (panel.low.value, panel.high.value) == (0.2, 0.1)  # fractions of the median, not sigmas
+    panel.rejection.value = "sigma"
+    assert (panel.low.value, panel.high.value) == (3.0, 3.0)
+    panel.rejection.value = "auto"  # 20 frames: winsorized sigma
+    assert (panel.low.value, panel.high.value) == (3.0, 3.0)
+    panel.overwrite.value = True
+    panel.group.value = 0  # same set: re-selecting does not fire; a set change resets it (see above)
+    panel.overwrite.value = False

@@ -131,3 +131,26 @@ def test_channel_levels_and_noise_estimators():
     sky = rng.normal(500, 7, (600, 600))
     sky[::37, ::41] += 5000  # stars do not count
     assert background_noise(sky) == pytest.approx(7.0, rel=0.03)
+
+
+def test_noise_estimates_are_not_quantised_on_integer_data():
+    rng = np.random.default_rng(5)
+    for true in (1.5, 1.8, 4.4):
+        a = np.round(rng.normal(500, true, (300, 300)))
+        b = np.round(rng.normal(500, true, (300, 300)))
+        expected = math.sqrt(true ** 2 + 1 / 12)  # rounding adds 1/12 ADU^2
+        assert temporal_noise(a, b) == pytest.approx(expected, rel=0.03)
+    # Flats whose level drifted 10 % between the two frames.
+    flat = rng.normal(30000, 170, (300, 300))
+    drifted = 1.1 * rng.normal(30000, 170, (300, 300))  # scaled back to 30,000 its noise is 170 again
+    assert temporal_noise(flat, drifted, match_levels=True) == pytest.approx(170, rel=0.03)
+
+
+def test_a_calibrated_light_is_a_product_even_when_nothing_matched(tmp_path):
+    from conftest import NINA_LIGHT, write_frame
+    write_frame(tmp_path / "LIGHT" / "raw.fits", np.full((8, 8), 1000, np.uint16), NINA_LIGHT)
+    write_frame(tmp_path / "calibrated" / "raw_calibrated.fits", np.full((8, 8), 1000.0, np.float32),
+                {**NINA_LIGHT, "CALSTAT": ""})
+    table = aw.scan(tmp_path).table
+    types = dict(zip(table["path"].map(lambda p: p.split("/")[-1]), table["frame_type"]))
+    assert types == {"raw.fits": "light", "raw_calibrated.fits": ""}

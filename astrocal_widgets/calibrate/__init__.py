@@ -7,10 +7,12 @@ from .cosmetic import DefectMap, cold_pixel_map, correct_defects, defect_map, ho
 from .library import MasterChoice, MasterLibrary, find_master
 from .masters import MASTER_OPTIONS, build_master, subtract_masters
 from .matching import CalibrationMismatchError, CalibrationWarning, Mismatch, check_compatibility, enforce
-from .session import CalibrationResult, LightRecord, MasterRecord, calibrate_session
+from .session import (CalibratedLight, CalibrationResult, FlatCalibration, LightRecord, MasterRecord, calibrate_flats,
+                      calibrate_light, calibrate_session)
 
 __all__ = [
-    "calibrate_session", "CalibrationResult", "LightRecord", "MasterRecord", "build_master", "subtract_masters",
+    "calibrate_session", "CalibrationResult", "LightRecord", "MasterRecord", "calibrate_light", "CalibratedLight",
+    "calibrate_flats", "FlatCalibration", "build_master", "subtract_masters",
     "MASTER_OPTIONS", "calibrate_frame", "normalized_flat", "optimize_dark_scale", "DarkScaleResult",
     "hot_pixel_map", "cold_pixel_map", "defect_map", "correct_defects", "DefectMap", "MasterLibrary",
     "MasterChoice", "find_master", "check_compatibility", "enforce", "Mismatch", "CalibrationMismatchError",

@@ -203,10 +203,11 @@ def frame_metadata(header: Mapping[str, Any], path: str | Path, shape: tuple[int
     file_type = frame_type_from_path(path, file_name_only=True)
     raw_type = _first(header, _ALIASES["imagetyp"])
     product_type = str(raw_type).strip().upper() if raw_type is not None else ""
-    if product_type.startswith("MASTER") or product_type == "DEFECT MAP" or header.get("CALSTAT"):
-        # Our own (or another tool's) products: masters and calibrated frames are not raw frames.
+    if product_type.startswith("MASTER") or product_type == "DEFECT MAP" or "CALSTAT" in header:
+        # Our own (or another tool's) products: masters and calibrated frames are not raw frames. A
+        # CALSTAT keyword, even empty (a light calibrated when no master matched), marks a product.
         meta["frame_type"] = ""
-        what = f"IMAGETYP={raw_type!r}" if header.get("CALSTAT") in (None, "") else f"CALSTAT={header['CALSTAT']!r}"
+        what = f"IMAGETYP={raw_type!r}" if "CALSTAT" not in header else f"CALSTAT={header['CALSTAT']!r}"
         meta["type_reason"] = f"product: a master or calibrated frame ({what}), not a raw frame"
     elif header_type and file_type and file_type != header_type and (
         (header_type == "light" and file_type in ("flat", "darkflat"))

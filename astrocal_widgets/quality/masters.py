@@ -14,10 +14,43 @@ import pandas as pd
 from ..calibrate.cosmetic import check_bayer_pattern
 from .stats import MAD_TO_SIGMA
 
-__all__ = ["radial_profile", "channel_levels", "robust_sigma", "background_noise", "temporal_noise"]
+__all__ = ["radial_profile", "channel_levels", "robust_sigma", "clipped_sigma", "background_noise",
+           "temporal_noise"]
 
 #: Central crop (pixels per side) used to measure a light's background noise.
 NOISE_WINDOW = 512
+
+
+#: Standard deviation of a unit Gaussian truncated at +/- 3 sigma: clipped estimates are divided by it.
+CLIPPED_STD_3SIGMA = 0.9866
+
+
+def clipped_sigma(values: Any, *, clip: float = 3.0, max_iterations: int = 10) -> float:
+    """Noise of mostly Gaussian values with outliers: iterative 3-sigma clipped standard deviation.
+
+    Unlike a median absolute deviation, it is not quantised on integer data (a MAD of integer pixel
+    differences can only be a multiple of 0.5 ADU, i.e. steps of 0.74 ADU in sigma). Stars, hot
+    pixels and cosmic rays are clipped; the result is corrected for the clipping of the Gaussian's
+    own tails (x 1 / 0.9866 at 3 sigma).
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return math.nan
+    centre, sigma = float(np.median(v)), robust_sigma(v)
+    if not sigma > 0:
+        sigma = float(v.std())
+    keep = v
+    for _ in range(max_iterations):
+        keep = v[np.abs(v - centre) <= clip * sigma]
+        if keep.size < 2:
+            return math.nan
+        new_centre, new_sigma = float(keep.mean()), float(keep.std(ddof=1))
+        done = abs(new_sigma - sigma) <= 1e-4 * max(sigma, 1e-12)
+        centre, sigma = new_centre, new_sigma
+        if done:
+            break
+    return sigma / CLIPPED_STD_3SIGMA if clip == 3.0 else sigma
 
 
 def robust_sigma(values: Any) -> float:
@@ -32,9 +65,9 @@ def robust_sigma(values: Any) -> float:
 def background_noise(frame: Any, *, window: int = NOISE_WINDOW, bayer_pattern: str = "") -> float:
     """Robust noise of a light's sky background (ADU), from a central crop.
 
-    The median absolute deviation ignores the stars; the crop keeps the cost of a 24-megapixel frame
-    small. For a colour sensor one Bayer site (the first green) is used, so the different channel
-    levels do not count as noise.
+    A 3-sigma clipped standard deviation (:func:`clipped_sigma`) ignores the stars; the crop keeps
+    the cost of a 24-megapixel frame small. For a colour sensor one Bayer site (the first green) is
+    used, so the different channel levels do not count as noise.
     """
     a = np.asarray(frame, dtype=np.float32)
     if a.ndim != 2:
@@ -46,24 +79,30 @@ def background_noise(frame: Any, *, window: int = NOISE_WINDOW, bayer_pattern: s
         pattern = check_bayer_pattern(bayer_pattern)
         dy, dx = divmod(pattern.index("G"), 2)
         crop = crop[dy::2, dx::2]
-    return robust_sigma(crop)
+    return clipped_sigma(crop)
 
 
-def temporal_noise(frame_a: Any, frame_b: Any) -> float:
-    """Per-frame temporal noise (ADU) from two frames of a set: robust sigma of ``a - b`` over sqrt(2).
+def temporal_noise(frame_a: Any, frame_b: Any, *, match_levels: bool = False) -> float:
+    """Per-frame temporal noise (ADU) from two frames of a set: clipped sigma of ``a - b`` over sqrt(2).
 
     Fixed patterns (bias structure, amp glow, vignetting) cancel in the difference, so this is the
-    noise that averaging N frames reduces as 1/sqrt(N) (ALGORITHMS.md section 3).
+    noise that averaging N frames reduces as 1/sqrt(N) (ALGORITHMS.md section 3). With
+    ``match_levels`` (flats, whose level drifts with the sky or panel), ``b`` is first scaled to
+    ``a``'s median so the drift does not count as noise.
     """
     a = np.asarray(frame_a, dtype=np.float64)
     b = np.asarray(frame_b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"temporal_noise: frames differ in shape {a.shape} vs {b.shape}")
-    return robust_sigma(a - b) / math.sqrt(2.0)
+    if match_levels:
+        mb = float(np.nanmedian(b))
+        if mb:
+            b = b * (float(np.nanmedian(a)) / mb)
+    return clipped_sigma(a - b) / math.sqrt(2.0)
 
 
 def radial_profile(image: Any, *, bins: int = 40, center: tuple[float, float] | None = None,
-                   normalize: bool = True) -> pd.DataFrame:
+                   normalize: bool = True, bayer_pattern: str = "") -> pd.DataFrame:
     """Mean level of an image in rings around its centre: a flat's vignetting profile.
 
     Parameters
@@ -75,38 +114,60 @@ def radial_profile(image: Any, *, bins: int = 40, center: tuple[float, float] | 
     center : (y, x), optional
         Optical centre in pixels; default the image centre.
     normalize : bool, default True
-        Divide the levels by the median of the central ring, so the profile reads as the fraction of
-        light reaching each radius (1 at the centre).
+        Divide by the central ring's level, so the profile reads as the fraction of light reaching
+        each radius (1 at the centre).
+    bayer_pattern : str, optional
+        For a colour (CFA) flat: each channel is first divided by its own median
+        (:func:`channel_levels`), so the very different R, G and B levels do not count as spread.
 
     Returns
     -------
     pandas.DataFrame
-        ``radius`` (ring centre, pixels), ``level`` (mean), ``median``, ``sigma`` (robust spread
-        within the ring, showing dust donuts and gradients) and ``n_pixels``, one row per non-empty
-        ring.
+        ``radius`` (ring centre, pixels), ``level`` (mean), ``median``, ``sigma`` (spread within
+        the ring, 1.4826 x the mean absolute deviation from the ring's mean scaled to a sigma;
+        dust donuts and gradients widen it) and ``n_pixels``, one row per non-empty ring.
     """
-    a = np.asarray(image, dtype=np.float64)
+    a = np.array(image, dtype=np.float32)  # a copy: the CFA equalisation below writes into it
     if a.ndim != 2:
         raise ValueError(f"radial_profile needs a 2-D image, got shape {a.shape}")
+    if bayer_pattern:
+        pattern = check_bayer_pattern(bayer_pattern)
+        levels = channel_levels(a, pattern)
+        for index, colour in enumerate(pattern):
+            dy, dx = divmod(index, 2)
+            if levels.get(colour):
+                a[dy::2, dx::2] /= levels[colour]
     h, w = a.shape
     cy, cx = ((h - 1) / 2.0, (w - 1) / 2.0) if center is None else center
-    yy, xx = np.indices(a.shape)
-    r = np.hypot(yy - cy, xx - cx)
-    edges = np.linspace(0.0, float(r.max()) + 1e-9, int(bins) + 1)
-    ring = np.clip(np.digitize(r.ravel(), edges) - 1, 0, bins - 1)
+    yy, xx = np.ogrid[:h, :w]
+    r = np.sqrt((yy.astype(np.float32) - cy) ** 2 + (xx.astype(np.float32) - cx) ** 2)
+    r_max = float(r.max()) + 1e-6
+    ring = np.minimum((r * (bins / r_max)).astype(np.int32), bins - 1).ravel()
+    del r
     values = a.ravel()
     ok = np.isfinite(values)
-    rows = []
+    ring, values = ring[ok], values[ok].astype(np.float64)
+    count = np.bincount(ring, minlength=bins)
+    total = np.bincount(ring, weights=values, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        # Mean absolute deviation from the ring mean, as a sigma (x sqrt(pi/2)): one more pass, no sort.
+        spread = np.sqrt(np.pi / 2) * np.bincount(ring, weights=np.abs(values - mean[ring]), minlength=bins) / count
+    median = np.full(bins, np.nan)
+    order = np.argsort(ring, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(count)])
+    sorted_values = values[order]
     for k in range(bins):
-        v = values[(ring == k) & ok]
-        if v.size == 0:
-            continue
-        rows.append((0.5 * (edges[k] + edges[k + 1]), float(v.mean()), float(np.median(v)), robust_sigma(v), v.size))
-    table = pd.DataFrame(rows, columns=["radius", "level", "median", "sigma", "n_pixels"])
+        if count[k]:
+            median[k] = float(np.median(sorted_values[starts[k]:starts[k + 1]]))
+    edges = np.linspace(0.0, r_max, bins + 1)
+    table = pd.DataFrame({"radius": 0.5 * (edges[:-1] + edges[1:]), "level": mean, "median": median,
+                          "sigma": spread, "n_pixels": count})
+    table = table[table["n_pixels"] > 0].reset_index(drop=True)
     if normalize and len(table):
-        ref = table["median"].iloc[0]
-        if ref and math.isfinite(ref):
-            for column in ("level", "median", "sigma"):
+        for column, ref in (("level", table["level"].iloc[0]), ("median", table["median"].iloc[0]),
+                            ("sigma", table["level"].iloc[0])):
+            if ref and math.isfinite(ref):
                 table[column] = table[column] / ref
     return table
 
@@ -117,7 +178,7 @@ def channel_levels(image: Any, bayer_pattern: str = "") -> dict[str, float]:
     A master flat of a colour camera has very different R, G and B levels (the sensor and the light
     source); the flat is normalised per channel for that reason.
     """
-    a = np.asarray(image, dtype=np.float64)
+    a = np.asarray(image, dtype=np.float32)
     if not bayer_pattern:
         finite = a[np.isfinite(a)]
         return {"all": float(np.median(finite)) if finite.size else math.nan}

@@ -10,6 +10,7 @@ import ipywidgets as w
 from .. import plots
 from ..calibrate import MASTER_OPTIONS
 from ..integrate.combine import COMBINES, REJECTIONS, resolve_rejection
+from ..integrate.kernels import DEFAULT_THRESHOLDS
 from ..integrate.normalization import NORMALIZATIONS
 from ..quality.checks import RECOMMENDED_COUNTS
 from ..workflow import integrate_master, preview_flat_calibration, save_master
@@ -59,8 +60,9 @@ class MasterPanel:
         self.plots = w.VBox()
         self._views: dict[tuple, tuple] = {}
 
-        self.group.observe(lambda _: self._show_choice(), "value")
-        self.rejection.observe(lambda _: self._show_choice(), "value")
+        self.group.observe(self._group_changed, "value")
+        for control in (self.rejection, self.combine, self.normalization, self.low, self.high):
+            control.observe(lambda _: self._show_choice(), "value")
         self.default_thresholds.observe(self._toggle_thresholds, "value")
         self.integrate_button.on_click(lambda _: self.integrate())
         self.save_button.on_click(lambda _: self.save())
@@ -93,6 +95,18 @@ class MasterPanel:
 
     def _toggle_thresholds(self, change) -> None:
         self.low.disabled = self.high.disabled = bool(change["new"])
+        self._show_choice()
+
+    def _group_changed(self, _change) -> None:
+        self.overwrite.value = False  # replacing one set's master is never carried over to another
+        self._show_choice()
+
+    def key(self) -> tuple:
+        """Cache key of the result for the current choices (flats: also the dark flats and bias saved)."""
+        key = (self.selected.label, tuple(sorted(self.options().items())))
+        if self.kind == "flat":
+            key += (self.state.masters_fingerprint("darkflat", "bias"),)
+        return key
 
     def _show_choice(self) -> None:
         group = self.selected
@@ -106,8 +120,12 @@ class MasterPanel:
             algorithm, reason = resolve_rejection(self.rejection.value, n)
         self.resolved.value = (f"Rejection <b>{html.escape(self.rejection.value)}</b> runs as "
                                f"<b>{html.escape(algorithm)}</b>: {html.escape(reason)}")
-        key = (group.label, tuple(sorted(self.options().items())))
-        view = self._views.get(key)
+        if self.default_thresholds.value:  # show what the defaults are, in the algorithm's own units
+            low, high = DEFAULT_THRESHOLDS.get(algorithm, (0.0, 0.0))
+            with self.low.hold_trait_notifications(), self.high.hold_trait_notifications():
+                self.low.value, self.high.value = float(low), float(high)
+        key = self.key()
+        view = self._views.get(key) if key in self.state.results else None
         self.summary.children, self.plots.children = view if view else ((), ())
         self.save_button.disabled = view is None
         self._show_master_view()
@@ -119,7 +137,7 @@ class MasterPanel:
         """Integrate the selected set with the chosen options (cached: the same choice is not recomputed)."""
         group = self.selected
         options = self.options()
-        key = (group.label, tuple(sorted(options.items())))
+        key = self.key()
         if key not in self.state.results:
             library = self.state.session.masters_dir if self.kind == "flat" else None
             ok, result = run_action(lambda: integrate_master(group, library=library,
@@ -129,6 +147,7 @@ class MasterPanel:
             if not ok:
                 return
             self.state.results[key] = result
+        self.state.remember(key, self.state.results[key])
         result = self.state.results[key]
         self.state.current[group.label] = result
         if key not in self._views:
@@ -170,9 +189,9 @@ class MasterPanel:
 
     def _show_master_view(self) -> None:
         """The master as a PNG, or (with the zoom box ticked and ipympl installed) as an ipympl canvas."""
-        key = (self.selected.label, tuple(sorted(self.options().items())))
+        key = self.key()
         view = self._views.get(key)
-        if view is None:
+        if view is None or key not in self.state.results:
             return
         grid = view[1][0]
         if self.zoom.value:
@@ -191,15 +210,22 @@ class MasterPanel:
 
     def save(self) -> None:
         """Write the current master into the night's masters folder."""
-        result = self.state.current.get(self.selected.label)
+        result = self.state.results.get(self.key())  # the master shown, for the choices shown
         if result is None:
-            self.feedback.children = (message("Integrate the set first.", "warning"),)
+            self.feedback.children = (message("Integrate the set with these choices first.", "warning"),)
             return
+        replaced = self.state.master_on_disk(self.selected) is not None and self.overwrite.value
         ok, path = run_action(lambda: save_master(result, self.state.session.masters_dir,
                                                   overwrite=self.overwrite.value), self.feedback)
         if ok:
             self.state.saved[self.selected.label] = Path(path)
-            self.feedback.children = (message(f"Saved {path}", "info"),)
+            self.state.forget_calibration()
+            self.overwrite.value = False
+            text = f"Saved {path}"
+            if replaced:
+                text += (" (replaced the earlier master: masters and calibrated lights made with it are not "
+                         "rebuilt automatically; replace them too)")
+            self.feedback.children = (message(text, "info"),)
             self.on_change()
 
     # ------------------------------------------------------------------ status
@@ -239,8 +265,11 @@ class FlatStep(MasterStep):
     """Flat integration: needs saved dark flats or bias to calibrate the flats first."""
 
     def status(self) -> tuple[str, str]:
-        if self.panel.groups and not self.state.saved_kinds("darkflat", "bias"):
-            return "blocked", "save the master dark flats (or the master bias) first: flats are calibrated by them"
+        if self.panel.groups:
+            if self.state.session.groups("darkflat") and not self.state.saved_kinds("darkflat"):
+                return "blocked", "save the master dark flats first: flats are calibrated by them"
+            if not self.state.saved_kinds("darkflat", "bias"):
+                return "blocked", "save the master bias first: with no dark flats, flats are calibrated by it"
         return self.panel.status()
 
     def enter(self) -> None:
@@ -282,7 +311,7 @@ class DarkFlatStep(MasterStep):
     def calibrate_flat(self) -> None:
         """Show one flat before/after (needs a saved master dark flat or bias)."""
         group = self.flats[self.flat_group.value]
-        key = ("flat", group.label, int(self.flat_index.value))
+        key = ("flat", group.label, int(self.flat_index.value), self.state.masters_fingerprint("darkflat", "bias"))
         if key not in self.state.previews:
             def compute():
                 preview = preview_flat_calibration(group, self.state.session.masters_dir,

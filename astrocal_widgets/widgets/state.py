@@ -39,10 +39,36 @@ class DashboardState:
     previews: dict[tuple, Any] = field(default_factory=dict)
     calibration: Any = None
 
+    #: Master results kept (each holds a master and its rejection maps: about 230 MB at 24 megapixels).
+    max_results: int = 6
+
+    def remember(self, key: tuple, result: MasterResult) -> None:
+        """Keep ``result`` as the most recent; forget the oldest beyond :attr:`max_results`."""
+        self.results.pop(key, None)
+        self.results[key] = result
+        while len(self.results) > self.max_results:
+            self.results.pop(next(iter(self.results)))
+
     def master_on_disk(self, group: FrameGroup) -> Path | None:
         """The saved master of a set (this session's or an earlier run's), if there is one."""
         path = self.saved.get(group.label) or self.session.master_path(group)
         return path if Path(path).exists() else None
+
+    def masters_fingerprint(self, *kinds: str) -> tuple:
+        """Which masters of these kinds are on disk, and their versions (name, size, mtime).
+
+        Part of the cache keys of results that depend on saved masters (flats calibrated by dark
+        flats, previews of calibrated flats and lights), so saving or replacing a master recomputes them.
+        """
+        stamp = []
+        for path in self.saved_kinds(*kinds):
+            info = Path(path).stat()
+            stamp.append((Path(path).name, info.st_size, info.st_mtime_ns))
+        return tuple(sorted(stamp))
+
+    def forget_calibration(self) -> None:
+        """A master was saved or replaced: the whole-night calibration shown is out of date."""
+        self.calibration = None
 
     def saved_kinds(self, *kinds: str) -> list[Path]:
         """Saved masters of the given kinds."""

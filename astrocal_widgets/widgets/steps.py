@@ -172,7 +172,7 @@ class LightsStep(Step):
 
     def calibrate_one(self) -> None:
         index = int(self.light.value)
-        key = ("light", index)
+        key = ("light", index, self.state.masters_fingerprint("bias", "dark", "darkflat", "flat"))
         if key not in self.state.previews:
             def compute():
                 light = preview_light(self.state.session, index)
@@ -182,8 +182,9 @@ class LightsStep(Step):
                                        "Before"),
                           figure_image(plots.image(light.data, title=f"{name}: calibrated",
                                                    max_pixels=PREVIEW_PIXELS), "After")]
-                lines = [f"dark x{light.dark_scale:.3f} ({light.dark_scale_method}), "
-                         f"{light.defects_corrected} defective pixels corrected"] + light.decisions
+                dark = (f"dark x{light.dark_scale:.3f} ({light.dark_scale_method})" if light.dark
+                        else "no dark subtracted")
+                lines = [f"{dark}, {light.defects_corrected} defective pixels corrected"] + light.decisions
                 return light, w.VBox([text_block("\n".join(lines)), plot_grid(images)])
             ok, value = run_action(compute, self.feedback, self.progress, "calibrating one light")
             if not ok:

@@ -2,6 +2,7 @@
 :func:`~astrocal_widgets.calibrate.calibrate_session`)."""
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from ..calibrate import MasterLibrary
@@ -31,7 +32,8 @@ def preview_light(session: SessionOverview, light: int | Any = 0, **options: Any
     CalibratedLight
         ``raw`` and ``data`` are the light before and after.
     """
-    if isinstance(light, int):
+    if isinstance(light, numbers.Integral):
+        light = int(light)
         table = session.catalog.table
         lights = table[table["frame_type"] == "light"].reset_index(drop=True)
         if lights.empty:

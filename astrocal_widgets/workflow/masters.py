@@ -117,6 +117,9 @@ class MasterResult:
             if math.isfinite(self.light_sigma):
                 text += (f", adding {np.hypot(self.light_sigma, self.master_sigma) / self.light_sigma - 1:.1%} "
                          f"to a light's {self.light_sigma:.3g} ADU")
+                if self.kind == "bias":
+                    text += (" when the bias is subtracted on its own (darks of another exposure, scaled darks, "
+                             "no darks; with darks of the lights' exposure it cancels)")
             lines.append(text)
         if self.recommended:
             rec = f"recommended {self.recommended[0]}-{self.recommended[1]} frames"
@@ -187,13 +190,14 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     if progress is not None:
         progress(0.8, "per-frame statistics")
-    statistics = frame_statistics(group.open()).compute()
+    # The per-frame histograms (65,536 bins a frame) and grid levels are not shown: drop them.
+    statistics = frame_statistics(group.open()).compute().drop_vars(["histogram", "grid"], errors="ignore")
     n = int(dataset.attrs.get("n_frames", len(group)))
     combine = "median" if dataset.attrs.get("combine") == "median" else "average"
     result = MasterResult(group, dataset, statistics, warnings=notes, recommended=RECOMMENDED_COUNTS.get(kind))
     if n >= 2:
         first_two = cube.isel(frame=[0, 1]).values
-        result.frame_sigma = temporal_noise(first_two[0], first_two[1])
+        result.frame_sigma = temporal_noise(first_two[0], first_two[1], match_levels=kind == "flat")
         result.master_sigma = float(master_noise(result.frame_sigma, n, combine))
     if kind in ("bias", "dark") and light_sigma is not None and light_sigma > 0 and math.isfinite(light_sigma):
         result.light_sigma = float(light_sigma)
@@ -201,8 +205,9 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
             result.frames_needed = frames_needed(result.frame_sigma, light_sigma, combine=combine)
     result.levels = channel_levels(result.master, result.bayer_pattern)
     if kind == "flat":
+        flats.cube = None  # the lazy cube holds the subtracted masters: the result does not need it
         result.flat_calibration = flats
-        result.profile = radial_profile(result.master)
+        result.profile = radial_profile(result.master, bayer_pattern=result.bayer_pattern)
     if progress is not None:
         progress(1.0, f"master {kind} ready")
     return result

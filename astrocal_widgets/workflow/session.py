@@ -134,7 +134,8 @@ class SessionChecks:
     report : CheckReport
         From :func:`~astrocal_widgets.quality.check_session`.
     samples : dict
-        Per set label: ``(frame, adc_max, bayer_pattern, frame_type)``, the set's middle frame.
+        Per set label: ``(pixels, adc_max, bayer_pattern, frame_type)``: the set's middle frame,
+        subsampled to at most :data:`SAMPLE_PIXELS` pixels in whole 2 x 2 cells (the Bayer phase is kept).
     """
 
     report: CheckReport
@@ -148,6 +149,21 @@ class SessionChecks:
         """The checks (of one set) as a table."""
         t = self.report.table
         return t if label is None else t[t["group"] == label].reset_index(drop=True)
+
+
+#: Pixels kept of each set's sample frame (a histogram needs no more).
+SAMPLE_PIXELS = 1_000_000
+
+
+def _cells_subsample(frame):
+    """Every k-th pair of rows and of columns: whole 2 x 2 CFA cells, at most SAMPLE_PIXELS pixels."""
+    h, w = frame.shape
+    k = max(1, math.ceil(math.sqrt(h * w / SAMPLE_PIXELS)))
+    if k == 1:
+        return frame
+    rows = np.flatnonzero((np.arange(h) // 2) % k == 0)
+    cols = np.flatnonzero((np.arange(w) // 2) % k == 0)
+    return frame.isel(y=rows, x=cols)
 
 
 def check_sets(session: SessionOverview, *, progress: Progress | None = None) -> SessionChecks:
@@ -173,7 +189,7 @@ def check_sets(session: SessionOverview, *, progress: Progress | None = None) ->
     groups = session.groups()
     for k, group in enumerate(groups):
         cube = group.open()
-        middle = cube.isel(frame=len(group) // 2)
+        middle = _cells_subsample(cube.isel(frame=len(group) // 2))
         adc = float(adc_max_of(cube))
         pattern = str(group.table["bayer_pattern"].iloc[0] or "") if "bayer_pattern" in group.table else ""
         out.samples[group.label] = (np.asarray(middle.values), adc, pattern, group.frame_type)
