@@ -43,7 +43,8 @@ WATCH_PROGRESS = """() => {
 CANVAS_DRAWN = """() => [...document.querySelectorAll('.astrocal-interactive canvas')].some(c => {
     if (!c.width || !c.height) return false;
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    for (let i = 3; i < d.length; i += 4 * 101) if (d[i] > 0) return true;
+    // the figure's text and the stretched master are dark; an empty (or only cleared) canvas is not
+    for (let i = 0; i < d.length; i += 4 * 37) if (d[i + 3] > 200 && d[i] + d[i + 1] + d[i + 2] < 150) return true;
     return false;
 })"""
 

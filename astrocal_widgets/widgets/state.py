@@ -40,7 +40,7 @@ class DashboardState:
     calibration: Any = None
 
     #: Master results kept (each holds a master and its rejection maps: about 230 MB at 24 megapixels).
-    max_results: int = 6
+    max_results: int = 4
 
     def remember(self, key: tuple, result: MasterResult) -> None:
         """Keep ``result`` as the most recent; forget the oldest beyond :attr:`max_results`."""
