@@ -97,6 +97,7 @@ CELL_TIMEOUT = 600
 
 #: The checkout under test: put first on the kernel's PYTHONPATH, so the served notebook imports the
 #: same ``astrocal_widgets`` pytest imports (not a stale or broken installed copy).
+VOILA_CONFIG = Path(__file__).resolve().parents[1] / "binder" / "voila.json"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -299,6 +300,13 @@ def serve_voila(notebook_path: str | os.PathLike, *, cwd: str | os.PathLike | No
     extra_env = env
     env = dict(os.environ)
     env.update(ensure_kernelspec())
+    # Binder's Voila configuration (binder/voila.json leaves out JupyterLab extensions Voila's page
+    # cannot load, e.g. Notebook 7.6's, which otherwise log console errors), in a private config
+    # folder so that a user's ~/.jupyter does not change what is tested.
+    config_dir = Path(tempfile.mkdtemp(prefix="astrocal-voila-config-"))
+    atexit.register(shutil.rmtree, config_dir, ignore_errors=True)
+    shutil.copy(VOILA_CONFIG, config_dir / "voila.json")
+    env["JUPYTER_CONFIG_DIR"] = str(config_dir)
     env["PYTHONUNBUFFERED"] = "1"
     paths = [str(x) for x in (pythonpath if pythonpath is not None else [REPO_ROOT])]
     if env.get("PYTHONPATH"):
@@ -537,6 +545,367 @@ def full_screenshot(page, path: str | os.PathLike) -> Path:
     }""")
     try:
         page.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 16000))})
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(size)
+    return Path(path)
+
+
+# ------------------------------------------------------------------- JupyterLab 4 / Notebook 7 server
+
+#: Settings written into the private JupyterLab user-settings folder of :func:`serve_jupyter`:
+#: no "Would you like to receive official Jupyter news?" toast, no update check (both would also
+#: try the network) and no other toast popping over the notebook in screenshots (page errors are
+#: still collected from the console).
+JUPYTER_USER_SETTINGS = {
+    "@jupyterlab/apputils-extension:notification": {
+        "fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True},
+}
+
+#: The Python module that starts each app (``python -m MODULE``) and the page of a notebook.
+JUPYTER_APPS = {"lab": ("jupyterlab", "lab/tree/{path}"), "notebook": ("notebook", "notebooks/{path}")}
+
+
+def missing_jupyter_app(app: str = "lab") -> list[str]:
+    """What :func:`serve_jupyter` needs for ``app`` ("lab" or "notebook") and this environment lacks."""
+    if app not in JUPYTER_APPS:
+        raise ValueError(f"app must be one of {sorted(JUPYTER_APPS)}, not {app!r}")
+    missing = []
+    for module, hint in ((JUPYTER_APPS[app][0], f"pip install {'jupyterlab' if app == 'lab' else 'notebook'}"),
+                         ("jupyterlab_widgets", "pip install jupyterlab_widgets")):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(f"{module} ({hint})")
+    return missing
+
+
+@dataclass
+class JupyterServer:
+    """A running JupyterLab 4 / Notebook 7 server: its ``Popen``, URL, root folder and log file."""
+
+    popen: subprocess.Popen
+    app: str
+    url: str
+    port: int
+    root_dir: Path
+    log_path: Path
+    home: Path  #: the private config/data/runtime/settings/workspaces folders are below this
+    command: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log_tail(self, n: int = 60) -> str:
+        """The last ``n`` lines of the server's log (kernel start errors show up here)."""
+        return _tail(self.log_path, n)
+
+    def notebook_url(self, path: str) -> str:
+        """The page that opens ``path`` (relative to ``root_dir``) in this app."""
+        return self.url + JUPYTER_APPS[self.app][1].format(path=urllib.request.pathname2url(path).lstrip("/"))
+
+
+def _wait_jupyter(server: JupyterServer, deadline: float) -> None:
+    """Wait until the server answers ``GET /api`` (its version; no kernel is started)."""
+    probe = f"http://127.0.0.1:{server.port}/api"
+    while time.monotonic() < deadline:
+        if server.popen.poll() is not None:
+            raise RuntimeError(f"jupyter {server.app} exited with code {server.popen.returncode} "
+                               f"before serving:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(probe, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, socket.timeout, OSError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"jupyter {server.app} did not answer on port {server.port} in time:\n{server.log_tail()}")
+
+
+@contextlib.contextmanager
+def serve_jupyter(app: str, root_dir: str | os.PathLike, *, timeout: float = 120,
+                  extra_args: list[str] | tuple[str, ...] = (), log_dir: str | os.PathLike | None = None,
+                  home: str | os.PathLike | None = None, env: dict[str, str] | None = None,
+                  pythonpath: list[str | os.PathLike] | None = None,
+                  user_settings: dict[str, dict] | None = None) -> Iterator[JupyterServer]:
+    """Serve ``root_dir`` with JupyterLab 4 (``app="lab"``) or Notebook 7 (``app="notebook"``).
+
+    Runs ``sys.executable -m jupyterlab`` / ``-m notebook`` on 127.0.0.1 and a free port, without a
+    browser, token, password or XSRF check, and yields a :class:`JupyterServer` once ``/api``
+    answers (``--allow-root`` is passed: CI runs as root). The user's own Jupyter settings never
+    apply: ``JUPYTER_CONFIG_DIR``, ``JUPYTER_DATA_DIR``, ``JUPYTER_RUNTIME_DIR``,
+    ``JUPYTERLAB_SETTINGS_DIR`` and ``JUPYTERLAB_WORKSPACES_DIR`` point into ``home`` (default: a
+    fresh folder in ``log_dir``), so ``~/.jupyter``, the lab settings, workspaces and page_config of
+    the user are not read. The environment's own paths (``sys.prefix/share/jupyter``, where
+    ``jupyterlab_widgets`` puts the widget manager, and ``sys.prefix/etc/jupyter``, which enables the
+    server extensions) stay on the search paths, and so do the user-site folders
+    (``~/.local/share/jupyter``, ``~/.local/etc/jupyter``: where ``pip install --user`` puts lab
+    extensions; Jupyter adds them regardless of these variables). ``user_settings`` (default
+    :data:`JUPYTER_USER_SETTINGS`: no news, no update check, no toasts) is written there as the user's
+    JupyterLab settings; the server also gets ``--LabApp.news_url=None`` and the never-checking
+    update checker, so nothing is fetched from outside.
+
+    Kernels run this interpreter (:func:`ensure_kernelspec`) with ``pythonpath`` (default: the
+    repository root) first on ``PYTHONPATH``; ``env`` adds variables for the server and its kernels
+    (kernels inherit the server's environment). Output goes to ``jupyter-<app>-<port>.log`` in
+    ``log_dir`` (default: ``root_dir``'s parent); on exit the process tree (server and kernels) is
+    terminated.
+    """
+    if app not in JUPYTER_APPS:
+        raise ValueError(f"app must be one of {sorted(JUPYTER_APPS)}, not {app!r}")
+    import json
+
+    root_dir = Path(root_dir).resolve()
+    log_dir = Path(log_dir) if log_dir is not None else root_dir.parent
+    log_dir.mkdir(parents=True, exist_ok=True)
+    home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix=f"jupyter-{app}-home-", dir=log_dir))
+    dirs = {name: home / sub for name, sub in (
+        ("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTERLAB_SETTINGS_DIR", "lab-settings"), ("JUPYTERLAB_WORKSPACES_DIR", "lab-workspaces"))}
+    for folder in dirs.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    for plugin, values in (JUPYTER_USER_SETTINGS if user_settings is None else user_settings).items():
+        package, _, name = plugin.partition(":")
+        target = dirs["JUPYTERLAB_SETTINGS_DIR"] / package / f"{name}.jupyterlab-settings"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(values, indent=2))
+
+    extra_env = env
+    env = dict(os.environ)
+    env.update(ensure_kernelspec())
+    env.update({name: str(folder) for name, folder in dirs.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    paths = [str(x) for x in (pythonpath if pythonpath is not None else [REPO_ROOT])]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(extra_env or {})
+
+    deadline = time.monotonic() + timeout
+    server = None
+    for attempt in range(3):  # the free port can be taken between free_port() and the server's bind
+        port = free_port()
+        log_path = log_dir / f"jupyter-{app}-{port}.log"
+        command = [
+            sys.executable, "-m", JUPYTER_APPS[app][0],
+            "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={root_dir}",
+            "--IdentityProvider.token=", "--PasswordIdentityProvider.hashed_password=",
+            "--ServerApp.disable_check_xsrf=True",
+            # (not --ServerApp.terminals_enabled=False: Notebook 7.6 then throws "Cannot read
+            # properties of undefined (reading 'schema')" on every page load)
+            "--ServerApp.allow_root=True",
+            "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
+            "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
+            *extra_args,
+        ]
+        log = open(log_path, "wb")
+        popen = subprocess.Popen(command, cwd=str(root_dir), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()  # the child holds its own descriptor
+        candidate = JupyterServer(popen, app, f"http://127.0.0.1:{port}/", port, root_dir, log_path, home, command)
+        try:
+            _wait_jupyter(candidate, deadline)
+        except RuntimeError:
+            kill_tree(popen.pid)
+            popen.wait(timeout=10)
+            if attempt < 2 and "already in use" in candidate.log_tail().lower():
+                continue
+            raise
+        except BaseException:
+            kill_tree(popen.pid)
+            popen.wait(timeout=10)
+            raise
+        server = candidate
+        break
+    assert server is not None
+    try:
+        yield server
+    finally:
+        kill_tree(server.popen.pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.popen.wait(timeout=10)
+
+
+# ------------------------------------------------------------- a notebook page in JupyterLab / Notebook 7
+
+#: Where a notebook shows a cell's traceback (an ``error`` output is drawn as stderr text, like a
+#: warning, but holds "Traceback") or a widget it could not draw (ipywidgets writes "Error
+#: displaying widget" into the output area when the widget manager lacks the model).
+_JUPYTER_ERROR_OUTPUTS = (".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                          ":has-text('Traceback'), .jp-OutputArea-output:has-text('Error displaying widget')")
+
+
+def _jupyter_kernels(server: JupyterServer) -> list[dict]:
+    """The server's running kernels (``GET /api/kernels``), or ``[]`` when it does not answer."""
+    import json
+    try:
+        with urllib.request.urlopen(server.url + "api/kernels", timeout=5) as response:
+            return json.load(response)
+    except (urllib.error.URLError, ConnectionError, socket.timeout, OSError, ValueError):
+        return []
+
+
+def jupyter_kernel_processes(server: JupyterServer) -> list[psutil.Process]:
+    """The kernel processes the server started (descendants whose command line names ipykernel)."""
+    found = []
+    with contextlib.suppress(psutil.Error):
+        for p in psutil.Process(server.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if any("ipykernel" in part for part in p.cmdline()):
+                    found.append(p)
+    return found
+
+
+def _jupyter_failure(page, server: JupyterServer | None, what: str, why: str,
+                     exc: BaseException | None = None) -> AssertionError:
+    """An AssertionError telling what the notebook page shows, its errors and the server's log."""
+    try:
+        outputs = page.evaluate("""() => [...document.querySelectorAll('.jp-OutputArea-output')]
+            .map(e => (e.dataset.mimeType || '?') + ': ' + e.innerText.slice(0, 1500)).join('\\n---\\n')""")
+        prompts = page.evaluate("""() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+            .map(e => e.innerText.trim()).join(' ')""")
+    except Exception as err:  # noqa: BLE001 - diagnostics only
+        outputs, prompts = f"(unavailable: {err})", "?"
+    errors = "\n".join(getattr(page, "jupyter_errors", [])[-20:])
+    log = f"\n--- server log tail ---\n{server.log_tail()}" if server is not None else ""
+    hint = ""
+    if re.search(r"text/plain: (VBox|HBox|Box|GridBox|Tab|Accordion|Output)\(", outputs):
+        hint = ("\n(A widget was drawn as its text repr: the page has no widget manager. Is the "
+                "@jupyter-widgets/jupyterlab-manager lab extension of jupyterlab_widgets on the data path "
+                "(`python -m jupyter labextension list`) and not disabled?)")
+    return AssertionError(f"{what}: {why}{hint}\n--- code cell prompts --- {prompts}\n--- cell outputs ---\n"
+                          f"{outputs[-4000:]}\n--- page errors ---\n{errors}{log}")
+
+
+def open_jupyter_notebook(browser, server: JupyterServer, path: str, *, timeout: float = 120,
+                          viewport: dict | None = None):
+    """Open ``path`` in JupyterLab / Notebook 7 and wait until its kernel is connected and idle.
+
+    Ready means: the notebook's cells are drawn, the server reports a kernel that is ``idle`` with a
+    websocket connection, and the notebook's toolbar execution indicator says ``idle`` too. (The
+    indicator alone is not enough: it reads "idle" before any kernel exists, then "initializing",
+    "connecting", "unknown", "idle".) Console errors, uncaught exceptions and failed requests are
+    collected in ``page.jupyter_errors``.
+    """
+    page = browser.new_page(viewport=viewport or {"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}")
+            if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.on("requestfailed", lambda req: errors.append(f"requestfailed: {req.url} ({req.failure})"))
+    page.jupyter_errors = errors  # type: ignore[attr-defined]
+    what = f"{server.app} did not open {path}"
+    deadline = time.monotonic() + timeout
+    try:
+        page.goto(server.notebook_url(path), wait_until="commit", timeout=timeout * 1000)
+        page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(state="visible", timeout=timeout * 1000)
+    except Exception as exc:  # noqa: BLE001 - playwright's errors: report them with the log
+        raise _jupyter_failure(page, server, what, f"no notebook cells drawn: {exc}", exc) from exc
+    indicator = page.locator(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator").first
+    while True:
+        kernels = _jupyter_kernels(server)
+        connected = [k for k in kernels if k.get("execution_state") == "idle" and k.get("connections", 0) > 0]
+        if connected and indicator.get_attribute("data-status") == "idle":
+            break
+        if server.popen.poll() is not None:
+            raise _jupyter_failure(page, server, what, f"the server exited with code {server.popen.returncode}")
+        if time.monotonic() > deadline:
+            states = [(k.get("execution_state"), k.get("connections")) for k in kernels]
+            raise _jupyter_failure(page, server, what, f"no idle connected kernel after {timeout:.0f} s "
+                                   f"(kernels {states}, indicator {indicator.get_attribute('data-status')!r})")
+        page.wait_for_timeout(200)
+    page.set_default_timeout(30_000)
+    return page
+
+
+def run_all_cells(page, *, timeout: float = 30) -> None:
+    """Run every cell the way a person does: the menu bar's Run > Run All Cells.
+
+    Works in JupyterLab 4 and Notebook 7 (both use Lumino menus: the command is
+    ``runmenu:run-all`` there, not ``notebook:run-all-cells``, so the item is found by its label).
+    Returns once every code cell's prompt has left ``[ ]`` (queued ``[*]`` or numbered), i.e. the
+    kernel has accepted the whole notebook; it does not wait for the cells to finish.
+    """
+    import re
+    menu = page.locator(".lm-MenuBar-item").filter(has_text=re.compile(r"^\s*Run\s*$")).first
+    item = page.locator(".lm-Menu .lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).first
+    for attempt in range(3):  # a click landing while the app still lays out can leave the menu shut
+        menu.click()
+        try:
+            item.wait_for(state="visible", timeout=5_000)
+            break
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            page.keyboard.press("Escape")
+            if attempt == 2:
+                raise
+    item.click()
+    page.wait_for_function("""() => {
+        const prompts = [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')];
+        return prompts.length > 0 && prompts.every(p => /\\[(\\*|\\d+)\\]/.test(p.innerText));
+    }""", timeout=timeout * 1000)
+
+
+def wait_for_notebook_output(page, server: JupyterServer, ready: Callable | str, *, timeout: float = 120):
+    """Wait until ``ready`` (a CSS selector or ``page -> Locator``) is visible in the notebook.
+
+    Stops early, with the cells' outputs and the server's log in the message, when a cell shows a
+    traceback, a widget cannot be displayed, or the server dies. Returns the (first) locator.
+    """
+    locator = (page.locator(ready) if isinstance(ready, str) else ready(page)).first
+    what = f"the notebook did not show {ready if isinstance(ready, str) else locator}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            locator.wait_for(state="visible", timeout=1000)
+            return locator
+        except Exception as exc:  # noqa: BLE001 - playwright's TimeoutError: poll again
+            if time.monotonic() > deadline:
+                raise _jupyter_failure(page, server, what, f"not visible after {timeout:.0f} s", exc) from exc
+            if server.popen.poll() is not None:
+                raise _jupyter_failure(page, server, what,
+                                       f"the server exited with code {server.popen.returncode}", exc) from exc
+            if page.locator(_JUPYTER_ERROR_OUTPUTS).count():
+                raise _jupyter_failure(page, server, what, "a cell shows an error", exc) from exc
+
+
+#: Scroll the notebook to its top; return how many pixels its last cell reaches below the visible area.
+_NOTEBOOK_OVERFLOW = """() => {
+    const cells = document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell');
+    const last = cells[cells.length - 1];
+    if (!last) return 0;
+    let scroller = last.parentElement;
+    while (scroller && scroller !== document.body && !(/(auto|scroll)/.test(getComputedStyle(scroller).overflowY)
+            && scroller.scrollHeight > scroller.clientHeight + 1)) scroller = scroller.parentElement;
+    if (scroller && scroller !== document.body) scroller.scrollTop = 0;
+    document.scrollingElement.scrollTop = 0;
+    const visible = scroller && scroller !== document.body ? scroller.getBoundingClientRect().bottom : window.innerHeight;
+    return Math.max(0, Math.ceil(last.getBoundingClientRect().bottom - visible));
+}"""
+
+
+def jupyter_screenshot(page, path: str | os.PathLike, *, max_height: int = 16000) -> Path:
+    """Screenshot JupyterLab / Notebook 7 with the whole notebook unrolled, from its first cell.
+
+    The notebook scrolls inside the app (Lab 4: ``.jp-WindowedPanel-outer``), not the body, so
+    ``full_page=True`` alone captures one screen: the notebook is scrolled to its top and the window
+    grown until the last cell fits (the app lays itself out again on the resize; cells drawn late
+    may grow the notebook, hence a few rounds), then the window is restored.
+    """
+    size = page.viewport_size or {"width": 1400, "height": 1000}
+    height = size["height"]
+    try:
+        for _ in range(4):
+            extra = page.evaluate(_NOTEBOOK_OVERFLOW)
+            if extra <= 0 or height >= max_height:
+                break
+            height = int(min(height + extra + 24, max_height))
+            page.set_viewport_size({"width": size["width"], "height": height})
+            page.wait_for_timeout(400)  # Lumino relayouts on the window's resize event
         page.screenshot(path=str(path), full_page=True)
     finally:
         page.set_viewport_size(size)

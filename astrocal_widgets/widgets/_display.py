@@ -22,7 +22,7 @@ PREVIEW_PIXELS = 1_000_000
 
 STATUS_COLOURS = {"pass": "#1a7f37", "warn": "#b35900", "fail": "#c62828", "done": "#1a7f37", "todo": "#555",
                   "blocked": "#888", "warning": "#b35900"}
-STATUS_ICONS = {"done": "\u2714", "warning": "\u26a0", "blocked": "\u26d4", "todo": "\u25cb"}
+STATUS_ICONS = {"done": "\u2714", "warning": "\u26a0", "blocked": "\u2298", "todo": "\u25cb"}
 
 
 def figure_image(fig: Any, caption: str = "") -> w.VBox:
@@ -88,7 +88,9 @@ def table_html(table: pd.DataFrame, *, max_rows: int = 60, status_column: str | 
 
 def text_block(text: str) -> w.HTML:
     """Preformatted text (summaries, reports)."""
-    return w.HTML(f'<pre style="white-space:pre-wrap;font-size:12px;margin:4px 0">{html.escape(text)}</pre>')
+    # A div, not a <pre>: Jupyter's styles break <pre> text in mid-word.
+    return w.HTML('<div style="white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;font-family:'
+                  f'monospace;font-size:12px;margin:4px 0">{html.escape(text)}</div>')
 
 
 def message(text: str, kind: str = "info") -> w.HTML:
