@@ -164,7 +164,7 @@ def test_thresholds_reach_the_engine(dashboard):
     assert not panel.low.disabled
     panel.low.value, panel.high.value = 2.0, 2.5
     panel.integrate_button.click()
-    attrs = dashboard.state.current[panel.selected.label].dataset.attrs
+    attrs = dashboard.state.results[panel.key()].dataset.attrs
     assert attrs["rejection"] == "sigma" and attrs["low"] == 2.0 and attrs["high"] == 2.5
     panel.default_thresholds.value = True
     panel.rejection.value = "auto"
@@ -197,7 +197,7 @@ def test_dark_flats_then_flat_calibration_then_flat_integration(dashboard):
     panel.integrate_button.click()
     assert not errors(panel.widget)
     assert len(images(panel.plots)) == 6  # + the radial (vignetting) profile
-    result = dashboard.state.current[panel.selected.label]
+    result = dashboard.state.results[panel.key()]
     assert result.profile["level"].iloc[-1] < 0.9  # the corners are vignetted
     assert "flats calibrated with master_darkflat" in panel.summary.children[0].value
     _integrate_and_save_all(panel)
@@ -266,7 +266,7 @@ def test_colour_camera_flat_shows_channel_levels(tmp_path):
     assert not errors(panel.widget)
     summary = panel.summary.children[0].value
     assert re.search(r"channel levels: R [\d.]+, G [\d.]+, B [\d.]+", summary)
-    profile = board.state.current[panel.selected.label].profile
+    profile = board.state.results[panel.key()].profile
     assert profile["level"].iloc[0] == pytest.approx(1.0, abs=0.01)  # channels equalised before profiling
     assert 0.5 < profile["level"].iloc[-1] < 0.9
 

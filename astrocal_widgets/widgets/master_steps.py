@@ -149,7 +149,7 @@ class MasterPanel:
             self.state.results[key] = result
         self.state.remember(key, self.state.results[key])
         result = self.state.results[key]
-        self.state.current[group.label] = result
+        self.state.warnings[group.label] = list(result.warnings)
         if key not in self._views:
             ok, view = run_action(lambda: self._render(result), self.feedback)
             if not ok:
@@ -237,9 +237,9 @@ class MasterPanel:
             return "todo", f"{len(missing)} of {len(self.groups)} masters not saved yet"
         low = RECOMMENDED_COUNTS[self.kind][0]
         few = [g for g in self.groups if len(g) < low]
-        warned = [r for g in self.groups if (r := self.state.current.get(g.label)) is not None and r.warnings]
+        warned = [w for g in self.groups if (w := self.state.warnings.get(g.label))]
         if few or warned:
-            reason = f"{len(few)} set(s) below the recommended {low} frames" if few else warned[0].warnings[0]
+            reason = f"{len(few)} set(s) below the recommended {low} frames" if few else warned[0][0]
             return "warning", reason
         return "done", "masters saved"
 

@@ -21,8 +21,9 @@ class DashboardState:
         The traffic-light checks, once run.
     results : dict
         Master results by (set label, options).
-    current : dict
-        The latest master result per set label.
+    warnings : dict
+        The warnings of the latest master result per set label (results themselves are bounded by
+        :attr:`max_results`: each holds a master and its rejection maps).
     saved : dict
         Set label -> path of the master saved from the dashboard.
     previews : dict
@@ -34,7 +35,7 @@ class DashboardState:
     session: SessionOverview
     checks: SessionChecks | None = None
     results: dict[tuple, MasterResult] = field(default_factory=dict)
-    current: dict[str, MasterResult] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
     saved: dict[str, Path] = field(default_factory=dict)
     previews: dict[tuple, Any] = field(default_factory=dict)
     calibration: Any = None

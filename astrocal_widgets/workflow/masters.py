@@ -44,7 +44,8 @@ class MasterResult:
     statistics : xarray.Dataset
         Per-frame statistics of the input frames (:func:`~astrocal_widgets.quality.frame_statistics`).
     frame_sigma : float
-        Temporal noise of one frame (ADU, from the difference of the first two frames).
+        Temporal noise of one frame (ADU, from the difference of the first two frames, on a central
+        crop of at most 2048 x 2048 pixels).
     master_sigma : float
         The master's expected noise, ``frame_sigma / sqrt(N)`` (x 1.25 for a median).
     light_sigma : float
@@ -140,6 +141,17 @@ def _scaled(progress: Progress | None, start: float, stop: float) -> Progress | 
     return lambda fraction, message: progress(start + (stop - start) * float(fraction), message)
 
 
+#: Side of the central crop the temporal noise is measured on (4 megapixels are plenty).
+NOISE_CROP = 2048
+
+
+def _central_crop(cube):
+    """The central NOISE_CROP x NOISE_CROP pixels (even offsets: the Bayer phase is kept)."""
+    h, w = cube.sizes["y"], cube.sizes["x"]
+    y0, x0 = max(0, (h - NOISE_CROP) // 2) & ~1, max(0, (w - NOISE_CROP) // 2) & ~1
+    return cube.isel(y=slice(y0, y0 + NOISE_CROP), x=slice(x0, x0 + NOISE_CROP))
+
+
 def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.PathLike | None = None,
                      light_sigma: float | None = None, strict: bool = True, progress: Progress | None = None,
                      **options: Any) -> MasterResult:
@@ -196,7 +208,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     combine = "median" if dataset.attrs.get("combine") == "median" else "average"
     result = MasterResult(group, dataset, statistics, warnings=notes, recommended=RECOMMENDED_COUNTS.get(kind))
     if n >= 2:
-        first_two = cube.isel(frame=[0, 1]).values
+        first_two = _central_crop(cube.isel(frame=[0, 1])).values
         result.frame_sigma = temporal_noise(first_two[0], first_two[1], match_levels=kind == "flat")
         result.master_sigma = float(master_noise(result.frame_sigma, n, combine))
     if kind in ("bias", "dark") and light_sigma is not None and light_sigma > 0 and math.isfinite(light_sigma):
