@@ -277,6 +277,45 @@ def _wait_listening(server: VoilaServer, deadline: float) -> None:
     raise TimeoutError(f"voila did not answer on port {server.port} in time:\n{server.log_tail()}")
 
 
+def _finish_env(env: dict[str, str], pythonpath, extra_env: dict[str, str] | None) -> None:
+    """Unbuffered output; the repository (or ``pythonpath``) first on the kernel's path; the caller's extras."""
+    env["PYTHONUNBUFFERED"] = "1"
+    paths = [str(x) for x in (pythonpath if pythonpath is not None else [REPO_ROOT])]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(extra_env or {})
+
+
+def _start_server(log_dir: Path, log_name: str, make_command: Callable[[int], list[str]], cwd: Path,
+                  env: dict[str, str], make_server: Callable, wait: Callable, deadline: float):
+    """Start a server on a free port, retrying when the port was taken between choosing and binding."""
+    for attempt in range(3):
+        port = free_port()
+        log_path = log_dir / log_name.format(port=port)
+        command = make_command(port)
+        log = open(log_path, "wb")
+        popen = subprocess.Popen(command, cwd=str(cwd), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()  # the child holds its own descriptor
+        candidate = make_server(popen, port, log_path, command)
+        try:
+            wait(candidate, deadline)
+        except RuntimeError:
+            kill_tree(popen.pid)
+            popen.wait(timeout=10)
+            if attempt < 2 and "already in use" in candidate.log_tail().lower():
+                continue
+            raise
+        except BaseException:
+            kill_tree(popen.pid)
+            popen.wait(timeout=10)
+            raise
+        return candidate
+    raise RuntimeError("no free port could be bound in 3 attempts")
+
+
 @contextlib.contextmanager
 def serve_voila(notebook_path: str | os.PathLike, *, cwd: str | os.PathLike | None = None,
                 timeout: float = 120, cell_timeout: int = CELL_TIMEOUT,
@@ -307,20 +346,10 @@ def serve_voila(notebook_path: str | os.PathLike, *, cwd: str | os.PathLike | No
     atexit.register(shutil.rmtree, config_dir, ignore_errors=True)
     shutil.copy(VOILA_CONFIG, config_dir / "voila.json")
     env["JUPYTER_CONFIG_DIR"] = str(config_dir)
-    env["PYTHONUNBUFFERED"] = "1"
-    paths = [str(x) for x in (pythonpath if pythonpath is not None else [REPO_ROOT])]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    if paths:
-        env["PYTHONPATH"] = os.pathsep.join(paths)
-    env.update(extra_env or {})
+    _finish_env(env, pythonpath, extra_env)
 
-    deadline = time.monotonic() + timeout
-    server = None
-    for attempt in range(3):  # the free port can be taken between free_port() and voila's bind
-        port = free_port()
-        log_path = log_dir / f"voila-{port}.log"
-        command = [
+    def command(port: int) -> list[str]:
+        return [
             sys.executable, "-m", "voila", str(notebook_path),
             "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
             f"--VoilaExecutor.timeout={int(cell_timeout)}",
@@ -328,25 +357,11 @@ def serve_voila(notebook_path: str | os.PathLike, *, cwd: str | os.PathLike | No
             "--show_tracebacks=True",
             *extra_args,
         ]
-        log = open(log_path, "wb")
-        popen = subprocess.Popen(command, cwd=str(cwd), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()  # the child holds its own descriptor
-        candidate = VoilaServer(popen, f"http://127.0.0.1:{port}/", port, log_path, command)
-        try:
-            _wait_listening(candidate, deadline)
-        except RuntimeError:
-            kill_tree(popen.pid)
-            popen.wait(timeout=10)
-            if attempt < 2 and "already in use" in candidate.log_tail().lower():
-                continue
-            raise
-        except BaseException:
-            kill_tree(popen.pid)
-            popen.wait(timeout=10)
-            raise
-        server = candidate
-        break
+
+    server = _start_server(log_dir, "voila-{port}.log", command, cwd, env,
+                           lambda popen, port, log_path, cmd: VoilaServer(popen, f"http://127.0.0.1:{port}/", port,
+                                                                          log_path, cmd),
+                           _wait_listening, time.monotonic() + timeout)
     assert server is not None
     try:
         yield server.url, server
@@ -677,20 +692,10 @@ def serve_jupyter(app: str, root_dir: str | os.PathLike, *, timeout: float = 120
     env = dict(os.environ)
     env.update(ensure_kernelspec())
     env.update({name: str(folder) for name, folder in dirs.items()})
-    env["PYTHONUNBUFFERED"] = "1"
-    paths = [str(x) for x in (pythonpath if pythonpath is not None else [REPO_ROOT])]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    if paths:
-        env["PYTHONPATH"] = os.pathsep.join(paths)
-    env.update(extra_env or {})
+    _finish_env(env, pythonpath, extra_env)
 
-    deadline = time.monotonic() + timeout
-    server = None
-    for attempt in range(3):  # the free port can be taken between free_port() and the server's bind
-        port = free_port()
-        log_path = log_dir / f"jupyter-{app}-{port}.log"
-        command = [
+    def command(port: int) -> list[str]:
+        return [
             sys.executable, "-m", JUPYTER_APPS[app][0],
             "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
             f"--ServerApp.root_dir={root_dir}",
@@ -703,25 +708,11 @@ def serve_jupyter(app: str, root_dir: str | os.PathLike, *, timeout: float = 120
             "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
             *extra_args,
         ]
-        log = open(log_path, "wb")
-        popen = subprocess.Popen(command, cwd=str(root_dir), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()  # the child holds its own descriptor
-        candidate = JupyterServer(popen, app, f"http://127.0.0.1:{port}/", port, root_dir, log_path, home, command)
-        try:
-            _wait_jupyter(candidate, deadline)
-        except RuntimeError:
-            kill_tree(popen.pid)
-            popen.wait(timeout=10)
-            if attempt < 2 and "already in use" in candidate.log_tail().lower():
-                continue
-            raise
-        except BaseException:
-            kill_tree(popen.pid)
-            popen.wait(timeout=10)
-            raise
-        server = candidate
-        break
+
+    server = _start_server(log_dir, f"jupyter-{app}-{{port}}.log", command, root_dir, env,
+                           lambda popen, port, log_path, cmd: JupyterServer(popen, app, f"http://127.0.0.1:{port}/",
+                                                                            port, root_dir, log_path, home, cmd),
+                           _wait_jupyter, time.monotonic() + timeout)
     assert server is not None
     try:
         yield server

@@ -15,6 +15,18 @@ from .base import Step
 from .state import DashboardState
 
 
+def _check_once(step) -> bool:
+    """Run :func:`check_sets` for the night unless a step already did (shared by the two Check buttons)."""
+    if step.state.checks is not None:
+        step.progress.finish("checked already: shown from the cache")
+        return True
+    ok, checks = run_action(lambda: check_sets(step.state.session, progress=step.progress), step.feedback,
+                            step.progress, "checking every set")
+    if ok:
+        step.state.checks = checks
+    return ok
+
+
 class SessionStep(Step):
     """The catalogue, the sets found, what could not be classified, and the check summary."""
 
@@ -48,14 +60,9 @@ class SessionStep(Step):
 
     def check(self) -> None:
         """Run the traffic-light checks of every set (once; the histogram step shows them in full)."""
-        if self.state.checks is None:
-            ok, checks = run_action(lambda: check_sets(self.state.session, progress=self.progress), self.feedback,
-                                    self.progress, "checking every set")
-            if not ok:
-                return
-            self.state.checks = checks
-        self.enter()
-        self.changed()
+        if _check_once(self):
+            self.enter()
+            self.changed()
 
     def enter(self) -> None:
         checks = self.state.checks
@@ -94,16 +101,9 @@ class ChecksStep(Step):
                               w.HBox([self.check_button]), self.progress.widget, self.feedback, self.sets])
 
     def check(self) -> None:
-        if self.state.checks is None:
-            ok, checks = run_action(lambda: check_sets(self.state.session, progress=self.progress), self.feedback,
-                                    self.progress, "checking every set")
-            if not ok:
-                return
-            self.state.checks = checks
-        else:
-            self.progress.finish("checked already (the Session step's Check): shown from the cache")
-        self.enter()
-        self.changed()
+        if _check_once(self):
+            self.enter()
+            self.changed()
 
     def enter(self) -> None:
         checks = self.state.checks
