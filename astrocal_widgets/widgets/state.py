@@ -41,7 +41,7 @@ class DashboardState:
     calibration: Any = None
 
     #: Master results kept (each holds a master and its rejection maps: about 230 MB at 24 megapixels).
-    max_results: int = 4
+    max_results: int = 2
 
     def remember(self, key: tuple, result: MasterResult) -> None:
         """Keep ``result`` as the most recent; forget the oldest beyond :attr:`max_results`."""
