@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..frames import FrameGroup, scan
+from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import TEMPERATURE_TOLERANCE, exposures_match
 from .stats import HOT_PIXEL_SIGMA, frame_statistics
 
@@ -691,7 +691,8 @@ def check_frames(cube_or_group: Any, *, kind: str | None = None, lights_temperat
     return CheckReport(ctx.checks)
 
 
-def check_session(directory: str | os.PathLike, *, adc_max: float | None = None, kind: str | None = None,
+def check_session(directory: str | os.PathLike | FrameCatalog, *, adc_max: float | None = None,
+                  kind: str | None = None,
                   lights_temperature: float | None = None,
                   progress: Callable[[float, str], None] | None = None) -> CheckReport:
     """Check every calibration set of a night's folder (and the lights' headers).
@@ -701,8 +702,9 @@ def check_session(directory: str | os.PathLike, *, adc_max: float | None = None,
 
     Parameters
     ----------
-    directory : path-like
-        The folder (scanned recursively, headers only until a set is checked).
+    directory : path-like or FrameCatalog
+        The folder (scanned recursively, headers only until a set is checked), or its catalogue
+        from :func:`~astrocal_widgets.scan` (not scanned again).
     adc_max : float, optional
         The ADC's maximum in ADU.
     kind : str, optional
@@ -716,7 +718,8 @@ def check_session(directory: str | os.PathLike, *, adc_max: float | None = None,
     -------
     CheckReport
     """
-    catalog = scan(directory)
+    catalog = directory if isinstance(directory, FrameCatalog) else scan(directory)
+    directory = catalog.directory
     groups = catalog.groups()
     if lights_temperature is None:
         lights = catalog.table[catalog.table["frame_type"] == "light"]

@@ -15,7 +15,7 @@ from ..calibrate.cosmetic import check_bayer_pattern
 from .stats import MAD_TO_SIGMA
 
 __all__ = ["radial_profile", "channel_levels", "robust_sigma", "clipped_sigma", "background_noise",
-           "temporal_noise"]
+           "temporal_noise", "central_crop"]
 
 #: Central crop (pixels per side) used to measure a light's background noise.
 NOISE_WINDOW = 512
@@ -62,6 +62,17 @@ def robust_sigma(values: Any) -> float:
     return float(MAD_TO_SIGMA * np.median(np.abs(v - np.median(v))))
 
 
+def central_crop(frame: Any, size: int) -> Any:
+    """The central ``size x size`` pixels of a frame or of a ``(..., y, x)`` stack, lazily if it is lazy.
+
+    Offsets are even, so a colour (CFA) frame keeps its Bayer phase. Works on numpy arrays and on
+    xarray/dask cubes (nothing is read until the crop is used).
+    """
+    h, w = frame.shape[-2:]
+    y0, x0 = max(0, (h - size) // 2) & ~1, max(0, (w - size) // 2) & ~1
+    return frame[..., y0:y0 + size, x0:x0 + size]
+
+
 def background_noise(frame: Any, *, window: int = NOISE_WINDOW, bayer_pattern: str = "") -> float:
     """Robust noise of a light's sky background (ADU), from a central crop.
 
@@ -69,12 +80,9 @@ def background_noise(frame: Any, *, window: int = NOISE_WINDOW, bayer_pattern: s
     the cost of a 24-megapixel frame small. For a colour sensor one Bayer site (the first green) is
     used, so the different channel levels do not count as noise.
     """
-    a = np.asarray(frame, dtype=np.float32)
-    if a.ndim != 2:
-        raise ValueError(f"background_noise needs a 2-D frame, got shape {a.shape}")
-    h, w = a.shape
-    y0, x0 = max(0, (h - window) // 2) & ~1, max(0, (w - window) // 2) & ~1  # even: keep the CFA phase
-    crop = a[y0:y0 + window, x0:x0 + window]
+    if len(frame.shape) != 2:
+        raise ValueError(f"background_noise needs a 2-D frame, got shape {frame.shape}")
+    crop = np.asarray(central_crop(frame, window), dtype=np.float32)
     if bayer_pattern:
         pattern = check_bayer_pattern(bayer_pattern)
         dy, dx = divmod(pattern.index("G"), 2)

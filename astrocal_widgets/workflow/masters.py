@@ -18,7 +18,8 @@ from ..calibrate.session import FlatCalibration, calibrate_flats
 from ..errors import AstrocalError
 from ..frames import FrameGroup
 from ..integrate import write_master
-from ..quality import channel_levels, frame_statistics, frames_needed, master_noise, radial_profile, temporal_noise
+from ..quality import (central_crop, channel_levels, frame_statistics, frames_needed, master_noise, radial_profile,
+                       temporal_noise)
 from ..quality.checks import RECOMMENDED_COUNTS
 
 __all__ = ["MasterResult", "integrate_master", "save_master", "FlatPreview", "preview_flat_calibration",
@@ -145,13 +146,6 @@ def _scaled(progress: Progress | None, start: float, stop: float) -> Progress | 
 NOISE_CROP = 2048
 
 
-def _central_crop(cube):
-    """The central NOISE_CROP x NOISE_CROP pixels (even offsets: the Bayer phase is kept)."""
-    h, w = cube.sizes["y"], cube.sizes["x"]
-    y0, x0 = max(0, (h - NOISE_CROP) // 2) & ~1, max(0, (w - NOISE_CROP) // 2) & ~1
-    return cube.isel(y=slice(y0, y0 + NOISE_CROP), x=slice(x0, x0 + NOISE_CROP))
-
-
 def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.PathLike | None = None,
                      light_sigma: float | None = None, strict: bool = True, progress: Progress | None = None,
                      **options: Any) -> MasterResult:
@@ -208,7 +202,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     combine = "median" if dataset.attrs.get("combine") == "median" else "average"
     result = MasterResult(group, dataset, statistics, warnings=notes, recommended=RECOMMENDED_COUNTS.get(kind))
     if n >= 2:
-        first_two = _central_crop(cube.isel(frame=[0, 1])).values
+        first_two = np.asarray(central_crop(cube.isel(frame=[0, 1]), NOISE_CROP))
         result.frame_sigma = temporal_noise(first_two[0], first_two[1], match_levels=kind == "flat")
         result.master_sigma = float(master_noise(result.frame_sigma, n, combine))
     if kind in ("bias", "dark") and light_sigma is not None and light_sigma > 0 and math.isfinite(light_sigma):

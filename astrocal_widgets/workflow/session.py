@@ -119,7 +119,7 @@ def open_session(directory: str | os.PathLike, *, output: str | os.PathLike | No
         first = lights[0]
         temps = catalog.table.loc[catalog.table["frame_type"] == "light", "temperature"].dropna()
         overview.lights_temperature = float(temps.median()) if len(temps) else None
-        frame = first.open().isel(frame=0).values
+        frame = first.open().isel(frame=0)  # lazy: background_noise reads only its central crop
         pattern = str(first.table["bayer_pattern"].iloc[0] or "") if "bayer_pattern" in first.table else ""
         overview.light_sigma = background_noise(frame, bayer_pattern=pattern)
     return overview
@@ -184,7 +184,7 @@ def check_sets(session: SessionOverview, *, progress: Progress | None = None) ->
         if progress is not None:
             progress(0.9 * fraction, message)
 
-    report = check_session(session.directory, lights_temperature=session.lights_temperature, progress=checking)
+    report = check_session(session.catalog, lights_temperature=session.lights_temperature, progress=checking)
     out = SessionChecks(report)
     groups = session.groups()
     for k, group in enumerate(groups):
