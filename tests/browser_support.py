@@ -241,8 +241,23 @@ def kill_tree(proc: psutil.Process | int, timeout: float = 10.0) -> None:
     psutil.wait_procs(alive, timeout=timeout)
 
 
+class _ServerProcess:
+    """What the Voila and Jupyter servers share: a ``popen`` and a ``log_path`` (stdout and stderr)."""
+
+    popen: subprocess.Popen
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log_tail(self, n: int = 60) -> str:
+        """The last ``n`` lines of the server's log (kernel errors and cell tracebacks show up here)."""
+        return _tail(self.log_path, n)
+
+
 @dataclass
-class VoilaServer:
+class VoilaServer(_ServerProcess):
     """A running Voila: its ``Popen``, URL and log file (stdout and stderr together)."""
 
     popen: subprocess.Popen
@@ -250,14 +265,6 @@ class VoilaServer:
     port: int
     log_path: Path
     command: list[str] = field(default_factory=list)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def log_tail(self, n: int = 60) -> str:
-        """The last ``n`` lines of Voila's log (kernel errors and cell tracebacks show up here)."""
-        return _tail(self.log_path, n)
 
 
 def _wait_listening(server: VoilaServer, deadline: float) -> None:
@@ -598,7 +605,7 @@ def missing_jupyter_app(app: str = "lab") -> list[str]:
 
 
 @dataclass
-class JupyterServer:
+class JupyterServer(_ServerProcess):
     """A running JupyterLab 4 / Notebook 7 server: its ``Popen``, URL, root folder and log file."""
 
     popen: subprocess.Popen
@@ -609,14 +616,6 @@ class JupyterServer:
     log_path: Path
     home: Path  #: the private config/data/runtime/settings/workspaces folders are below this
     command: list[str] = field(default_factory=list)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def log_tail(self, n: int = 60) -> str:
-        """The last ``n`` lines of the server's log (kernel start errors show up here)."""
-        return _tail(self.log_path, n)
 
     def notebook_url(self, path: str) -> str:
         """The page that opens ``path`` (relative to ``root_dir``) in this app."""

@@ -18,8 +18,6 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
-
 import astrocal_widgets as aw
 from browser_support import (KernelMemoryMonitor, full_screenshot, launch_chromium, open_voila,
                              require_browser_tools, serve_voila)

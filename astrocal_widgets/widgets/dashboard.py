@@ -10,7 +10,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..workflow import open_session
-from ._display import STATUS_COLOURS, STATUS_ICONS, message, run_action
+from ._display import STATUS_COLOURS, STATUS_ICONS, run_action
 from .base import Step
 from .master_steps import DarkFlatStep, FlatStep, MasterStep
 from .state import DashboardState

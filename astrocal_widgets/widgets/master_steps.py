@@ -14,8 +14,8 @@ from ..integrate.kernels import DEFAULT_THRESHOLDS
 from ..integrate.normalization import NORMALIZATIONS
 from ..quality.checks import RECOMMENDED_COUNTS
 from ..workflow import integrate_master, preview_flat_calibration, save_master
-from ._display import (PREVIEW_PIXELS, ProgressView, figure_image, interactive_figure, ipympl_available, message,
-                       plot_grid, run_action, table_html, text_block)
+from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, ProgressView, figure_image, interactive_figure,
+                       ipympl_available, message, plot_grid, run_action, table_html, text_block)
 
 #: Largest image an interactive (ipympl) view shows at full resolution; larger ones are block-averaged.
 ZOOM_PIXELS = 4_000_000
@@ -112,7 +112,7 @@ class MasterPanel:
         group = self.selected
         n = len(group)
         low, high = RECOMMENDED_COUNTS[self.kind]
-        colour = "#1a7f37" if low <= n <= high else "#b35900"
+        colour = STATUS_COLOURS["pass" if low <= n <= high else "warn"]
         self.count.value = (f'<span style="color:{colour}"><b>{n}</b> {_WORDS[self.kind]}; {low}-{high} are '
                             f"recommended (ALGORITHMS.md section 6)</span>")
         with warnings.catch_warnings():

@@ -9,25 +9,30 @@ import pandas as pd
 from .. import plots
 from ..calibrate import calibrate_session
 from ..workflow import check_sets, preview_light
-from ._display import (PREVIEW_PIXELS, ProgressView, figure_image, message, plot_grid, run_action, table_html,
-                       text_block)
+from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, ProgressView, figure_image, message, plot_grid, run_action,
+                       table_html, text_block)
 from .base import Step
 from .state import DashboardState
 
 
-def _check_once(step) -> bool:
-    """Run :func:`check_sets` for the night unless a step already did (shared by the two Check buttons)."""
-    if step.state.checks is not None:
-        step.progress.finish("checked already: shown from the cache")
-        return True
-    ok, checks = run_action(lambda: check_sets(step.state.session, progress=step.progress), step.feedback,
-                            step.progress, "checking every set")
-    if ok:
-        step.state.checks = checks
-    return ok
+class _CheckingStep(Step):
+    """A step with a Check button: the night is checked once, whichever step asks first."""
+
+    def check(self) -> None:
+        """Run :func:`check_sets` unless a step already did, then show the report."""
+        if self.state.checks is not None:
+            self.progress.finish("checked already: shown from the cache")
+        else:
+            ok, checks = run_action(lambda: check_sets(self.state.session, progress=self.progress), self.feedback,
+                                    self.progress, "checking every set")
+            if not ok:
+                return
+            self.state.checks = checks
+        self.enter()
+        self.changed()
 
 
-class SessionStep(Step):
+class SessionStep(_CheckingStep):
     """The catalogue, the sets found, what could not be classified, and the check summary."""
 
     title = "Session"
@@ -58,12 +63,6 @@ class SessionStep(Step):
                   self.feedback, self.report]
         self.widget = w.VBox(parts)
 
-    def check(self) -> None:
-        """Run the traffic-light checks of every set (once; the histogram step shows them in full)."""
-        if _check_once(self):
-            self.enter()
-            self.changed()
-
     def enter(self) -> None:
         checks = self.state.checks
         if checks is not None:
@@ -82,7 +81,7 @@ class SessionStep(Step):
         return "done", text + (f" (and {products} masters or calibrated frames)" if products else "")
 
 
-class ChecksStep(Step):
+class ChecksStep(_CheckingStep):
     """The traffic-light report of every set, with its histogram."""
 
     title = "Histogram checks"
@@ -100,11 +99,6 @@ class ChecksStep(Step):
                                      "outlier frames. Each set shows its middle frame's histogram.</p>"),
                               w.HBox([self.check_button]), self.progress.widget, self.feedback, self.sets])
 
-    def check(self) -> None:
-        if _check_once(self):
-            self.enter()
-            self.changed()
-
     def enter(self) -> None:
         checks = self.state.checks
         if checks is None or self._rendered is checks:
@@ -118,7 +112,7 @@ class ChecksStep(Step):
         boxes = [text_block(checks.report.summary().splitlines()[0])]
         for label, (frame, adc_max, pattern, kind) in checks.samples.items():
             status = checks.status_of(label)
-            colour = {"pass": "#1a7f37", "warn": "#b35900", "fail": "#c62828"}[status]
+            colour = STATUS_COLOURS[status]
             table = checks.table(label)
             table = table.assign(frame=[Path(f).name if isinstance(f, str) and f else "set" for f in table["frame"]])
             order = table["status"].map({"fail": 0, "warn": 1, "pass": 2})  # what needs attention first
