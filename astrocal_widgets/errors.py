@@ -46,6 +46,35 @@ class MissingExtraError(AstrocalError, ImportError):
 class OutputExistsError(AstrocalError, FileExistsError):
     """An output file exists and overwrite was not asked for."""
 
-    def __init__(self, path: str | PathLike):
+    def __init__(self, path: str | PathLike, problem: str = "exists"):
         self.path = str(path)
-        super().__init__(f"{self.path}: exists; pass overwrite=True (or --overwrite) to replace it")
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}; pass overwrite=True (or --overwrite) to replace it")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.problem))
+
+
+class StaleOutputError(OutputExistsError):
+    """Outputs exist but were made from other inputs or options than a rerun would use.
+
+    They are neither reused (that would hide the change) nor replaced (unless overwrite is asked
+    for). ``stale`` lists them as ``"path: why"``.
+    """
+
+    def __init__(self, stale: list[str] | str):
+        self.stale = [stale] if isinstance(stale, str) else list(stale)
+        first = self.stale[0].split(": ", 1)[0] if self.stale else ""
+        AstrocalError.__init__(
+            self, f"{len(self.stale)} output(s) exist but were made from other inputs or options than now, so "
+                  "they are neither reused nor replaced:\n  " + "\n  ".join(self.stale[:20])
+                  + ("\n  ..." if len(self.stale) > 20 else "")
+                  + "\nrebuild them with overwrite=True (or --overwrite), or move them away")
+        self.path, self.problem = first, "stale"
+
+    def __reduce__(self):
+        return (type(self), (self.stale,))
+
+
+class OutputCollisionError(AstrocalError, ValueError):
+    """Two inputs would be written to the same output: nothing is written."""

@@ -24,6 +24,7 @@ import pandas as pd
 from ..errors import AstrocalError, FrameReadError, MissingExtraError
 from ..frames.grouping import EXPOSURE_RELATIVE_TOLERANCE, exposures_match
 from ..io.cube import find_frame_files
+from ..io.provenance import canonical_path
 from ..io.sources import FITS_SUFFIXES, XISF_SUFFIXES
 from .matching import (DEFAULT_TEMPERATURE_TOLERANCE, ROLE_FRAME_TYPES, ROLES, FrameInfo, Mismatch, _isnan,
                        check_compatibility, frame_info)
@@ -92,7 +93,10 @@ class MasterLibrary:
         """Re-read the folder (and the masters registered with :meth:`add`); returns ``self``."""
         paths: list[Path] = []
         if self.folder.is_dir():
-            paths = [p for p in find_frame_files(self.folder, recursive=self.recursive) if _is_master_suffix(p)]
+            # One canonical path per master, however it was reached: nothing is counted twice.
+            paths = [Path(canonical_path(p)) for p in find_frame_files(self.folder, recursive=self.recursive)
+                     if _is_master_suffix(p)]
+            paths = list(dict.fromkeys(paths))
         known = {str(p) for p in paths}
         paths += [Path(p) for p in self._added if p not in known and Path(p).exists()]
         rows, skipped, ignored = [], [], []
@@ -121,7 +125,8 @@ class MasterLibrary:
         """Register a master (e.g. just written by :func:`~astrocal_widgets.write_master`).
 
         The file may be outside :attr:`folder`; it stays registered across :meth:`refresh`.
-        Adding a path again re-reads its header.
+        Adding a path again (however spelled: relative, absolute, through a link) re-reads its
+        header; the library holds one row per file, under its resolved path.
 
         Parameters
         ----------
@@ -139,10 +144,10 @@ class MasterLibrary:
         FrameReadError
             If it cannot be read.
         """
-        p = Path(path)
+        p = Path(canonical_path(path))
         info = FrameInfo.from_file(p)
         if not info.is_master or info.frame_type not in ROLES:
-            raise NotAMasterError(p, info.imagetyp)
+            raise NotAMasterError(path, info.imagetyp)
         key = str(p)
         if key not in self._added:
             self._added.append(key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,18 +19,21 @@ import numpy as np
 from astropy.io import fits
 
 from .._version import __version__
-from ..errors import AstrocalError, OutputExistsError
+from ..errors import AstrocalError, StaleOutputError
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import exposures_match
 from ..integrate import write_master
+from ..integrate.master import master_mismatch
 from ..io.cube import open_frames
-from ..io.sources import FrameSource, read_header
+from ..io.provenance import content_hash
+from ..io.sources import read_header
 from ..io.write import write_fits_atomic
 from .apply import calibrate_frame, optimize_dark_scale
 from .cosmetic import correct_defects, defect_map
 from .library import MasterLibrary, find_master
 from .masters import build_master, subtract_masters
 from .matching import check_compatibility, enforce
+from .outputs import LightProvenance, calibrated_light_path, check_one_to_one
 
 __all__ = ["calibrate_session", "CalibrationResult", "MasterRecord", "LightRecord", "calibrate_flats",
            "FlatCalibration", "calibrate_light", "CalibratedLight"]
@@ -80,27 +84,99 @@ class CalibrationResult:
     decisions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     defect_maps: list[str] = field(default_factory=list)
+    #: Files this run wrote (empty on a rerun that found everything up to date).
+    written: list[str] = field(default_factory=list)
+    #: The decisions by calibration set (label), in order, without repeats.
+    decisions_by_set: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def masters_dir(self) -> Path:
+        """Where the masters (and defect maps) are."""
+        return self.output / "masters"
+
+    @property
+    def lights_dir(self) -> Path:
+        """Where the calibrated lights are (in the sub-folders of the raw lights)."""
+        return self.output / "calibrated"
+
+    def decide(self, label: str, text: str) -> None:
+        """Record a decision about the set ``label`` (once)."""
+        line = f"{label}: {text}" if label else text
+        if line not in self.decisions:
+            self.decisions.append(line)
+            self.decisions_by_set.setdefault(label, []).append(text)
 
     def summary(self) -> str:
-        """A plain-text report."""
-        lines = [f"{self.directory} -> {self.output}"]
-        lines.append(f"masters ({len(self.masters)}):")
+        """A plain-text report: what was made or reused, where it is, the decisions by set, the warnings."""
+        n_reused = sum(m.reused for m in self.masters) + sum(l.reused for l in self.lights)
+        lines = [f"calibrated {self.directory}"]
+        lines.append(f"masters ({len(self.masters)}) in {self.masters_dir}:")
         for m in self.masters:
             state = "reused" if m.reused else "made"
-            lines.append(f"  {state} {Path(m.path).name}: {m.label}, {m.n_frames} frames"
+            lines.append(f"  {state} {Path(m.path).name}: {m.n_frames} frames"
                          + (f", {m.rejection}" if m.rejection else ""))
-        lines.append(f"lights ({len(self.lights)}):")
+        lines.append(f"lights ({len(self.lights)}) in {self.lights_dir}:")
         for l in self.lights:
             state = "reused" if l.reused else "calibrated"
-            lines.append(f"  {state} {Path(l.source).name} -> {Path(l.output).name} (dark x{l.dark_scale:.3f} "
-                         f"{l.dark_scale_method}, {l.defects_corrected} defects corrected)")
-        if self.decisions:
-            lines.append("decisions:")
-            lines += [f"  {d}" for d in self.decisions]
+            lines.append(f"  {state} {_shown(l.source, self.directory)} -> {_shown(l.output, self.lights_dir)} "
+                         f"({_light_words(l)})")
+        if self.decisions_by_set:
+            lines.append("decisions, by set:")
+            for label, texts in self.decisions_by_set.items():
+                lines.append(f"  {label or 'other'}:")
+                lines += [f"    {t}" for t in _merge_per_frame(texts)]
         if self.warnings:
-            lines.append("warnings:")
-            lines += [f"  {w}" for w in self.warnings]
+            lines.append(f"warnings ({len(self.warnings)}):")
+            lines += [f"  {w}" for w in dict.fromkeys(self.warnings)]
+        if self.written:
+            lines.append(f"wrote {len(self.written)} file(s); {n_reused} output(s) were up to date and reused")
+        else:
+            lines.append(f"nothing written: all {n_reused} outputs are up to date (same inputs, same options) "
+                         "and were reused")
+        lines.append("next: stack the calibrated lights (e.g. in Siril or PixInsight), or open the dashboard "
+                     "(astrocal_widgets.widgets.CalibrationDashboard) to inspect the masters")
         return "\n".join(lines)
+
+
+def _shown(path: str, folder: Path) -> str:
+    try:
+        return Path(path).relative_to(os.path.abspath(folder)).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _light_words(light: "LightRecord") -> str:
+    used = [role for role, path in (("bias", light.bias), ("dark", light.dark), ("flat", light.flat)) if path]
+    words = ["with " + ", ".join(used) if used else "with no master"]
+    if light.dark:
+        words.append(f"dark x{light.dark_scale:.3f} {light.dark_scale_method}")
+    words.append(f"{light.defects_corrected} defects corrected")
+    return ", ".join(words)
+
+
+_TEMPERATURE = re.compile(r"\((light|flat) (-?\d+(?:\.\d+)?) °C\)")
+
+
+def _merge_per_frame(texts: list[str]) -> list[str]:
+    """One line for decisions that differ only in each frame's own temperature ("light -9.9 °C")."""
+    merged: dict[str, list[float]] = {}
+    kinds: dict[str, str] = {}
+    for text in texts:
+        key = _TEMPERATURE.sub("(@@ °C)", text)
+        found = _TEMPERATURE.findall(text)
+        merged.setdefault(key, [])
+        if found:
+            kinds[key] = found[0][0]
+            merged[key] += [float(v) for _, v in found]
+    out = []
+    for key, temps in merged.items():
+        if not temps:
+            out.append(key)
+            continue
+        lo, hi = min(temps), max(temps)
+        span = f"{kinds[key]} {lo:.1f} °C" if lo == hi else f"{kinds[key]}s {lo:.1f} to {hi:.1f} °C"
+        out.append(key.replace("@@ °C", span))
+    return out
 
 
 def calibrate_session(
@@ -163,18 +239,27 @@ def calibrate_session(
     CalibrationMismatchError
         With ``strict=True``, when a light has no compatible master of a kind the session provides.
     """
-    directory = Path(directory)
-    out_root = Path(output) if output is not None else directory
+    # One absolute spelling of the folder: relative, absolute and symlinked paths give the same outputs.
+    root = Path(os.path.abspath(directory))
+    out_root = Path(os.path.abspath(output)) if output is not None else root
     masters_dir = out_root / "masters"
     lights_dir = out_root / "calibrated"
     report = _Progress(progress)
-    catalog = scan(directory)
-    result = CalibrationResult(directory, out_root, catalog)
+    catalog = scan(root)
+    result = CalibrationResult(Path(directory), out_root, catalog)
     for _, row in catalog.skipped.iterrows():
         result.warnings.append(f"skipped {row['path']}: {row['problem']}")
     for _, row in catalog.unclassified.iterrows():
         if not str(row["type_reason"]).startswith("product"):
             result.warnings.append(f"unclassified {row['path']}: {row['type_reason']}")
+
+    groups = catalog.groups()
+    lights = [g for g in groups if g.frame_type == "light"]
+    steps = [g for g in groups if g.frame_type in ("bias", "dark", "darkflat", "flat")]
+    options = dict(allow_dark_scaling=allow_dark_scaling, dark_optimization=dark_optimization, cosmetic=cosmetic,
+                   k_hot=k_hot, k_cold=k_cold, pedestal=pedestal)
+    plan = _Plan(root, masters_dir, lights_dir, steps, lights, options)
+    plan.check(overwrite)  # before anything is written: one output per input, nothing stale
 
     masters_dir.mkdir(parents=True, exist_ok=True)
     lib = MasterLibrary(masters_dir)
@@ -188,34 +273,65 @@ def calibrate_session(
             except AstrocalError:
                 continue
 
-    groups = catalog.groups()
-    lights = [g for g in groups if g.frame_type == "light"]
-    steps = [g for g in groups if g.frame_type != "light"]
     total = len(steps) + sum(len(g) for g in lights)
     report.total = max(1, total)
 
     # 1. Bias, darks, dark flats: plain masters.
     for group in steps:
         if group.frame_type in ("bias", "dark", "darkflat"):
-            record = _master(group, masters_dir, overwrite, report, result)
+            record = _master(group, plan.masters[group.slug], overwrite, report, result)
             lib.add(record.path)
 
     # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
     for group in steps:
         if group.frame_type == "flat":
-            record = _master_flat(group, masters_dir, lib, overwrite, report, result, temperature_tolerance,
-                                  strict)
+            record = _master_flat(group, plan.masters[group.slug], lib, overwrite, report, result,
+                                  temperature_tolerance, strict)
             lib.add(record.path)
 
     # 3. Lights. Defect maps are shared by every light calibrated with the same masters.
     defects: dict[tuple, Any] = {}
     for group in lights:
-        _calibrate_lights(group, lib, external, lights_dir, directory, result, report, strict=strict,
-                          temperature_tolerance=temperature_tolerance, allow_dark_scaling=allow_dark_scaling,
-                          dark_optimization=dark_optimization, cosmetic=cosmetic, k_hot=k_hot, k_cold=k_cold,
-                          pedestal=pedestal, overwrite=overwrite, defects=defects)
+        _calibrate_lights(group, lib, external, plan, result, report, strict=strict,
+                          temperature_tolerance=temperature_tolerance, overwrite=overwrite, defects=defects)
     report(1.0, "done")
     return result
+
+
+class _Plan:
+    """Every output of a run, derived from its input before anything is written."""
+
+    def __init__(self, root: Path, masters_dir: Path, lights_dir: Path, steps: list[FrameGroup],
+                 lights: list[FrameGroup], options: dict[str, Any]):
+        self.root, self.masters_dir, self.lights_dir = root, masters_dir, lights_dir
+        self.options = options
+        self.steps = steps
+        self.masters = {g.slug: masters_dir / f"master_{g.slug}.fits" for g in steps}
+        self.lights = {str(p): calibrated_light_path(p, root, lights_dir) for g in lights for p in g.paths}
+
+    def check(self, overwrite: bool) -> None:
+        """Refuse two inputs for one output, and (unless overwriting) outputs made from something else."""
+        check_one_to_one([(g.label, self.masters[g.slug]) for g in self.steps] + list(self.lights.items()))
+        if overwrite:
+            return
+        stale = []
+        for group in self.steps:
+            target = self.masters[group.slug]
+            if target.exists():
+                # A flat's calibration masters are compared once they exist (step 2).
+                why = master_mismatch(target, group.paths, None)
+                if why:
+                    stale.append(f"{target}: {why}")
+        for source, target in self.lights.items():
+            if target.exists():
+                why = self.provenance(source).mismatch(target, check_masters=False)
+                if why:
+                    stale.append(f"{target}: {why}")
+        if stale:
+            raise StaleOutputError(stale)
+
+    def provenance(self, source: str, masters: dict[str, str | None] | None = None) -> LightProvenance:
+        return LightProvenance.of(source, self.root, self.options, masters)
 
 
 class _Progress:
@@ -232,7 +348,9 @@ class _Progress:
             return None
 
         def sub(fraction: float, text: str) -> None:
-            self.callback(min(1.0, (start + fraction) / self.total), f"{message}: {text}")
+            # The engine's messages often name the step already ("master bias: band 2 of 8").
+            words = text if text.startswith(message) else f"{message}: {text}"
+            self.callback(min(1.0, (start + fraction) / self.total), words)
 
         sub(0.0, "start")
         return sub
@@ -245,21 +363,21 @@ class _Progress:
 def _existing_master(path: Path, group: FrameGroup) -> MasterRecord:
     header = read_header(path)
     return MasterRecord(group.frame_type, str(path), group.label, int(header.get("NCOMBINE", 0)),
-                        str(header.get("REJECT", "")), "exists, reused (overwrite=True rebuilds it)", reused=True)
+                        str(header.get("REJECT", "")), "up to date (same input frames), reused", reused=True)
 
 
-def _master(group: FrameGroup, masters_dir: Path, overwrite: bool, report: _Progress,
+def _master(group: FrameGroup, path: Path, overwrite: bool, report: _Progress,
             result: CalibrationResult) -> MasterRecord:
-    path = masters_dir / f"master_{group.slug}.fits"
     sub = report.step(f"master {group.frame_type}")
     if path.exists() and not overwrite:
-        record = _existing_master(path, group)
+        record = _existing_master(path, group)  # the plan checked it is up to date
     else:
         ds = build_master(group.open(), group.frame_type, progress=sub).compute()
         write_master(ds, path, overwrite=overwrite)
+        result.written.append(str(path))
         record = MasterRecord(group.frame_type, str(path), group.label, ds.attrs["n_frames"],
                               ds.attrs["rejection"], ds.attrs["rejection_reason"])
-        result.decisions.append(f"{group.label}: {ds.attrs['rejection']} ({ds.attrs['rejection_reason']})")
+        result.decide(group.label, f"{ds.attrs['rejection']} ({ds.attrs['rejection_reason']})")
     result.masters.append(record)
     return record
 
@@ -367,26 +485,32 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
     return out
 
 
-def _master_flat(group: FrameGroup, masters_dir: Path, lib: MasterLibrary, overwrite: bool,
+def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: bool,
                  report: _Progress, result: CalibrationResult, temperature_tolerance: float,
                  strict: bool) -> MasterRecord:
-    path = masters_dir / f"master_{group.slug}.fits"
     sub = report.step("master flat")
+    flats = calibrate_flats(group, lib, strict=strict, temperature_tolerance=temperature_tolerance)
+    names = flats.masters
+    result.warnings += flats.warnings
+    for line in flats.decisions:
+        result.decide(group.label, line[len(group.label) + 2:] if line.startswith(group.label + ": ") else line)
     if path.exists() and not overwrite:
+        why = master_mismatch(path, [str(p) for p in flats.cube["path"].values], names)
+        if why:
+            raise StaleOutputError([f"{path}: {why}"])
         record = _existing_master(path, group)
+        record.calibrated_with = names
         result.masters.append(record)
         return record
-    flats = calibrate_flats(group, lib, strict=strict, temperature_tolerance=temperature_tolerance)
-    result.warnings += flats.warnings
-    result.decisions += flats.decisions
-    names = flats.masters
     ds = build_master(flats.cube, "flat", progress=sub).compute()
     ds.attrs["calibrated_with"] = [Path(n).name for n in names]
+    ds.attrs["calibrated_with_paths"] = list(names)
     write_master(ds, path, overwrite=overwrite)
+    result.written.append(str(path))
     record = MasterRecord("flat", str(path), group.label, ds.attrs["n_frames"], ds.attrs["rejection"],
                           ds.attrs["rejection_reason"], calibrated_with=names)
-    result.decisions.append(f"{group.label}: {ds.attrs['rejection']} ({ds.attrs['rejection_reason']}), "
-                            "multiplicative normalisation, equalize_fluxes for rejection")
+    result.decide(group.label, f"{ds.attrs['rejection']} ({ds.attrs['rejection_reason']}), "
+                               "multiplicative normalisation, equalize_fluxes for rejection")
     result.masters.append(record)
     return record
 
@@ -501,6 +625,25 @@ def _choose_masters(row, lib: MasterLibrary, external: MasterLibrary | None, lab
     return (bias_path, dark_path, flat_path), scale
 
 
+def _light_masters(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, decisions: list[str],
+                   notes: list[str], **rules: Any) -> tuple[str | None, str | None, str | None, float, str]:
+    """The masters a light is calibrated with: bias, dark, flat (paths or None), the dark scale and its method."""
+    source = Path(row["path"])
+    (bias_path, dark_path, flat_path), scale = _choose_masters(row, lib, external, label, decisions, notes, **rules)
+    k = 1.0 if scale is None else float(scale)
+    method = ("none (no matching dark)" if dark_path is None else "matching exposure" if scale in (None, 1.0)
+              else "exposure ratio")
+    if dark_path is not None and bias_path is None and not math.isclose(k, 1.0):
+        # A dark of another exposure holds the pedestal: without a master bias it can be neither
+        # scaled nor subtracted as it is. Better no dark than a wrong one.
+        notes.append(f"{source.name}: the only usable dark ({Path(dark_path).name}) needs scaling "
+                     f"x{k:.3f}, which needs a master bias: no dark subtracted; take darks at "
+                     f"{row['exposure']:g} s or bias frames")
+        decisions.append(f"{label}: dark {Path(dark_path).name} not used (needs scaling without a master bias)")
+        dark_path, k, method = None, 1.0, "none (no matching dark)"
+    return bias_path, dark_path, flat_path, k, method
+
+
 def calibrate_light(
     light: Any,
     library: MasterLibrary | str | os.PathLike,
@@ -571,22 +714,11 @@ def calibrate_light(
             cache[path] = fits.getdata(path).astype(np.float32)
         return cache[path]
 
-    (bias_path, dark_path, flat_path), scale = _choose_masters(
+    bias_path, dark_path, flat_path, k, method = _light_masters(
         row, lib, external, label, decisions, notes, strict=strict, temperature_tolerance=temperature_tolerance,
         allow_dark_scaling=allow_dark_scaling)
     raw = open_frames([source]).values[0]
     bias, dark, flat = load(bias_path), load(dark_path), load(flat_path)
-    k = 1.0 if scale is None else float(scale)
-    method = "matching exposure" if scale in (None, 1.0) else "exposure ratio"
-    if dark is not None and bias is None and not math.isclose(k, 1.0):
-        # A dark of another exposure holds the pedestal: without a master bias it can be neither
-        # scaled nor subtracted as it is. Better no dark than a wrong one.
-        notes.append(f"{source.name}: the only usable dark ({Path(dark_path).name}) needs scaling "
-                     f"x{k:.3f}, which needs a master bias: no dark subtracted; take darks at "
-                     f"{row['exposure']:g} s or bias frames")
-        decisions.append(f"{source.name}: dark {Path(dark_path).name} not used (needs scaling "
-                         "without a master bias)")
-        dark, dark_path, k, method = None, None, 1.0, "none (no matching dark)"
     if dark_optimization and dark is not None and bias is not None:
         # Search around the exposure ratio: a 60 s dark for a 300 s light needs k near 5.
         opt = optimize_dark_scale(raw, bias, dark, bayer_pattern=pattern, bounds=(0.0, 2.0 * max(1.0, k)))
@@ -625,58 +757,64 @@ def calibrate_light(
                            method, n_defects, dm, decisions, notes, raw)
 
 
-def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, lights_dir: Path,
-                      directory: Path,
+def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, plan: _Plan,
                       result: CalibrationResult, report: _Progress, *, strict: bool, temperature_tolerance: float,
-                      allow_dark_scaling: bool, dark_optimization: bool, cosmetic: bool, k_hot: float,
-                      k_cold: float, pedestal: float, overwrite: bool, defects: dict[tuple, Any]) -> None:
+                      overwrite: bool, defects: dict[tuple, Any]) -> None:
     cache: dict[str, np.ndarray] = {}
-    options = dict(strict=strict, temperature_tolerance=temperature_tolerance, allow_dark_scaling=allow_dark_scaling)
+    rules = dict(strict=strict, temperature_tolerance=temperature_tolerance,
+                 allow_dark_scaling=plan.options["allow_dark_scaling"])
     for _, row in group.table.iterrows():
         source = Path(row["path"])
         report.step(f"light {source.name}")
-        try:
-            relative = source.relative_to(directory)
-        except ValueError:
-            relative = Path(source.name)
-        target = lights_dir / relative.parent / f"{source.stem}_calibrated.fits"
+        target = plan.lights[str(source)]
         if target.exists() and not overwrite:
             decisions: list[str] = []
-            chosen, _ = _choose_masters(row, lib, external, group.label, decisions, result.warnings, **options)
-            result.decisions += [d for d in decisions if d not in result.decisions]
+            notes: list[str] = []
+            bias, dark, flat, _, _ = _light_masters(row, lib, external, group.label, decisions, notes, **rules)
+            why = plan.provenance(str(source), {"bias": bias, "dark": dark, "flat": flat}).mismatch(target)
+            if why:
+                raise StaleOutputError([f"{target}: {why}"])
+            _record_light_decisions(result, group.label, decisions)
+            result.warnings += notes
             header = read_header(target)
-            result.lights.append(LightRecord(str(source), str(target), *chosen,
+            result.lights.append(LightRecord(str(source), str(target), bias, dark, flat,
                                              float(header.get("DARKSCAL", 1.0)), str(header.get("DARKMETH", "")),
                                              int(header.get("NDEFECTS", 0)), reused=True))
             continue
         known = set(defects)
-        light = calibrate_light(row, lib, external=external, dark_optimization=dark_optimization, cosmetic=cosmetic,
-                                k_hot=k_hot, k_cold=k_cold, pedestal=pedestal, label=group.label,
-                                masters_cache=cache, defects=defects, **options)
-        for line in light.decisions:
-            if line not in result.decisions:  # once per light group, not once per light
-                result.decisions.append(line)
+        light = calibrate_light(row, lib, external=external, dark_optimization=plan.options["dark_optimization"],
+                                cosmetic=plan.options["cosmetic"], k_hot=plan.options["k_hot"],
+                                k_cold=plan.options["k_cold"], pedestal=plan.options["pedestal"], label=group.label,
+                                masters_cache=cache, defects=defects, **rules)
+        _record_light_decisions(result, group.label, light.decisions)
         result.warnings += light.warnings
         for key in set(defects) - known:
             dm = defects[key]
             dark_path, flat_path, _ = key
-            map_path = _save_defect_map(dm, lights_dir.parent / "masters", dark_path, flat_path, overwrite)
-            result.decisions.append(f"defect map from {Path(dark_path).name if dark_path else '-'} and "
-                                    f"{Path(flat_path).name if flat_path else '-'}: {dm.counts['hot']} hot, "
-                                    f"{dm.counts['cold']} cold pixels, saved as {map_path.name}")
+            map_path = _save_defect_map(dm, plan.masters_dir, dark_path, flat_path, overwrite, result)
+            result.decide(group.label, f"defect map from {Path(dark_path).name if dark_path else '-'} and "
+                                       f"{Path(flat_path).name if flat_path else '-'}: {dm.counts['hot']} hot, "
+                                       f"{dm.counts['cold']} cold pixels, saved as {map_path.name}")
             result.defect_maps.append(str(map_path))
+        provenance = plan.provenance(str(source), {"bias": light.bias, "dark": light.dark, "flat": light.flat})
+        for card in provenance.cards():
+            light.header[card[0]] = card[1:]
         write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
+        result.written.append(str(target))
         result.lights.append(LightRecord(str(source), str(target), light.bias, light.dark, light.flat,
                                          light.dark_scale, light.dark_scale_method, light.defects_corrected))
 
 
-def _save_defect_map(dm, folder: Path, dark_path: str | None, flat_path: str | None, overwrite: bool) -> Path:
+def _record_light_decisions(result: CalibrationResult, label: str, lines: list[str]) -> None:
+    for line in lines:
+        result.decide(label, line[len(label) + 2:] if line.startswith(label + ": ") else line)
+
+
+def _save_defect_map(dm, folder: Path, dark_path: str | None, flat_path: str | None, overwrite: bool,
+                     result: CalibrationResult) -> Path:
     """Write the defect map (1 = hot, 2 = cold, 3 = both) beside the masters, once; reuse it after."""
     name = "_".join(Path(p).stem.replace("master_", "") for p in (dark_path, flat_path) if p)
     path = folder / f"defects_{name}.fits"
-    if path.exists() and not overwrite:
-        return path
-    data = dm.hot.astype(np.uint8) + 2 * dm.cold.astype(np.uint8)
     header = fits.Header()
     header["IMAGETYP"] = ("DEFECT MAP", "1 = hot, 2 = cold, 3 = both")
     header["NHOT"] = dm.counts["hot"]
@@ -685,5 +823,14 @@ def _save_defect_map(dm, folder: Path, dark_path: str | None, flat_path: str | N
     header["KCOLD"] = dm.thresholds["k_cold"]
     header["DARKFILE"] = Path(dark_path).name if dark_path else ""
     header["FLATFILE"] = Path(flat_path).name if flat_path else ""
+    header["DARKSHA"] = content_hash(dark_path) if dark_path else ""  # SHA-256 of the masters used
+    header["FLATSHA"] = content_hash(flat_path) if flat_path else ""
+    if path.exists() and not overwrite:
+        old = fits.getheader(path)
+        if all(str(old.get(k, "")) == str(header[k]) for k in ("DARKSHA", "FLATSHA", "KHOT", "KCOLD")):
+            return path
+        raise StaleOutputError([f"{path}: made from other masters or thresholds than now"])
+    data = dm.hot.astype(np.uint8) + 2 * dm.cold.astype(np.uint8)
     write_fits_atomic(path, fits.PrimaryHDU(data, header=header), overwrite=overwrite)
+    result.written.append(str(path))
     return path

@@ -18,9 +18,10 @@ from astropy.io import fits
 
 from .._version import __version__
 from ..errors import OutputExistsError
+from ..io.provenance import content_hash, header_path
 from ..io.write import write_fits_atomic
 
-__all__ = ["write_master", "master_header", "MASTER_TYPES"]
+__all__ = ["write_master", "master_header", "MASTER_TYPES", "inputs_hash", "master_mismatch"]
 
 MASTER_TYPES = {"bias": "MASTER BIAS", "dark": "MASTER DARK", "darkflat": "MASTER DARKFLAT",
                 "flat": "MASTER FLAT", "light": "MASTER LIGHT"}
@@ -109,18 +110,35 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
     if attrs.get("rejected_fraction_low") is not None:
         h["REJFRACL"] = (attrs["rejected_fraction_low"], "fraction of values rejected low")
         h["REJFRACH"] = (attrs["rejected_fraction_high"], "fraction of values rejected high")
+    hashes = attrs.get("source_hashes")
+    if hashes:
+        h["INPHASH"] = inputs_hash(hashes)  # SHA-256 over the sorted input hashes (no room for a comment)
+    calibrated_with = attrs.get("calibrated_with_paths") or []
+    for i, path in enumerate(calibrated_with):
+        # Which master calibrated the frames (a flat's dark flat or bias), by name and content.
+        h[f"CALMAS{i + 1}"] = header_path(os.path.basename(path))
+        h[f"CALSHA{i + 1}"] = content_hash(path)
     for i, path in enumerate(attrs.get("source_paths", [])):
         h.add_history(_ascii(f"source {i + 1}: {os.path.basename(path)}"))
     return h
 
 
-def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False,
+def inputs_hash(hashes) -> str:
+    """One SHA-256 for a set of input hashes (order does not matter: frames may be listed in any order)."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(hashes)).encode("ascii")).hexdigest()
+
+
+def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False, reuse: bool = False,
                  progress: Callable[[float, str], None] | None = None) -> Path:
     """Compute a master and write it as FITS, atomically.
 
     The primary HDU holds the master (float32) with provenance keywords; image extensions
     ``REJ_LOW``, ``REJ_HIGH`` and ``CONTRIB`` hold the per-pixel rejection counts and kept-frame
-    counts; a ``SOURCES`` table lists each frame's full path, location, scale and weight.
+    counts; a ``SOURCES`` table lists each frame's full path, SHA-256, location, scale and weight.
+    ``INPHASH`` summarises the input hashes, and ``CALMASn``/``CALSHAn`` name the masters the
+    frames were calibrated with (``attrs["calibrated_with_paths"]``).
 
     Parameters
     ----------
@@ -130,6 +148,11 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
         Destination (``.fits``).
     overwrite : bool, default False
         Replace an existing file; otherwise :class:`~astrocal_widgets.OutputExistsError`.
+    reuse : bool, default False
+        Keep an existing file that is this master already: made from the same input files (by
+        content) with the same settings. Nothing is computed or written, and its path is returned;
+        an existing file made from anything else still raises. Makes a notebook cell safe to run
+        again.
     progress : callable, optional
         Not used directly (pass ``progress=`` to ``integrate``); accepted for symmetry.
 
@@ -138,11 +161,20 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
     pathlib.Path
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(path)  # before computing anything
+    if path.exists() and not overwrite:  # before computing anything
+        if reuse:
+            why = master_mismatch(path, dataset.attrs.get("source_paths") or [],
+                                  dataset.attrs.get("calibrated_with_paths") or [], settings=dataset.attrs)
+            if why is None:
+                return path
+            raise OutputExistsError(path, f"is not this master ({why})")
+        raise OutputExistsError(path)
     master, low, high, contributing = dask.compute(dataset["master"].data, dataset["rejected_low"].data,
                                                    dataset["rejected_high"].data, dataset["contributing"].data)
     attrs = dict(dataset.attrs)
+    sources = attrs.get("source_paths") or []
+    # The inputs by content, so a rerun can tell whether this master is still theirs.
+    attrs["source_hashes"] = [content_hash(s) if os.path.exists(s) else "" for s in sources]
     total = float(np.sum(contributing, dtype=np.int64) + np.sum(low, dtype=np.int64)
                   + np.sum(high, dtype=np.int64))
     if total > 0:
@@ -156,7 +188,6 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
         hdu = fits.ImageHDU(np.asarray(data, dtype=np.uint16), name=name)
         hdu.header["COMMENT"] = comment
         hdus.append(hdu)
-    sources = attrs.get("source_paths") or []
     if sources:
         n = len(sources)
         # UTF-8 bytes: FITS character columns are bytes, and paths need not be ASCII
@@ -164,7 +195,8 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
         cols = [fits.Column("PATH", f"{max(1, encoded.dtype.itemsize)}A", array=encoded),
                 fits.Column("LOCATION", "D", array=_vector(attrs.get("locations"), n)),
                 fits.Column("SCALE", "D", array=_vector(attrs.get("scales"), n)),
-                fits.Column("WEIGHT", "D", array=_vector(attrs.get("weight_values"), n))]
+                fits.Column("WEIGHT", "D", array=_vector(attrs.get("weight_values"), n)),
+                fits.Column("SHA256", "64A", array=np.array([h.encode("ascii") for h in attrs["source_hashes"]]))]
         hdus.append(fits.BinTableHDU.from_columns(cols, name="SOURCES"))
     return write_fits_atomic(path, fits.HDUList(hdus), overwrite=overwrite)
 
@@ -173,3 +205,75 @@ def _vector(values, n: int) -> np.ndarray:
     if values is None or len(values) != n:
         return np.full(n, math.nan)
     return np.asarray(values, dtype=float)
+
+
+_SETTINGS = (("COMBINE", "combine"), ("REJECT", "rejection"), ("REJLOW", "low"), ("REJHIGH", "high"),
+             ("NORMALIZ", "normalization"), ("REJNORM", "rejection_normalization"), ("WEIGHTS", "weights"),
+             ("ESTIMATR", "estimator"))
+
+
+def master_mismatch(path: str | os.PathLike, sources, calibrated_with=(), *,
+                    settings: dict[str, Any] | None = None) -> str | None:
+    """Why an existing master is not the one these inputs would make, or None when it is.
+
+    Compares the input frames by content (the ``SHA256`` column of its ``SOURCES`` table), the
+    masters its frames were calibrated with (``CALSHAn``) and, when ``settings`` (integration attrs)
+    are given, the integration settings.
+
+    Parameters
+    ----------
+    path : path-like
+        The existing master.
+    sources : sequence of path-like
+        The frames it should have been integrated from.
+    calibrated_with : sequence of path-like, or None
+        The masters those frames should have been calibrated with (a flat's dark flats or bias);
+        None does not compare them.
+    settings : dict, optional
+        ``Dataset.attrs`` of an integration, to compare combine, rejection, thresholds, ...
+
+    Returns
+    -------
+    str or None
+    """
+    header = fits.getheader(path)
+    try:
+        table = fits.getdata(path, "SOURCES")
+        recorded = [h.decode() if isinstance(h, bytes) else str(h) for h in table["SHA256"]]
+    except (KeyError, IndexError, ValueError):
+        return "it records no input hashes (made elsewhere or by an earlier version)"
+    current = [content_hash(s) for s in sources]
+    if sorted(recorded) != sorted(current):
+        left = Counter(recorded)
+        new = []
+        for source, digest in zip(sources, current):
+            if left[digest] > 0:
+                left[digest] -= 1
+            else:
+                new.append(os.path.basename(str(source)))
+        gone = sum(left.values())
+        text = f"integrated from {len(recorded)} frames, the set now has {len(current)}"
+        if new:
+            text += f"; new or changed since: {', '.join(new[:3])}" + (", ..." if len(new) > 3 else "")
+        if gone:
+            text += f"; {gone} of its frames are no longer in the set or have changed"
+        return text
+    recorded_cal = sorted(str(header[k]) for k in header if k.startswith("CALSHA"))
+    current_cal = None if calibrated_with is None else sorted(content_hash(p) for p in calibrated_with)
+    if current_cal is not None and recorded_cal != current_cal:
+        names = ", ".join(os.path.basename(str(p)) for p in calibrated_with) or "no master"
+        return f"its frames were calibrated with other masters than now ({names})"
+    if settings is not None:
+        for key, name in _SETTINGS:
+            if key in header and name in settings and str(header[key]) != str(settings[name]):
+                if _close(header[key], settings[name]):
+                    continue
+                return f"{name} {header[key]} in the file, {settings[name]} now"
+    return None
+
+
+def _close(a: Any, b: Any) -> bool:
+    try:
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    except (TypeError, ValueError):
+        return False

@@ -9,6 +9,7 @@ the stack size. They return a :class:`SimulatedSession` with the ground truth.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import re
 import time
@@ -235,6 +236,7 @@ class _Job:
     overwrite: bool
     seed: int
     light_signal: np.ndarray  # (n_lights, h, w) float32, filled by the workers
+    verify: bool = False  # the files are there already: check they are these frames, write nothing
     flat_rates: dict[str, float] = field(default_factory=dict)  # e-/s per pixel at flat = 1
 
     def prepare(self, specs: Sequence[FrameSpec]) -> None:
@@ -266,7 +268,15 @@ class _Job:
             flicker=spec.flicker,
         )
         hdu = fits.PrimaryHDU(data, header=_header(cam, spec, self.darkflat_style, self.seed))
-        write_fits_atomic(self.directory / spec.relpath(self.darkflat_style), hdu, overwrite=self.overwrite)
+        path = self.directory / spec.relpath(self.darkflat_style)
+        if self.verify:
+            rendered = io.BytesIO()
+            fits.HDUList([hdu]).writeto(rendered, output_verify="silentfix")
+            if path.read_bytes() != rendered.getvalue():
+                raise OutputExistsError(path, "holds another frame than this simulation makes (another seed, "
+                                              "shape or camera, or a changed file)")
+            return hits
+        write_fits_atomic(path, hdu, overwrite=self.overwrite)
         return hits
 
 
@@ -316,23 +326,28 @@ def _header(cam: CameraModel, spec: FrameSpec, darkflat_style: str, seed: int) -
 # --- writing ----------------------------------------------------------------------------
 
 
-def _check_folders(directory: Path, planned: Sequence[Path], overwrite: bool) -> None:
+def _check_folders(directory: Path, planned: Sequence[Path], overwrite: bool) -> bool:
     """Refuse to mix sessions: the target image-type folders must hold no FITS unless overwriting.
 
     With ``overwrite=True`` stale NINA-named FITS files that the new plan does not rewrite are
     removed, so a folder never mixes frames of two sessions (e.g. two seeds, whose file names
     differ in the temperature token).
+
+    Returns True when the folders hold exactly the planned files already (a rerun): they are then
+    checked frame by frame instead of written.
     """
     keep = set(planned)
-    for folder in sorted({p.parent for p in planned}):
-        if not folder.is_dir():
-            continue
-        existing = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in (".fits", ".fit", ".fts"))
-        if existing and not overwrite:
-            raise OutputExistsError(existing[0])
-        for f in existing:
-            if f not in keep and _NINA_NAME.match(f.name):
-                f.unlink()
+    folders = sorted({p.parent for p in planned})
+    existing = sorted(f for folder in folders if folder.is_dir() for f in folder.iterdir()
+                      if f.is_file() and f.suffix.lower() in (".fits", ".fit", ".fts"))
+    if existing and not overwrite:
+        if set(existing) == keep:
+            return True
+        raise OutputExistsError(existing[0])
+    for f in existing:
+        if f not in keep and _NINA_NAME.match(f.name):
+            f.unlink()
+    return False
 
 
 def _run(
@@ -340,7 +355,7 @@ def _run(
 ) -> tuple[dict[str, list[Path]], pd.DataFrame]:
     """Render and write ``specs`` (a few at a time), reporting progress in the calling thread."""
     paths = [job.directory / s.relpath(job.darkflat_style) for s in specs]
-    _check_folders(job.directory, paths, job.overwrite)
+    job.verify = _check_folders(job.directory, paths, job.overwrite)
     job.prepare(specs)
     if progress:
         progress(0.0, f"writing {len(specs)} frames to {job.directory}")
@@ -353,7 +368,7 @@ def _run(
             for k, n in enumerate(pool.map(job.write, specs) if workers > 1 else map(job.write, specs)):
                 hits.append(n)
                 if progress:
-                    progress((k + 1) / len(specs), f"wrote {paths[k].name}")
+                    progress((k + 1) / len(specs), f"{'checked' if job.verify else 'wrote'} {paths[k].name}")
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -531,8 +546,9 @@ def simulate_session(
         Frames per group, overriding :data:`DEFAULT_COUNTS` (bias 20 in total; dark 10 per dark
         exposure; flat 12 per filter; darkflat 12 per flat exposure; light 4 per filter). 0 skips a kind.
     overwrite : bool
-        Replace an existing session; otherwise refuse to write into image-type folders that
-        already hold FITS files.
+        Replace an existing session. Otherwise a folder holding exactly this session already (same
+        files, same bytes: a rerun) is kept as it is, and image-type folders holding anything else
+        are refused.
     darkflat_style : {'nina3', 'nina2'}
         NINA 3 writes dark flats as IMAGETYP='DARK' in the DARK folder; NINA 2 as 'DARKFLAT'
         in a DARKFLAT folder. Pixel data are the same.

@@ -242,6 +242,7 @@ def save_master(result: MasterResult, path: str | os.PathLike, *, overwrite: boo
     path.parent.mkdir(parents=True, exist_ok=True)
     if result.flat_calibration is not None:
         result.dataset.attrs["calibrated_with"] = [Path(m).name for m in result.flat_calibration.masters]
+        result.dataset.attrs["calibrated_with_paths"] = list(result.flat_calibration.masters)
     return Path(write_master(result.dataset, path, overwrite=overwrite))
 
 
