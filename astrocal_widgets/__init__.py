@@ -2,7 +2,7 @@
 
 The layers depend in one direction only::
 
-    io -> frames -> integrate -> calibrate -> quality -> plots -> widgets
+    io -> frames -> integrate -> calibrate -> quality -> plots -> workflow -> widgets
 
 ``simulate`` writes synthetic sessions, ``cli`` runs everything headless. Nothing below
 ``widgets`` imports a user-interface package.
@@ -22,7 +22,7 @@ from ._version import __version__
 __all__ = [
     "open_frames", "scan", "integrate", "write_master", "calibrate_session", "check_frames", "check_session",
     "characterize_camera", "frame_statistics", "FrameCatalog", "FrameGroup", "simulate_session", "SimulatedSession",
-    "AstrocalError", "FrameReadError", "IncompatibleFramesError", "MissingExtraError",
+    "simulate_stack", "AstrocalError", "FrameReadError", "IncompatibleFramesError", "MissingExtraError",
     "OutputExistsError", "__version__",
 ]
 
@@ -39,3 +39,8 @@ def __getattr__(name: str):
         from .calibrate import calibrate_session
         return calibrate_session
     raise AttributeError(f"module 'astrocal_widgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The lazily loaded functions too, so help(astrocal_widgets) and tab completion list them.
+    return sorted(set(globals()) | set(__all__))

@@ -1,8 +1,8 @@
-"""The ``astrocal`` command: run the toolkit headless.
+"""The astrocal command: calibrate a night of astrophotography frames from a shell.
 
-``astrocal demo [DIR]`` simulates a night and runs the pipeline on it; ``astrocal scan DIR`` prints
-the calibration sets of a folder; ``astrocal integrate DIR|GLOB --output MASTER.fits`` integrates one
-set into a master.
+astrocal demo [DIR] simulates a night and calibrates it; astrocal scan DIR lists the calibration
+sets of a folder; astrocal check DIR grades them; astrocal integrate DIR|GLOB --output MASTER.fits
+integrates one set into a master; astrocal calibrate DIR makes every master and calibrates the lights.
 """
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from ._version import __version__
 from .errors import AstrocalError, OutputExistsError
 from .integrate import integrate, write_master
+from .integrate.kernels import COMPILING_MESSAGE
 
 __all__ = ["main", "ConsoleProgress"]
 
@@ -31,6 +33,11 @@ class ConsoleProgress:
 
     def __call__(self, fraction: float, message: str = "") -> None:
         fraction = min(1.0, max(0.0, fraction))
+        if COMPILING_MESSAGE in message:
+            # A pause of several seconds follows: say why, on a line of its own, tty or log.
+            self.stream.write(f"\r{self.label}: {message}\n")
+            self.stream.flush()
+            return
         if fraction < 1.0 and fraction - self._last < 0.01:
             return
         self._last = fraction
@@ -53,8 +60,12 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     catalog = scan(args.directory, recursive=not args.no_recursive)
     print(catalog.summary())
     if args.table:
-        cols = ["path", "frame_type", "exposure", "temperature", "gain", "offset", "filter", "xbinning"]
-        print(catalog.table[cols].to_string(index=False))
+        cols = ["path", "frame_type", "exposure", "temperature", "gain", "offset", "filter", "xbinning",
+                "type_reason"]
+        table = catalog.table[cols].copy()
+        root = os.path.abspath(args.directory)
+        table["path"] = [os.path.relpath(p, root) for p in table["path"]]
+        print(table.to_string(index=False))
     return 0
 
 
@@ -63,19 +74,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .simulate import simulate_session
 
     directory = Path(args.directory)
-    if directory.exists() and any(directory.rglob("*.fits")):
-        print(f"Using the simulated session already in {directory} (delete it for a fresh one)")
+    if directory.exists() and any(directory.rglob("*.fits")) and not args.overwrite:
+        print(f"Using the simulated night already in {directory} (--overwrite simulates it again)")
     else:
         print(f"Simulating a {args.camera} session in {directory} ...")
         t0 = time.perf_counter()
-        session = simulate_session(directory, camera=args.camera, seed=args.seed,
+        session = simulate_session(directory, camera=args.camera, seed=args.seed, overwrite=args.overwrite,
                                    progress=ConsoleProgress("simulate"))
         cam = session.camera
         print(f"  camera: gain {cam.gain} e-/ADU, read noise {cam.read_noise} e-, dark current "
               f"{cam.dark_current} e-/s at {cam.set_temperature} °C ({time.perf_counter() - t0:.1f} s)")
     catalog = scan(directory)
     print(catalog.summary())
-    return _run_calibration(directory, output=None, overwrite=False, strict=True, dark_optimization=False)
+    return _run_calibration(directory, output=args.output, overwrite=args.overwrite, strict=True,
+                            dark_optimization=False)
 
 
 def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, dark_optimization: bool,
@@ -144,33 +156,50 @@ def _cmd_integrate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="astrocal", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="astrocal", description=__doc__.strip().splitlines()[0],
+                                     epilog="Run 'astrocal COMMAND --help' for the options of each command.")
+    parser.add_argument("--version", action="version", version=f"astrocal-widgets {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("scan", help="list the calibration sets of a folder (headers only)")
-    p.add_argument("directory")
+    p = sub.add_parser("scan", help="list the calibration sets of a folder (headers only)",
+                       description="List the calibration sets of a folder from the headers alone.")
+    p.add_argument("directory", help="the night's folder (sub-folders are read too)")
     p.add_argument("--no-recursive", action="store_true", help="do not look into sub-folders")
-    p.add_argument("--table", action="store_true", help="also print one line per frame")
+    p.add_argument("--table", action="store_true",
+                   help="also print one line per frame, with type_reason: why it got its type")
     p.set_defaults(func=_cmd_scan)
 
-    p = sub.add_parser("demo", help="simulate a night and run the pipeline on it")
-    p.add_argument("directory", nargs="?", default="astrocal-demo")
-    p.add_argument("--camera", choices=("mono", "osc"), default="mono")
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("demo", help="simulate a night and calibrate it",
+                       description="Simulate a night of frames (once; a rerun reuses it) and calibrate it.")
+    p.add_argument("directory", nargs="?", default="astrocal-demo",
+                   help="where the simulated night goes (default: astrocal-demo)")
+    p.add_argument("-o", "--output", default=None,
+                   help="write masters/ and calibrated/ here (default: inside the night's folder)")
+    p.add_argument("--camera", choices=("mono", "osc"), default="mono",
+                   help="monochrome or one-shot colour (RGGB) camera (default: mono)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the simulation (default: 0)")
+    p.add_argument("--overwrite", action="store_true", help="simulate again and rebuild every output")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("calibrate", help="masters, calibrated flats and calibrated lights for a night")
-    p.add_argument("directory")
-    p.add_argument("-o", "--output", default=None, help="write masters/ and calibrated/ here")
-    p.add_argument("--library", action="append", default=None, help="a folder of masters from other nights")
-    p.add_argument("--overwrite", action="store_true", help="rebuild and replace existing outputs")
+    p = sub.add_parser("calibrate", help="masters, calibrated flats and calibrated lights for a night",
+                       description="Build the masters, calibrate the flats and the lights of a night. "
+                                   "A rerun reuses every output made from the same inputs and options.")
+    p.add_argument("directory", help="the night's folder (sub-folders are read too)")
+    p.add_argument("-o", "--output", default=None,
+                   help="write masters/ and calibrated/ here (default: inside DIRECTORY)")
+    p.add_argument("--library", action="append", default=None,
+                   help="a folder of masters from other nights (bias and darks); repeat for several")
+    p.add_argument("--overwrite", action="store_true",
+                   help="rebuild and replace outputs (otherwise outputs are reused when up to date, "
+                        "and the run stops on outputs made from other inputs)")
     p.add_argument("--lenient", action="store_true",
                    help="warn (instead of stopping) on temperature/exposure mismatches")
     p.add_argument("--dark-optimization", action="store_true", help="choose the dark scale minimising noise")
     p.set_defaults(func=_cmd_calibrate)
 
-    p = sub.add_parser("check", help="quality checks of every calibration set of a folder (traffic lights)")
-    p.add_argument("directory")
+    p = sub.add_parser("check", help="quality checks of every calibration set of a folder (traffic lights)",
+                       description="Grade every calibration set of a folder: pass, warn or fail, with the fix.")
+    p.add_argument("directory", help="the night's folder")
     p.add_argument("--kind", choices=("bias", "dark", "darkflat", "flat", "light"), default=None,
                    help="only the sets of this kind")
     p.add_argument("--adc-max", type=float, default=None, help="ADC maximum in ADU (default from the header)")
@@ -180,17 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .integrate import COMBINES, NORMALIZATIONS, REJECTIONS
 
-    p = sub.add_parser("integrate", help="integrate frames into a master FITS")
+    p = sub.add_parser("integrate", help="integrate frames into a master FITS",
+                       description="Integrate one set of frames into a master FITS file.")
     p.add_argument("source", nargs="+", help="a folder, a glob pattern or frame files")
     p.add_argument("-o", "--output", required=True, help="the master file to write")
-    p.add_argument("--combine", choices=COMBINES, default="average")
-    p.add_argument("--rejection", choices=REJECTIONS, default="auto")
+    p.add_argument("--combine", choices=COMBINES, default="average", help="how kept values are combined")
+    p.add_argument("--rejection", choices=REJECTIONS, default="auto",
+                   help="pixel rejection (auto: chosen from the number of frames)")
     p.add_argument("--low", type=float, default=None, help="low threshold (meaning depends on --rejection)")
     p.add_argument("--high", type=float, default=None, help="high threshold")
     p.add_argument("--normalization", choices=[m for m in NORMALIZATIONS if m != "equalize_fluxes"],
-                   default="none")
-    p.add_argument("--rejection-normalization", choices=NORMALIZATIONS, default=None)
-    p.add_argument("--weights", choices=("none", "exposure", "noise"), default=None)
+                   default="none", help="output normalisation (multiplicative for flats)")
+    p.add_argument("--rejection-normalization", choices=NORMALIZATIONS, default=None,
+                   help="normalisation used only to decide rejection (default: as --normalization)")
+    p.add_argument("--weights", choices=("none", "exposure", "noise"), default=None, help="frame weights")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_integrate)
     return parser

@@ -190,7 +190,10 @@ class FrameCatalog:
                 lines.append(f"    {row['path']}: {row['problem']}")
         reclassified = self.table[self.table["type_reason"].str.contains("dark flat|file name says", regex=True)]
         if len(reclassified):
-            lines.append(f"  reclassified: {len(reclassified)} frames (see table['type_reason'])")
+            lines.append(f"  reclassified: {len(reclassified)} frames (the type_reason column of the table says "
+                         "why for each frame):")
+            for reason, n in reclassified["type_reason"].value_counts(sort=False).items():
+                lines.append(f"    {n} x {reason}")
         return "\n".join(lines)
 
 

@@ -308,6 +308,8 @@ def integrate(
         data = data.astype(np.float32)
     data = data.rechunk({0: -1, 2: -1})
     band_count = len(data.chunks[1])
+    if progress is not None and guard != "siril" and kernels.kernels_need_compiling():
+        progress(0.0, f"{label}: {kernels.COMPILING_MESSAGE}")
     done = _BandCounter(band_count, progress, label)
     kwargs = dict(rejection=algorithm, low=low_value, high=high_value, combine=combine,
                   weights=weight_values, rej_scale=rej_scale, rej_offset=rej_offset,

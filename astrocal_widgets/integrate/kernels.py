@@ -35,6 +35,7 @@ Values must be finite or NaN (an infinite value would be confused with a missing
 from __future__ import annotations
 
 import math
+import os
 from functools import lru_cache
 
 import numpy as np
@@ -46,7 +47,10 @@ from .reference import (COMBINES, DEFAULT_THRESHOLDS, MAD_TO_SIGMA, REJECTIONS, 
                         validate_band_arguments)
 
 __all__ = ["REJECTIONS", "COMBINES", "DEFAULT_THRESHOLDS", "CHUNK", "integrate_band",
-           "esd_lambda_table", "sorting_network"]
+           "esd_lambda_table", "sorting_network", "kernels_need_compiling", "COMPILING_MESSAGE"]
+
+#: What a progress bar says while the kernels compile (the first run after installing only).
+COMPILING_MESSAGE = "compiling the rejection kernels (first run only, about 10 s)"
 
 # error_model="numpy": a float division by zero gives inf instead of raising (a guard score
 # with a zero threshold is +inf, as in the reference)
@@ -815,3 +819,17 @@ def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float
                  rej_scale, rej_offset, out_scale, out_offset, simple, sorting_network(nf), lam,
                  CHUNK, master, rej_lo, rej_hi, contributing)
     return master, rej_lo, rej_hi, contributing
+
+
+def kernels_need_compiling() -> bool:
+    """True when the next integration will compile the kernels (no compiled copy in memory or on disk).
+
+    Numba caches the machine code beside this module, so this is true once per installation (and
+    again after an upgrade); a progress bar can say so instead of looking frozen.
+    """
+    if _band_kernel.signatures:
+        return False
+    try:
+        return not os.path.exists(_band_kernel._cache._cache_file._index_path)
+    except AttributeError:  # another numba's internals: say nothing rather than something wrong
+        return False
