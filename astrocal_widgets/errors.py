@@ -78,3 +78,11 @@ class StaleOutputError(OutputExistsError):
 
 class OutputCollisionError(AstrocalError, ValueError):
     """Two inputs would be written to the same output: nothing is written."""
+
+
+class MissingMasterError(AstrocalError):
+    """A master that the night provides (its frames are there) is not built yet.
+
+    Calibrating now would fall back to another master (a flat calibrated with the bias while its
+    dark flats wait), so the calibration stops and says which master to build first.
+    """

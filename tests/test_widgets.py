@@ -240,12 +240,13 @@ def test_flat_integration_is_blocked_until_dark_flats_or_bias_are_saved(tmp_path
     board = CalibrationDashboard.simulated(tmp_path, shape=(96, 128))
     board.go(4)
     state, reason = board.statuses()["Flat integration"]
-    assert state == "blocked" and "save the master dark flats" in reason
+    # the selected set (Ha, 8 s) names the master it waits for (per set, see test_widgets_prerequisites)
+    assert state == "blocked" and "save the master dark flat 8 s, gain 139, offset 21 first" in reason
     panel = board.step.panel
     assert panel.integrate_button.disabled
-    panel.integrate()  # called anyway: a readable error naming a flat, nothing written
+    panel.integrate()  # called anyway: a readable error naming the set and its master, nothing written
     shown = errors(panel.widget)
-    assert shown and "no dark flats and no bias match these flats" in shown[0] and ".fits" in shown[0]
+    assert shown and "flat, filter Ha" in shown[0] and "master dark flat 8 s" in shown[0]
     assert not list(board.state.session.masters_dir.glob("*.fits"))
 
 

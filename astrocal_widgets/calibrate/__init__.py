@@ -6,6 +6,7 @@ from .apply import DarkScaleResult, calibrate_frame, normalized_flat, optimize_d
 from .cosmetic import DefectMap, cold_pixel_map, correct_defects, defect_map, hot_pixel_map
 from .library import MasterChoice, MasterLibrary, find_master
 from .masters import MASTER_OPTIONS, build_master, subtract_masters
+from .prerequisites import NeededMaster, Prerequisites, flat_prerequisites, light_prerequisites, master_file
 from .matching import CalibrationMismatchError, CalibrationWarning, Mismatch, check_compatibility, enforce
 from .session import (CalibratedLight, CalibrationResult, FlatCalibration, LightRecord, MasterRecord, calibrate_flats,
                       calibrate_light, calibrate_session)
@@ -16,5 +17,6 @@ __all__ = [
     "MASTER_OPTIONS", "calibrate_frame", "normalized_flat", "optimize_dark_scale", "DarkScaleResult",
     "hot_pixel_map", "cold_pixel_map", "defect_map", "correct_defects", "DefectMap", "MasterLibrary",
     "MasterChoice", "find_master", "check_compatibility", "enforce", "Mismatch", "CalibrationMismatchError",
-    "CalibrationWarning",
+    "CalibrationWarning", "Prerequisites", "NeededMaster", "flat_prerequisites", "light_prerequisites",
+    "master_file",
 ]

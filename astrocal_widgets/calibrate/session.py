@@ -19,7 +19,7 @@ import numpy as np
 from astropy.io import fits
 
 from .._version import __version__
-from ..errors import AstrocalError, StaleOutputError
+from ..errors import AstrocalError, MissingMasterError, StaleOutputError
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import exposures_match
 from ..integrate import write_master
@@ -34,6 +34,7 @@ from .library import MasterLibrary, find_master
 from .masters import build_master, subtract_masters
 from .matching import check_compatibility, enforce
 from .outputs import LightProvenance, calibrated_light_path, check_one_to_one
+from .prerequisites import flat_prerequisites, master_file
 
 __all__ = ["calibrate_session", "CalibrationResult", "MasterRecord", "LightRecord", "calibrate_flats",
            "FlatCalibration", "calibrate_light", "CalibratedLight"]
@@ -306,7 +307,7 @@ class _Plan:
         self.root, self.masters_dir, self.lights_dir = root, masters_dir, lights_dir
         self.options = options
         self.steps = steps
-        self.masters = {g.slug: masters_dir / f"master_{g.slug}.fits" for g in steps}
+        self.masters = {g.slug: master_file(g, masters_dir) for g in steps}
         self.lights = {str(p): calibrated_light_path(p, root, lights_dir) for g in lights for p in g.paths}
 
     def check(self, overwrite: bool) -> None:
@@ -417,7 +418,8 @@ class FlatCalibration:
 
 
 def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLike, *, strict: bool = True,
-                    temperature_tolerance: float = 1.0) -> FlatCalibration:
+                    temperature_tolerance: float = 1.0, night: FrameCatalog | None = None,
+                    saved: dict[str, Any] | None = None) -> FlatCalibration:
     """Each flat minus its master dark flat (else the master bias), lazily.
 
     Parameters
@@ -431,6 +433,13 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         (or, when no flat has one, all are kept uncalibrated) with a warning.
     temperature_tolerance : float, default 1.0
         °C between flats and dark flats.
+    night : FrameCatalog, optional
+        The night the flats belong to. When given, a dark-flat set of the night that matches the
+        flats must have its master in ``library`` (see
+        :func:`~astrocal_widgets.calibrate.prerequisites.flat_prerequisites`): the bias stands in
+        only where the night has no matching dark flats, and that is warned.
+    saved : dict, optional
+        With ``night``: set label -> path of masters saved under other names than ``master_<set>.fits``.
 
     Returns
     -------
@@ -440,10 +449,18 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
     ------
     AstrocalError
         With ``strict=True``, naming a flat that has no dark flat and no bias.
+    MissingMasterError
+        With ``night``, when a matching dark flat (or bias) of the night has no saved master yet.
     """
     lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
     cube = group.open()
     out = FlatCalibration(group, cube)
+    if night is not None:
+        needs = flat_prerequisites(group, night, lib.folder, temperature_tolerance=temperature_tolerance,
+                                   saved=saved)
+        if needs.blocked:
+            raise MissingMasterError(f"{group.label}: {needs.reason}")
+        out.warnings += needs.warnings
     masters: list[np.ndarray] = []
     index = []
     for _, row in group.table.iterrows():

@@ -131,6 +131,17 @@ class MasterPanel:
         self._show_master_view()
         on_disk = self.state.master_on_disk(group)
         self.feedback.children = (message(f"Saved master: {on_disk}", "info"),) if on_disk else ()
+        needs = self.prerequisites()
+        if needs is not None:  # a flat set waits for the masters it is calibrated with
+            self.integrate_button.disabled = needs.blocked
+            notes = [needs.reason] if needs.blocked else needs.warnings
+            self.feedback.children = tuple(message(t, "warning") for t in notes) + self.feedback.children
+
+    def prerequisites(self):
+        """For a flat set: the night's master dark flats (else bias) it is calibrated with; None otherwise."""
+        if self.kind != "flat" or not self.groups:
+            return None
+        return self.state.session.prerequisites(self.selected, saved=self.state.saved)
 
     # ------------------------------------------------------------------ actions
     def integrate(self) -> None:
@@ -139,10 +150,12 @@ class MasterPanel:
         options = self.options()
         key = self.key()
         if key not in self.state.results:
-            library = self.state.session.masters_dir if self.kind == "flat" else None
+            flat = self.kind == "flat"
+            library = self.state.session.masters_dir if flat else None
+            night = dict(night=self.state.session.catalog, saved=self.state.saved) if flat else {}
             ok, result = run_action(lambda: integrate_master(group, library=library,
                                                              light_sigma=self.state.session.light_sigma,
-                                                             progress=self.progress, **options),
+                                                             progress=self.progress, **night, **options),
                                     self.feedback, self.progress, f"integrating {len(group)} {_WORDS[self.kind]}")
             if not ok:
                 return
@@ -234,7 +247,9 @@ class MasterPanel:
             return "blocked", f"no {_WORDS[self.kind]} in this night"
         missing = [g for g in self.groups if self.state.master_on_disk(g) is None]
         if missing:
-            return "todo", f"{len(missing)} of {len(self.groups)} masters not saved yet"
+            if len(self.groups) == 1:
+                return "todo", "master not saved yet"
+            return "todo", self.state.session.set_progress(self.kind, self.state.saved)
         low = RECOMMENDED_COUNTS[self.kind][0]
         few = [g for g in self.groups if len(g) < low]
         warned = [w for g in self.groups if (w := self.state.warnings.get(g.label))]
@@ -262,22 +277,23 @@ class MasterStep(Step):
 
 
 class FlatStep(MasterStep):
-    """Flat integration: needs saved dark flats or bias to calibrate the flats first."""
+    """Flat integration: each flat set waits for the master dark flats (else bias) it is calibrated with."""
+
+    def __init__(self, state: DashboardState, kind: str, title: str, intro: str) -> None:
+        super().__init__(state, kind, title, intro)
+        self.panel.group.observe(lambda _: self.changed(), "value")  # another set may be blocked
 
     def status(self) -> tuple[str, str]:
-        if self.panel.groups:
-            if self.state.session.groups("darkflat") and not self.state.saved_kinds("darkflat"):
-                return "blocked", "save the master dark flats first: flats are calibrated by them"
-            if not self.state.saved_kinds("darkflat", "bias"):
-                return "blocked", "save the master bias first: with no dark flats, flats are calibrated by it"
-        return self.panel.status()
-
-    def enter(self) -> None:
-        super().enter()
-        state, reason = self.status()
-        self.panel.integrate_button.disabled = state == "blocked"
-        if state == "blocked":
-            self.panel.feedback.children = (message(reason, "warning"),)
+        needs = self.panel.prerequisites()
+        if needs is not None and needs.blocked:
+            return "blocked", needs.reason
+        state, reason = self.panel.status()
+        if self.panel.groups and state in ("todo", "done"):
+            fallbacks = [w for g in self.panel.groups
+                         for w in self.state.session.prerequisites(g, saved=self.state.saved).warnings]
+            if fallbacks:
+                return "warning", f"{reason}; {fallbacks[0]}"
+        return state, reason
 
 
 class DarkFlatStep(MasterStep):
@@ -315,7 +331,8 @@ class DarkFlatStep(MasterStep):
         if key not in self.state.previews:
             def compute():
                 preview = preview_flat_calibration(group, self.state.session.masters_dir,
-                                                   frame=int(self.flat_index.value))
+                                                   frame=int(self.flat_index.value),
+                                                   night=self.state.session.catalog, saved=self.state.saved)
                 self.flat_progress(0.5, "rendering")
                 name = Path(preview.path).name
                 images = [figure_image(plots.image(preview.before, title=f"{name}: raw", max_pixels=PREVIEW_PIXELS),

@@ -1,6 +1,7 @@
 """Session, histogram-check and light steps of the dashboard."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import ipywidgets as w
@@ -153,23 +154,51 @@ class LightsStep(Step):
                                    tooltip="calibrate every light into the output folder (missing masters are built)")
         self.progress = ProgressView()
         self.feedback = w.VBox()
+        self.uses = w.HTML()
         self.view = w.VBox()
         self.result = w.VBox()
+        self.light.observe(lambda _: self._show_uses(), "value")
         self.calibrate_button.on_click(lambda _: self.calibrate_one())
         self.all_button.on_click(lambda _: self.calibrate_all())
         self.widget = w.VBox([
             w.HTML(f"<p>Output folder: <code>{state.session.calibrated_dir}</code>. Masters saved in the earlier "
                    "steps are used; <b>Calibrate all</b> builds any that are missing with the standard options, "
                    "and never replaces an existing file.</p>"),
-            self.light, w.HBox([self.calibrate_button, self.all_button]), self.progress.widget, self.feedback,
+            self.light, self.uses, w.HBox([self.calibrate_button, self.all_button]), self.progress.widget,
+            self.feedback,
             self.view, self.result]) if len(self.lights) else w.VBox([message("This night has no lights.", "warning")])
+
+    def prerequisites(self):
+        """The night's master bias, dark and flat that match the selected light, saved or not."""
+        return self.state.session.prerequisites(self.lights.iloc[int(self.light.value)], saved=self.state.saved)
+
+    def _show_uses(self) -> None:
+        """Before anything runs: which masters Calibrate will use, and which matching ones are not saved."""
+        if not len(self.lights):
+            return
+        needs = self.prerequisites()
+        saved = [m.name for m in needs.masters if m.saved]
+        lines = ["Calibrate uses " + (", ".join(html.escape(n) for n in saved) if saved else "no saved master yet")]
+        if needs.missing:
+            lines.append("<b>not saved yet</b>, though the night has their frames: "
+                         + ", ".join(html.escape(m.name) for m in needs.missing))
+        lines += [html.escape(t) for t in needs.warnings]
+        self.uses.value = "<p>" + "<br>".join(lines) + "</p>"
+        self.calibrate_button.disabled = needs.blocked
+
+    def enter(self) -> None:
+        self._show_uses()
 
     def calibrate_one(self) -> None:
         index = int(self.light.value)
+        needs = self.prerequisites()
+        if needs.blocked:  # a fallback master would be used: say which to save instead
+            self.feedback.children = (message(needs.reason, "warning"),)
+            return
         key = ("light", index, self.state.masters_fingerprint("bias", "dark", "darkflat", "flat"))
         if key not in self.state.previews:
             def compute():
-                light = preview_light(self.state.session, index)
+                light = preview_light(self.state.session, index, saved=self.state.saved)
                 self.progress(0.6, "rendering")
                 name = Path(light.source).name
                 images = [figure_image(plots.image(light.raw, title=f"{name}: raw", max_pixels=PREVIEW_PIXELS),

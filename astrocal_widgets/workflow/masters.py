@@ -130,6 +130,8 @@ class MasterResult:
             lines.append(rec)
         if self.flat_calibration is not None and self.flat_calibration.masters:
             lines.append("flats calibrated with " + ", ".join(Path(m).name for m in self.flat_calibration.masters))
+        if self.flat_calibration is not None:
+            lines += [f"warning: {text}" for text in self.flat_calibration.warnings]
         if len(self.levels) > 1:
             lines.append("channel levels: " + ", ".join(f"{k} {v:.5g}" for k, v in self.levels.items()))
         lines += [f"warning: {w}" for w in self.warnings]
@@ -148,7 +150,7 @@ NOISE_CROP = 2048
 
 def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.PathLike | None = None,
                      light_sigma: float | None = None, strict: bool = True, progress: Progress | None = None,
-                     **options: Any) -> MasterResult:
+                     night: Any = None, saved: dict[str, Any] | None = None, **options: Any) -> MasterResult:
     """Integrate one calibration set into a master (in memory) with the figures to judge it.
 
     Bias, darks and dark flats are integrated as they are; flats are first calibrated by their master
@@ -166,6 +168,10 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
         For flats: a flat without a dark flat or bias is an error (else left out, with a warning).
     progress : callable, optional
         ``progress(fraction, message)``: the engine's progress as bands finish, then the statistics.
+    night, saved : optional
+        For flats: the night's catalogue (and masters saved under other names), so that a flat set
+        whose dark flats are in the night is never calibrated with the bias while their master is
+        missing (:class:`~astrocal_widgets.errors.MissingMasterError`).
     **options
         Any option of :func:`~astrocal_widgets.integrate` (``combine``, ``rejection``, ``low``,
         ``high``, ``normalization``, ...); the rest are the standard options of
@@ -185,7 +191,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
         if library is None:
             raise AstrocalError(f"{group.label}: flats are calibrated by master dark flats or a master bias before "
                                 "they are integrated: pass library= (the folder where those masters are saved)")
-        flats = calibrate_flats(group, library, strict=strict)
+        flats = calibrate_flats(group, library, strict=strict, night=night, saved=saved)
         notes += flats.warnings
         cube = flats.cube
     else:
@@ -277,7 +283,8 @@ class FlatPreview:
 
 
 def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | os.PathLike, *, frame: int = 0,
-                             strict: bool = True) -> FlatPreview:
+                             strict: bool = True, night: Any = None, saved: dict[str, Any] | None = None
+                             ) -> FlatPreview:
     """Calibrate one flat of a set by its master dark flat (else bias) to see what is removed.
 
     Parameters
@@ -288,14 +295,14 @@ def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | o
         Where the master dark flats and bias are saved.
     frame : int, default 0
         Which flat of the set.
-    strict : bool, default True
+    strict, night, saved
         As :func:`~astrocal_widgets.calibrate.calibrate_flats`.
 
     Returns
     -------
     FlatPreview
     """
-    flats = calibrate_flats(group, library, strict=strict)
+    flats = calibrate_flats(group, library, strict=strict, night=night, saved=saved)
     frame = int(frame)
     if not 0 <= frame < flats.cube.sizes["frame"]:
         raise IndexError(f"{group.label}: frame {frame} out of 0-{flats.cube.sizes['frame'] - 1}")

@@ -5,17 +5,19 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from ..calibrate.prerequisites import Prerequisites, flat_prerequisites, light_prerequisites, master_file, short_label
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..quality import CheckReport, background_noise, check_session
 from ..quality.checks import RECOMMENDED_COUNTS
 from ..quality.stats import adc_max_of
 
-__all__ = ["SessionOverview", "open_session", "SessionChecks", "check_sets", "CATALOGUE_COLUMNS"]
+__all__ = ["SessionOverview", "open_session", "SessionChecks", "check_sets", "CATALOGUE_COLUMNS",
+           "distinguishing_names"]
 
 #: Catalogue columns a person reads first (the rest stay in ``catalog.table``).
 CATALOGUE_COLUMNS = ("name", "frame_type", "exposure", "temperature", "gain", "offset", "iso", "filter",
@@ -82,7 +84,29 @@ class SessionOverview:
 
     def master_path(self, group: FrameGroup) -> Path:
         """Where the master of ``group`` is saved (the name :func:`calibrate_session` uses and reuses)."""
-        return self.masters_dir / f"master_{group.slug}.fits"
+        return master_file(group, self.masters_dir)
+
+    def prerequisites(self, target: Any, *, saved: Mapping[str, Any] | None = None) -> Prerequisites:
+        """The night's masters a flat set or a light (set or catalogue row) is calibrated with, saved or not.
+
+        The calibration's own matching rules decide (see
+        :func:`~astrocal_widgets.calibrate.flat_prerequisites`): a flat set needs the master of the
+        dark flats that match it whenever the night has them, and falls back to the bias only when it has
+        none. ``saved`` maps set labels to masters saved under other names.
+        """
+        if isinstance(target, FrameGroup) and target.frame_type == "flat":
+            return flat_prerequisites(target, self.catalog, self.masters_dir, saved=saved)
+        return light_prerequisites(target, self.catalog, self.masters_dir, saved=saved)
+
+    def set_progress(self, frame_type: str, saved: Mapping[str, Any] | None = None) -> str:
+        """Which sets of a kind have a saved master, by what tells them apart: ``'1.5 s saved, 8 s not saved'``."""
+        groups = self.groups(frame_type)
+        names = distinguishing_names(groups)
+        words = []
+        for group, name in zip(groups, names):
+            path = Path(saved[group.label]) if saved and group.label in saved else self.master_path(group)
+            words.append(f"{name} {'saved' if path.exists() else 'not saved'}")
+        return ", ".join(words)
 
     def summary(self) -> str:
         """The catalogue's summary and the lights' noise."""
@@ -90,6 +114,13 @@ class SessionOverview:
         if math.isfinite(self.light_sigma):
             text += f"\nlights' background noise: {self.light_sigma:.3g} ADU (first light, central crop)"
         return text
+
+
+def distinguishing_names(groups: list[FrameGroup]) -> list[str]:
+    """Each set's values, without those every set shares: ``['1.5 s', '8 s']`` for two dark-flat sets."""
+    parts = [short_label(g).split(", ") for g in groups]
+    common = set.intersection(*map(set, parts)) if len(parts) > 1 else set()
+    return [", ".join(p for p in ps if p not in common) or short_label(g) for ps, g in zip(parts, groups)]
 
 
 def open_session(directory: str | os.PathLike, *, output: str | os.PathLike | None = None,
