@@ -101,10 +101,10 @@ class Walk:
         self.expect(self.body().locator("h3", has_text=title)).to_be_visible(timeout=30_000)
         self.no_errors(title)
 
-    def integrate_and_save_each_set(self, where: str, plots: int) -> None:
+    def integrate_and_save_each_set(self, where: str, plots: int, sets: list[int] | None = None) -> None:
         select = self.body().get_by_label("Set", exact=True)
         options = select.locator("option").count()
-        for k in range(options):
+        for k in (range(options) if sets is None else sets):
             if k:  # a new set: its plots are cleared before it is integrated (wait for the kernel's reply)
                 select.select_option(index=k)
                 self.page.wait_for_function(
@@ -166,7 +166,19 @@ def test_dashboard_in_a_real_browser(tmp_path):
             walk.shot("3-darks")
 
             walk.next("Dark flats & flat calibration")
-            walk.integrate_and_save_each_set("Dark flats", plots=5)
+            # Two flat sets (L at 1.5 s, Ha at 8 s), dark flats at both: save the 1.5 s master only, and
+            # the Ha flats must wait for theirs instead of being calibrated with the bias.
+            walk.integrate_and_save_each_set("Dark flats", plots=5, sets=[0])
+            walk.wait_text("1.5 s saved, 8 s not saved")  # the step list, per set
+            walk.next("Flat integration")
+            walk.wait_text("save the master dark flat 8 s, gain 139, offset 21 first")
+            expect(page.get_by_role("button", name="Integrate", exact=True)).to_be_disabled()
+            notes = " ".join(walk.body().locator("[class*='astrocal-step-']").all_inner_texts())
+            assert "blocked" in notes and "dark flat 8 s" in notes, notes
+            walk.shot("5-flats-blocked")
+            page.get_by_role("button", name="Back", exact=True).click()
+            expect(walk.body().locator("h3", has_text="Dark flats & flat calibration")).to_be_visible()
+            walk.integrate_and_save_each_set("Dark flats", plots=5, sets=[1])
             walk.click_and_watch("Calibrate", "Flat calibration", lambda: walk.wait_text("a level of"))
             walk.images_loaded("Flat calibration", 7)  # 5 of the dark flat + before/after
             walk.shot("4-darkflats")
