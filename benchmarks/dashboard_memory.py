@@ -13,7 +13,9 @@ Run::
 from __future__ import annotations
 
 import argparse
+import atexit
 import resource
+import shutil
 import tempfile
 import threading
 import time
@@ -69,6 +71,7 @@ def main() -> None:
     from astrocal_widgets.widgets import CalibrationDashboard
 
     root = Path(tempfile.mkdtemp(prefix="astrocal-dashboard-memory-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # GBs for big frames: scratch only
     t0 = time.monotonic()
     session = aw.simulate_session(root / "night", shape=tuple(args.shape), counts=counts, camera=args.camera)
     simulated = time.monotonic() - t0

@@ -6,6 +6,8 @@ Every picture is made by one :mod:`astrocal_widgets.plots` function and :func:`~
 """
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,6 +41,7 @@ def robust(values: np.ndarray) -> tuple[float, float]:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp())
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # scratch frames: only the PNGs are kept
 
     # Ten raw lights (one with a satellite trail, some with cosmic rays), integrated as they are.
     lights = aw.simulate_stack(root / "lights", "light", 10, shape=SHAPE, seed=0)

@@ -2,6 +2,8 @@
 
 Run: ``python docs/make_readme_figure.py`` (writes ``docs/images/demo.png``).
 """
+import atexit
+import shutil
 from pathlib import Path
 import tempfile
 
@@ -21,6 +23,7 @@ def stretch(image: np.ndarray, low: float = 1, high: float = 97) -> np.ndarray:
 
 def main() -> None:
     root = Path(tempfile.mkdtemp())
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # scratch frames: only the PNG is kept
     aw.simulate_session(root / "night", seed=0, counts={"light": 1})
     result = calibrate_session(root / "night")
     light = [l for l in result.lights if "_L_" in l.source][0]

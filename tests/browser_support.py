@@ -350,7 +350,7 @@ def serve_voila(notebook_path: str | os.PathLike, *, cwd: str | os.PathLike | No
     # cannot load, e.g. Notebook 7.6's, which otherwise log console errors), in a private config
     # folder so that a user's ~/.jupyter does not change what is tested.
     config_dir = Path(tempfile.mkdtemp(prefix="astrocal-voila-config-"))
-    atexit.register(shutil.rmtree, config_dir, ignore_errors=True)
+    atexit.register(shutil.rmtree, config_dir, ignore_errors=True)  # if the server never starts
     shutil.copy(VOILA_CONFIG, config_dir / "voila.json")
     env["JUPYTER_CONFIG_DIR"] = str(config_dir)
     _finish_env(env, pythonpath, extra_env)
@@ -376,6 +376,7 @@ def serve_voila(notebook_path: str | os.PathLike, *, cwd: str | os.PathLike | No
         kill_tree(server.popen.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             server.popen.wait(timeout=10)
+        shutil.rmtree(config_dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------- kernel memory

@@ -126,7 +126,7 @@ def test_outputs_and_inputs_untouched(calibrated):
     assert types == ["MASTER BIAS"] + ["MASTER DARK"] * 2 + ["MASTER DARKFLAT"] * 2 + ["MASTER FLAT"] * 2
 
 
-def test_calibrated_light_recovers_true_signal(calibrated, capsys):
+def test_calibrated_light_recovers_true_signal(calibrated):
     session, result, _, _ = calibrated
     for light in result.lights:
         j = _light_index(session, light.source)
@@ -140,13 +140,12 @@ def test_calibrated_light_recovers_true_signal(calibrated, capsys):
             assert abs(diff) < 0.5
             robust = 1.4826 * np.median(np.abs(res - np.median(res)))
             floor = noise_floor(session, light, mask)
-            with capsys.disabled():
-                print(f"\n{session.camera.name} {light.source.split('/')[-1]} [{name}]: mean(cal - true) "
-                      f"{diff:+.3f} ADU, noise {robust:.3f} ADU vs floor {floor:.3f} ADU ({robust / floor - 1:+.1%})")
+            print(f"\n{session.camera.name} {light.source.split('/')[-1]} [{name}]: mean(cal - true) "
+                  f"{diff:+.3f} ADU, noise {robust:.3f} ADU vs floor {floor:.3f} ADU ({robust / floor - 1:+.1%})")
             assert abs(robust / floor - 1) < 0.10
 
 
-def test_flat_field_residual_under_half_a_percent(calibrated, capsys):
+def test_flat_field_residual_under_half_a_percent(calibrated):
     """Vignetting and dust are removed: the normalised master flat divided by the true flat stays
     within 0.5 % in every 32x32 block (per Bayer channel for colour), and in the calibrated lights the
     block-to-block residual (calibrated / true) has an rms under 0.5 %."""
@@ -166,9 +165,8 @@ def test_flat_field_residual_under_half_a_percent(calibrated, capsys):
         bad = (session.truth["cold_pixels"].values | session.truth["hot_pixels"].values)[: h // 32 * 32, : w // 32 * 32]
         blocks = np.ma.masked_array(blocks, bad.reshape(blocks.shape)).mean(axis=(1, 3))
         worst = float(np.max(np.abs(blocks - 1)))
-        with capsys.disabled():
-            print(f"\n{session.camera.name} {header['FILTER']}: master flat / true flat, worst 32x32 block "
-                  f"{worst:.3%}, rms {blocks.std():.3%}")
+        print(f"\n{session.camera.name} {header['FILTER']}: master flat / true flat, worst 32x32 block "
+              f"{worst:.3%}, rms {blocks.std():.3%}")
         assert worst < 0.005
     for light in result.lights:
         j = _light_index(session, light.source)
@@ -187,9 +185,8 @@ def test_flat_field_residual_under_half_a_percent(calibrated, capsys):
                     ratios.append(c.mean() / t.mean())
         ratios = np.array(ratios)
         rms = float(ratios.std() / ratios.mean())
-        with capsys.disabled():
-            print(f"\n{session.camera.name} {light.source.split('/')[-1]}: calibrated / true over "
-                  f"{len(ratios)} blocks, rms {rms:.3%}")
+        print(f"\n{session.camera.name} {light.source.split('/')[-1]}: calibrated / true over "
+              f"{len(ratios)} blocks, rms {rms:.3%}")
         assert rms < 0.005
 
 
@@ -201,7 +198,7 @@ def test_second_run_overwrites_nothing(calibrated):
     assert all(m.reused for m in again.masters) and all(l.reused for l in again.lights)
 
 
-def test_dark_optimisation_recovers_the_scale_of_darks_at_another_exposure(tmp_path, capsys):
+def test_dark_optimisation_recovers_the_scale_of_darks_at_another_exposure(tmp_path):
     """Darks only at 60 s for 300 s lights: the optimised k matches the true thermal ratio
     (exposure ratio times the temperature factor 2^((T_light - T_dark) / 6 °C)) within 3 %."""
     session = aw.simulate_session(tmp_path / "full", seed=2, counts={"light": 2, "flat": 6, "darkflat": 6})
@@ -221,9 +218,8 @@ def test_dark_optimisation_recovers_the_scale_of_darks_at_another_exposure(tmp_p
         assert dark_header["EXPTIME"] == 60.0
         true_k = (light_header["EXPTIME"] / dark_header["EXPTIME"]) * 2 ** (
             (light_header["CCD-TEMP"] - dark_header["CCD-TEMP"]) / doubling)
-        with capsys.disabled():
-            print(f"\n{light.source.split('/')[-1]}: optimised k {light.dark_scale:.4f}, true {true_k:.4f} "
-                  f"({light.dark_scale / true_k - 1:+.2%}); exposure ratio 5")
+        print(f"\n{light.source.split('/')[-1]}: optimised k {light.dark_scale:.4f}, true {true_k:.4f} "
+              f"({light.dark_scale / true_k - 1:+.2%}); exposure ratio 5")
         assert light.dark_scale_method == "optimised"
         assert abs(light.dark_scale / true_k - 1) < 0.03
 

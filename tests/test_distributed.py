@@ -10,6 +10,7 @@ import importlib.util
 import json
 import logging
 
+import dask
 import numpy as np
 import pytest
 
@@ -49,13 +50,15 @@ def frames(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(frames):
+def client(frames, tmp_path_factory):
     if importlib.util.find_spec("distributed") is None:
         skip_or_fail("dask.distributed is not installed (pip install 'astrocal-widgets[distributed]')")
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as c:
+    # the cluster's scratch folders go with the test's, not into a dask-scratch-space left in /tmp
+    with dask.config.set({"temporary-directory": str(tmp_path_factory.mktemp("dask"))}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                         silence_logs=logging.ERROR) as cluster, Client(cluster) as c:
         yield c
 
 

@@ -8,7 +8,9 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_executes(path, tmp_path, monkeypatch):
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # CalibrationDashboard.simulated() writes its night there
+    # The kernel runs in tmp_path (resources' path below), where the notebooks write their night;
+    # anything they would put in the temporary folder goes there too and is removed with it.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.delenv("ASTROCAL_FRAMES", raising=False)
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

@@ -1,8 +1,10 @@
 """``CalibrationDashboard``: a night's calibration as a stepper with Back / Next in Jupyter and Voila."""
 from __future__ import annotations
 
+import atexit
 import html
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -89,12 +91,15 @@ class CalibrationDashboard:
     @classmethod
     def simulated(cls, directory: str | os.PathLike | None = None, *, camera: str = "mono", seed: int = 0,
                   **options: Any) -> "CalibrationDashboard":
-        """The dashboard on a simulated night (written to ``directory``, a temporary folder by default).
+        """The dashboard on a simulated night, written to ``directory/night``.
 
         Parameters
         ----------
         directory : path-like, optional
-            Where the night is written; an existing simulated night there is reused.
+            Where the night is written; an existing simulated night there is reused (so is what the
+            dashboard saved there). By default a new temporary folder, removed with everything the
+            dashboard saved in it when the Python process (the kernel) exits: pass a folder to keep
+            the night and its masters.
         camera : {'mono', 'osc'}
         seed : int
         **options
@@ -102,7 +107,12 @@ class CalibrationDashboard:
         """
         from ..simulate import simulate_session
 
-        root = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="astrocal-dashboard-"))
+        if directory is None:
+            root = Path(tempfile.mkdtemp(prefix="astrocal-dashboard-"))
+            # ~60 MB a call (each Voila page load makes one): left behind, they would fill /tmp
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+        else:
+            root = Path(directory)
         night = root / "night"
         if not any(night.rglob("*.fits")):
             simulate_session(night, camera=camera, seed=seed, **options)
