@@ -91,12 +91,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, dark_optimization: bool,
-                     library=None) -> int:
+                     library=None, cosmetic: bool = True) -> int:
     from .calibrate import calibrate_session
 
     print(f"Calibrating {directory} ...")
     result = calibrate_session(directory, output=output, overwrite=overwrite, strict=strict, library=library,
-                               dark_optimization=dark_optimization, progress=ConsoleProgress("calibrate"))
+                               dark_optimization=dark_optimization, cosmetic=cosmetic,
+                               progress=ConsoleProgress("calibrate"))
     print(result.summary())
     return 0
 
@@ -104,7 +105,7 @@ def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     return _run_calibration(Path(args.directory), output=args.output, overwrite=args.overwrite,
                             strict=not args.lenient, dark_optimization=args.dark_optimization,
-                            library=args.library)
+                            library=args.library, cosmetic=not args.no_cosmetic)
 
 
 def _fraction(ds) -> float:
@@ -195,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lenient", action="store_true",
                    help="warn (instead of stopping) on temperature/exposure mismatches")
     p.add_argument("--dark-optimization", action="store_true", help="choose the dark scale minimising noise")
+    p.add_argument("--no-cosmetic", action="store_true",
+                   help="do not correct hot and cold pixels (they are corrected by default)")
     p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("check", help="quality checks of every calibration set of a folder (traffic lights)",

@@ -27,7 +27,9 @@ from .matching import CalibrationWarning
 __all__ = [
     "DEFAULT_OPTIMIZATION_WINDOW",
     "DarkScaleResult",
+    "PreparedMasters",
     "calibrate_frame",
+    "prepare_masters",
     "normalized_flat",
     "optimize_dark_scale",
 ]
@@ -189,23 +191,73 @@ def calibrate_frame(
             "the thermal signal, and only the thermal signal (D - B) may be scaled. Pass bias=, or use "
             "darks of the light's exposure and temperature with dark_scale=1"
         )
-    out = L.astype(np.float32, copy=True)
-    if B is not None:
-        out -= B.astype(np.float32, copy=False)
+    terms = prepare_masters(bias=B, dark=D, flat=F, dark_scale=k, bayer_pattern=bayer_pattern,
+                            flat_statistic=flat_statistic)
+    return terms.apply(L.astype(np.float32, copy=True), pedestal=pedestal)
+
+
+@dataclass(frozen=True)
+class PreparedMasters:
+    """The master terms of :func:`calibrate_frame`, computed once for many frames (float32).
+
+    Attributes
+    ----------
+    bias : ndarray or None
+        B.
+    dark : ndarray or None
+        ``k (D - B)`` with a bias, else D (pedestal and thermal signal at once).
+    flat : ndarray or None
+        ``F / <F>`` (per Bayer colour), from :func:`normalized_flat`.
+    """
+
+    bias: np.ndarray | None
+    dark: np.ndarray | None
+    flat: np.ndarray | None
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.bias, self.dark, self.flat) if a is not None)
+
+    def apply(self, frame: np.ndarray, *, pedestal: float = 0.0) -> np.ndarray:
+        """Calibrate a float32 frame **in place** (no other full-frame array is made); returns it."""
+        if frame.dtype != np.float32:
+            raise ValueError(f"apply calibrates float32 frames in place, not {frame.dtype}")
+        for term in (self.bias, self.dark, self.flat):
+            if term is not None and term.shape != frame.shape:
+                raise ValueError(f"the frame has shape {frame.shape} but the masters {term.shape}")
+        if self.bias is not None:
+            frame -= self.bias
+        if self.dark is not None:
+            frame -= self.dark
+        if self.flat is not None:
+            frame /= self.flat
+        if pedestal:
+            frame += np.float32(pedestal)
+        return frame
+
+
+def prepare_masters(*, bias: ArrayLike | None = None, dark: ArrayLike | None = None, flat: ArrayLike | None = None,
+                    dark_scale: float = 1.0, bayer_pattern: str = "", flat_statistic: str = "mean") -> PreparedMasters:
+    """The terms :func:`calibrate_frame` subtracts and divides by, once, for calibrating many frames.
+
+    ``prepare_masters(...).apply(frame)`` gives exactly what ``calibrate_frame(frame, ...)`` does
+    (the same float32 operations in the same order), without recomputing the normalised flat and the
+    scaled dark for every frame. Parameters are those of :func:`calibrate_frame` (checked there).
+    """
+    k = float(dark_scale)
+    B = None if bias is None else np.asarray(bias).astype(np.float32, copy=False)
+    D = None if dark is None else np.asarray(dark)
+    dark_term = None
     if D is not None:
         if B is not None:
-            thermal = D.astype(np.float32, copy=True)
-            thermal -= B.astype(np.float32, copy=False)
+            dark_term = D.astype(np.float32, copy=True)
+            dark_term -= B
             if k != 1.0:
-                thermal *= np.float32(k)
-            out -= thermal
+                dark_term *= np.float32(k)
         else:
-            out -= D.astype(np.float32, copy=False)  # L - D: pedestal and thermal signal at once
-    if F is not None:
-        out /= normalized_flat(F, bayer_pattern, flat_statistic)
-    if pedestal:
-        out += np.float32(pedestal)
-    return out
+            dark_term = D.astype(np.float32, copy=False)  # L - D: pedestal and thermal signal at once
+    F = None if flat is None else normalized_flat(flat, bayer_pattern, flat_statistic)
+    return PreparedMasters(B, dark_term, F)
 
 
 # --------------------------------------------------------------------------- dark optimisation

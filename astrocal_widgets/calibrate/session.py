@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import os
 import re
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -28,7 +30,7 @@ from ..io.cube import open_frames
 from ..io.provenance import content_hash
 from ..io.sources import read_header
 from ..io.write import write_fits_atomic
-from .apply import calibrate_frame, optimize_dark_scale
+from .apply import optimize_dark_scale, prepare_masters
 from .cosmetic import correct_defects, defect_map
 from .library import MasterLibrary, find_master
 from .masters import build_master, subtract_masters
@@ -38,6 +40,9 @@ from .prerequisites import flat_prerequisites, master_file
 
 __all__ = ["calibrate_session", "CalibrationResult", "MasterRecord", "LightRecord", "calibrate_flats",
            "FlatCalibration", "calibrate_light", "CalibratedLight"]
+
+# Guards the caches of masters, prepared terms and defect maps shared by lights calibrated in threads.
+_CACHE_LOCK = threading.RLock()
 
 # Rules a lenient run (strict=False) may break with a warning; the others make calibration wrong
 # whatever the user wants (a 2x2-binned dark on a 1x1 light cannot be subtracted).
@@ -677,6 +682,7 @@ def calibrate_light(
     label: str = "",
     masters_cache: dict[str, np.ndarray] | None = None,
     defects: dict[tuple, Any] | None = None,
+    keep_raw: bool = True,
 ) -> CalibratedLight:
     """Calibrate one light with the matching masters of a library, in memory (nothing is written).
 
@@ -695,7 +701,11 @@ def calibrate_light(
     label : str, optional
         The light set's label, used in the decisions.
     masters_cache, defects : dict, optional
-        Caches shared between lights (loaded masters; defect maps by masters used).
+        Caches shared between lights (loaded masters and their prepared terms; defect maps by masters
+        used). Safe to share between threads.
+    keep_raw : bool, default True
+        Keep a copy of the light before calibration in ``raw`` (for before/after views); without it
+        one full-size frame is all the light costs.
 
     Returns
     -------
@@ -727,30 +737,40 @@ def calibrate_light(
     def load(path: str | None) -> np.ndarray | None:
         if path is None:
             return None
-        if path not in cache:
-            cache[path] = fits.getdata(path).astype(np.float32)
-        return cache[path]
+        with _CACHE_LOCK:  # lights calibrated in threads share the masters, loaded once
+            if path not in cache:
+                cache[path] = fits.getdata(path).astype(np.float32)
+            return cache[path]
 
     bias_path, dark_path, flat_path, k, method = _light_masters(
         row, lib, external, label, decisions, notes, strict=strict, temperature_tolerance=temperature_tolerance,
         allow_dark_scaling=allow_dark_scaling)
-    raw = open_frames([source]).values[0]
+    calibrated = open_frames([source]).values[0]  # float32, calibrated in place below
+    raw = calibrated.copy() if keep_raw else None
     bias, dark, flat = load(bias_path), load(dark_path), load(flat_path)
     if dark_optimization and dark is not None and bias is not None:
         # Search around the exposure ratio: a 60 s dark for a 300 s light needs k near 5.
-        opt = optimize_dark_scale(raw, bias, dark, bayer_pattern=pattern, bounds=(0.0, 2.0 * max(1.0, k)))
+        opt = optimize_dark_scale(calibrated, bias, dark, bayer_pattern=pattern, bounds=(0.0, 2.0 * max(1.0, k)))
         decisions.append(f"{source.name}: dark optimisation k = {opt.k:.4f} (exposure ratio "
                          f"{k:.4f}, {opt.n_pixels} thermal pixels)")
         k, method = opt.k, "optimised"
-    calibrated = calibrate_frame(raw, bias=bias, dark=dark, flat=flat, dark_scale=k, pedestal=pedestal,
-                                 bayer_pattern=pattern)
+    # The scaled dark and the normalised flat are made once for every light that uses them.
+    terms_key = ("terms", bias_path, dark_path, flat_path, k, pattern)
+    with _CACHE_LOCK:
+        terms = cache.get(terms_key)
+        if terms is None:
+            terms = prepare_masters(bias=bias, dark=dark, flat=flat, dark_scale=k, bayer_pattern=pattern)
+            if method != "optimised":  # an optimised k is this light's own
+                cache[terms_key] = terms
+    terms.apply(calibrated, pedestal=pedestal)
     n_defects, dm = 0, None
     if cosmetic and (dark is not None or flat is not None):
         key = (dark_path, flat_path, bias_path)
-        if key not in defects:
-            defects[key] = defect_map(dark, flat, bias=bias, k_hot=k_hot, k_cold=k_cold, bayer_pattern=pattern)
-        dm = defects[key]
-        calibrated = correct_defects(calibrated, dm.mask, bayer_pattern=pattern)
+        with _CACHE_LOCK:
+            if key not in defects:
+                defects[key] = defect_map(dark, flat, bias=bias, k_hot=k_hot, k_cold=k_cold, bayer_pattern=pattern)
+            dm = defects[key]
+        correct_defects(calibrated, dm.mask, bayer_pattern=pattern, inplace=True)
         n_defects = int(dm.counts["total"])
     source_header = read_header(source)
     if isinstance(source_header, fits.Header):
@@ -770,19 +790,25 @@ def calibrate_light(
     header["PEDESTAL"] = (pedestal, "added after calibration [ADU]")
     header["NDEFECTS"] = (n_defects, "hot/cold pixels corrected")
     header.add_history(f"astrocal-widgets {__version__}: L' = (L - B - k (D - B)) / (F / <F>) + pedestal")
-    return CalibratedLight(str(source), calibrated.astype(np.float32), header, bias_path, dark_path, flat_path, k,
+    return CalibratedLight(str(source), calibrated, header, bias_path, dark_path, flat_path, k,
                            method, n_defects, dm, decisions, notes, raw)
+
+
+#: Lights calibrated at once: reading, the float32 arithmetic and writing release the GIL.
+LIGHT_THREADS = min(2, os.cpu_count() or 1)
 
 
 def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, plan: _Plan,
                       result: CalibrationResult, report: _Progress, *, strict: bool, temperature_tolerance: float,
                       overwrite: bool, defects: dict[tuple, Any]) -> None:
-    cache: dict[str, np.ndarray] = {}
+    cache: dict[Any, Any] = {}
     rules = dict(strict=strict, temperature_tolerance=temperature_tolerance,
                  allow_dark_scaling=plan.options["allow_dark_scaling"])
-    for _, row in group.table.iterrows():
+    saved_maps: set[tuple] = set(defects)  # maps of earlier light sets are saved already
+
+    def one(row) -> tuple[LightRecord, list[str], list[str]]:
+        """Calibrate and write one light (or check its existing output); only metadata comes back."""
         source = Path(row["path"])
-        report.step(f"light {source.name}")
         target = plan.lights[str(source)]
         if target.exists() and not overwrite:
             decisions: list[str] = []
@@ -791,35 +817,46 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
             why = plan.provenance(str(source), {"bias": bias, "dark": dark, "flat": flat}).mismatch(target)
             if why:
                 raise StaleOutputError([f"{target}: {why}"])
-            _record_light_decisions(result, group.label, decisions)
-            result.warnings += notes
             header = read_header(target)
-            result.lights.append(LightRecord(str(source), str(target), bias, dark, flat,
-                                             float(header.get("DARKSCAL", 1.0)), str(header.get("DARKMETH", "")),
-                                             int(header.get("NDEFECTS", 0)), reused=True))
-            continue
-        known = set(defects)
+            return (LightRecord(str(source), str(target), bias, dark, flat, float(header.get("DARKSCAL", 1.0)),
+                                str(header.get("DARKMETH", "")), int(header.get("NDEFECTS", 0)), reused=True),
+                    decisions, notes)
         light = calibrate_light(row, lib, external=external, dark_optimization=plan.options["dark_optimization"],
                                 cosmetic=plan.options["cosmetic"], k_hot=plan.options["k_hot"],
                                 k_cold=plan.options["k_cold"], pedestal=plan.options["pedestal"], label=group.label,
-                                masters_cache=cache, defects=defects, **rules)
-        _record_light_decisions(result, group.label, light.decisions)
-        result.warnings += light.warnings
-        for key in set(defects) - known:
-            dm = defects[key]
-            dark_path, flat_path, _ = key
-            map_path = _save_defect_map(dm, plan.masters_dir, dark_path, flat_path, overwrite, result)
-            result.decide(group.label, f"defect map from {Path(dark_path).name if dark_path else '-'} and "
-                                       f"{Path(flat_path).name if flat_path else '-'}: {dm.counts['hot']} hot, "
-                                       f"{dm.counts['cold']} cold pixels, saved as {map_path.name}")
-            result.defect_maps.append(str(map_path))
+                                masters_cache=cache, defects=defects, keep_raw=False, **rules)
         provenance = plan.provenance(str(source), {"bias": light.bias, "dark": light.dark, "flat": light.flat})
         for card in provenance.cards():
             light.header[card[0]] = card[1:]
         write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
-        result.written.append(str(target))
-        result.lights.append(LightRecord(str(source), str(target), light.bias, light.dark, light.flat,
-                                         light.dark_scale, light.dark_scale_method, light.defects_corrected))
+        return (LightRecord(str(source), str(target), light.bias, light.dark, light.flat, light.dark_scale,
+                            light.dark_scale_method, light.defects_corrected), light.decisions, light.warnings)
+
+    rows = [row for _, row in group.table.iterrows()]
+    # Peak memory: the masters and their prepared terms, plus one frame per thread (written by the
+    # thread itself, so finished lights hold nothing), whatever the number of lights.
+    with ThreadPoolExecutor(max_workers=LIGHT_THREADS) as pool:
+        try:
+            for row, (record, decisions, notes) in zip(rows, pool.map(one, rows)):
+                report.step(f"light {Path(row['path']).name}")
+                _record_light_decisions(result, group.label, decisions)
+                result.warnings += notes
+                if not record.reused:
+                    result.written.append(record.output)
+                result.lights.append(record)
+                for key in [k for k in defects if k not in saved_maps]:
+                    saved_maps.add(key)
+                    dm = defects[key]
+                    dark_path, flat_path, _ = key
+                    map_path = _save_defect_map(dm, plan.masters_dir, dark_path, flat_path, overwrite, result)
+                    result.decide(group.label, f"defect map from {Path(dark_path).name if dark_path else '-'} and "
+                                               f"{Path(flat_path).name if flat_path else '-'}: {dm.counts['hot']} hot, "
+                                               f"{dm.counts['cold']} cold pixels, saved as {map_path.name}")
+                    if str(map_path) not in result.defect_maps:
+                        result.defect_maps.append(str(map_path))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _record_light_decisions(result: CalibrationResult, label: str, lines: list[str]) -> None:

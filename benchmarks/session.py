@@ -1,0 +1,270 @@
+"""A whole night at full size: ``astrocal calibrate`` against a Siril 1.0.6 script doing the same work.
+
+The night (simulated once, cached): bias 10, darks 5 x 300 s, NINA 3 dark flats 6 x 1.5 s, flats 6
+(filter L), lights N (default 4), uint16 FITS of 6000 x 4000 (24 MP, ``--size 24``) or 9576 x 6388
+(61 MP, ``--size 61``).
+
+Siril's script: ``convert`` each set; ``stack ... rej w 3 3 -nonorm`` for bias, darks and dark flats;
+``preprocess flat -bias=<master dark flat>``; ``stack pp_flat rej w 3 3 -norm=mul``;
+``preprocess light -dark=<master dark> -flat=<master flat> -cc=dark 3 3``.
+
+Runs alternate (ours, Siril, ours, ...) ``--repeats`` times each; each run starts from no outputs.
+Reported: median wall time and peak RSS (of the whole process tree, sampled every 20 ms), the
+ratios, and the agreement of the calibrated lights in shape (``--agreement``: both tools again with
+cosmetic correction off; each light divided by its median; RMS of the difference, leaving out the
+pixels either tool's cosmetic correction changes).
+
+    python benchmarks/session.py                      # 24 MP, 3 + 3 runs, agreement
+    python benchmarks/session.py --size 61 --repeats 1
+    python benchmarks/session.py --lights 16 --repeats 1 --no-siril     # scaling with the light count
+
+Results go to ``benchmarks/results/session-<size>mp[-<lights>]/`` (JSON and Markdown).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import DEFAULT_DATA_DIR, HERE, machine_info, machine_lines, siril_version, write_json
+
+SIZES = {24: (4000, 6000), 61: (6388, 9576)}
+COUNTS = {"bias": 10, "dark": 5, "flat": 6, "darkflat": 6}
+
+
+class TreePeak(threading.Thread):
+    """Peak RSS of a process and its children, sampled every 20 ms."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        import psutil
+
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self.running = True
+
+    def run(self) -> None:
+        import psutil
+
+        while self.running:
+            try:
+                procs = [self.proc] + self.proc.children(recursive=True)
+                total = 0
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                return
+            time.sleep(0.02)
+
+
+def measure(command: list[str], cwd: Path, log: Path) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS (bytes) and exit code of a command."""
+    with open(log, "w") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        monitor = TreePeak(proc.pid)
+        monitor.start()
+        code = proc.wait()
+        seconds = time.perf_counter() - t0
+        monitor.running = False
+        monitor.join()
+    return seconds, monitor.peak, code
+
+
+def simulate(night: Path, shape: tuple[int, int], n_lights: int) -> None:
+    """The night, written once (kept between runs of the benchmark)."""
+    marker = night / ".complete"
+    if marker.exists():
+        return
+    import astrocal_widgets as aw
+    from astrocal_widgets.simulate.scene import DEFAULT_FILTERS
+
+    if night.exists():
+        shutil.rmtree(night)
+    t0 = time.perf_counter()
+    aw.simulate_session(night, shape=shape, counts={**COUNTS, "light": n_lights},
+                        filters=[DEFAULT_FILTERS["mono"][0]], overwrite=True)
+    for path in night.rglob("*_60.00s_*.fits"):  # the session also shoots 60 s darks: not in this night
+        path.unlink()
+    marker.write_text(f"simulated in {time.perf_counter() - t0:.0f} s\n")
+
+
+def frames_by_set(night: Path) -> dict[str, list[Path]]:
+    from astrocal_widgets import scan
+
+    catalog = scan(night)
+    out = {}
+    for kind in ("bias", "dark", "darkflat", "flat", "light"):
+        groups = catalog.groups(kind)
+        assert len(groups) == 1, f"{kind}: {len(groups)} sets"
+        out[kind] = [Path(p) for p in groups[0].paths]
+    return out
+
+
+def siril_script(sets: dict[str, list[Path]], work: Path, cosmetic: bool) -> Path:
+    """Folders of links to the frames, and the script doing what ``astrocal calibrate`` does."""
+    if work.exists():
+        shutil.rmtree(work)
+    for kind, paths in sets.items():
+        folder = work / kind
+        folder.mkdir(parents=True)
+        for i, p in enumerate(paths):
+            (folder / f"{kind}_{i + 1:05d}.fits").symlink_to(p)
+    cc = " -cc=dark 3 3" if cosmetic else ""
+    lines = ["requires 1.0.0", "setext fits"]
+    for kind in sets:
+        lines += [f"cd {kind}", f"convert {kind} -out=../process", "cd .."]
+    lines += ["cd process",
+              "stack bias rej w 3 3 -nonorm -out=../master_bias",
+              "stack dark rej w 3 3 -nonorm -out=../master_dark",
+              "stack darkflat rej w 3 3 -nonorm -out=../master_darkflat",
+              "preprocess flat -bias=../master_darkflat",
+              "stack pp_flat rej w 3 3 -norm=mul -out=../master_flat",
+              f"preprocess light -dark=../master_dark -flat=../master_flat{cc}",
+              ""]
+    script = work / "night.ssf"
+    script.write_text("\n".join(lines))
+    return script
+
+
+def run_ours(night: Path, out: Path, logs: Path, tag: str, cosmetic: bool = True) -> tuple[float, int]:
+    if out.exists():
+        shutil.rmtree(out)
+    command = [sys.executable, "-m", "astrocal_widgets", "calibrate", str(night), "--output", str(out)]
+    if not cosmetic:
+        command.append("--no-cosmetic")
+    seconds, peak, code = measure(command, out.parent, logs / f"ours-{tag}.log")
+    if code != 0:
+        raise RuntimeError(f"astrocal calibrate failed, see {logs / f'ours-{tag}.log'}")
+    return seconds, peak
+
+
+def run_siril(sets, work: Path, logs: Path, tag: str, cosmetic: bool = True) -> tuple[float, int]:
+    script = siril_script(sets, work, cosmetic)
+    seconds, peak, code = measure(["siril-cli", "-d", str(work), "-s", str(script)], work, logs / f"siril-{tag}.log")
+    if code != 0 or not list((work / "process").glob("pp_light_*.fit*")):
+        raise RuntimeError(f"Siril failed, see {logs / f'siril-{tag}.log'}")
+    return seconds, peak
+
+
+def _light_pairs(ours_dir: Path, siril_dir: Path, n: int) -> list[tuple[Path, Path]]:
+    ours = sorted((ours_dir / "calibrated").rglob("*_calibrated.fits"))
+    siril = sorted((siril_dir / "process").glob("pp_light_*.fit*"))
+    assert len(ours) == len(siril) == n, (len(ours), len(siril))
+    return list(zip(ours, siril))
+
+
+def _read(path: Path) -> np.ndarray:
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        data = hdul[0].data.astype(np.float32)
+        bottom_up = str(hdul[0].header.get("ROWORDER", "")).upper() == "BOTTOM-UP"
+    return data[::-1] if bottom_up else data
+
+
+def agreement(root: Path, sets, logs: Path, n_lights: int) -> dict:
+    """RMS difference of the lights divided by their medians, cosmetic correction off on both sides."""
+    night = root / "night"
+    ours_cc, ours_raw = root / "agree-ours-cc", root / "agree-ours"
+    siril_cc, siril_raw = root / "agree-siril-cc", root / "agree-siril"
+    run_ours(night, ours_cc, logs, "agree-cc", cosmetic=True)
+    run_ours(night, ours_raw, logs, "agree", cosmetic=False)
+    run_siril(sets, siril_cc, logs, "agree-cc", cosmetic=True)
+    run_siril(sets, siril_raw, logs, "agree", cosmetic=False)
+    rows = []
+    for (o_cc, s_cc), (o, s) in zip(_light_pairs(ours_cc, siril_cc, n_lights), _light_pairs(ours_raw, siril_raw, n_lights)):
+        a, b = _read(o), _read(s)
+        if np.nanmean(np.abs(a / np.nanmedian(a) - b / np.nanmedian(b))) > \
+                np.nanmean(np.abs(a / np.nanmedian(a) - b[::-1] / np.nanmedian(b))):
+            b = b[::-1]  # Siril stored the rows the other way up
+            flip = True
+        else:
+            flip = False
+        ra, rb = a / np.nanmedian(a), b / np.nanmedian(b)
+        # Pixels either tool's cosmetic correction changes are defects, not calibration.
+        sb = _read(s_cc)
+        sb = sb[::-1] if flip else sb
+        flagged = (_read(o_cc) != a) | (sb != _read(s) if not flip else sb != b)
+        keep = ~flagged & np.isfinite(ra) & np.isfinite(rb)
+        diff = (ra - rb)[keep]
+        rows.append({"light": o.name, "rms_percent": float(100 * np.sqrt(np.mean(diff ** 2))),
+                     "p99_abs_percent": float(100 * np.quantile(np.abs(diff), 0.99)),
+                     "flagged_pixels": int(flagged.sum()), "rows_flipped": flip})
+    return {"lights": rows, "max_rms_percent": max(r["rms_percent"] for r in rows)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, choices=sorted(SIZES), default=24, help="megapixels: 24 or 61")
+    parser.add_argument("--shape", type=int, nargs=2, default=None, metavar=("ROWS", "COLUMNS"),
+                        help="another frame size (overrides --size)")
+    parser.add_argument("--lights", type=int, default=4, help="number of lights (default 4)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each tool (default 3)")
+    parser.add_argument("--no-siril", action="store_true", help="time ours only")
+    parser.add_argument("--agreement", action=argparse.BooleanOptionalAction, default=True,
+                        help="compare the calibrated lights with Siril's (cosmetic correction off)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "session", help="scratch and cached night")
+    args = parser.parse_args()
+    shape = tuple(args.shape) if args.shape else SIZES[args.size]
+    name = f"{shape[0]}x{shape[1]}-{args.lights}lights"
+    root = args.data / name
+    logs = root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    simulate(root / "night", shape, args.lights)
+    sets = frames_by_set(root / "night")
+    use_siril = not args.no_siril and shutil.which("siril-cli") is not None
+    runs: dict[str, list[tuple[float, int]]] = {"ours": [], "siril": []}
+    for k in range(args.repeats):
+        runs["ours"].append(run_ours(root / "night", root / "ours", logs, str(k)))
+        print(f"ours  run {k + 1}: {runs['ours'][-1][0]:6.1f} s, peak {runs['ours'][-1][1] / 2**30:.2f} GiB", flush=True)
+        if use_siril:
+            runs["siril"].append(run_siril(sets, root / "siril", logs, str(k)))
+            print(f"siril run {k + 1}: {runs['siril'][-1][0]:6.1f} s, peak {runs['siril'][-1][1] / 2**30:.2f} GiB",
+                  flush=True)
+    summary = {tool: {"seconds": statistics.median(s for s, _ in r), "peak_gib": statistics.median(p for _, p in r) / 2**30,
+                      "runs": [{"seconds": s, "peak_gib": p / 2**30} for s, p in r]}
+               for tool, r in runs.items() if r}
+    result = {"shape": shape, "lights": args.lights, "counts": COUNTS, "summary": summary,
+              "per_light_seconds": summary["ours"]["seconds"] / args.lights, "machine": machine_info(),
+              "siril": siril_version() if use_siril else None}
+    if use_siril:
+        result["time_ratio"] = summary["ours"]["seconds"] / summary["siril"]["seconds"]
+        result["memory_ratio"] = summary["ours"]["peak_gib"] / summary["siril"]["peak_gib"]
+        if args.agreement:
+            result["agreement"] = agreement(root, sets, logs, args.lights)
+    out_dir = HERE / "results" / f"session-{shape[0]}x{shape[1]}-{args.lights}lights"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "result.json", result)
+    lines = [f"# A night of {shape[1]} x {shape[0]} frames, {args.lights} lights", "",
+             f"Command: `{' '.join(sys.argv)}`", ""] + machine_lines(result["machine"]) + ["",
+             "| tool | median wall (s) | median peak RSS (GiB) | runs |", "|---|---|---|---|"]
+    for tool, s in summary.items():
+        lines.append(f"| {tool} | {s['seconds']:.1f} | {s['peak_gib']:.2f} | "
+                     + ", ".join(f"{r['seconds']:.1f} s / {r['peak_gib']:.2f} GiB" for r in s["runs"]) + " |")
+    if use_siril:
+        lines += ["", f"ours / Siril: time {result['time_ratio']:.2f} x, peak memory {result['memory_ratio']:.2f} x"]
+    if "agreement" in result:
+        lines += ["", "Agreement (cosmetic correction off, lights divided by their medians, defects left out):", "",
+                  "| light | RMS difference (%) | 99th percentile (%) | pixels left out |", "|---|---|---|---|"]
+        lines += [f"| {r['light']} | {r['rms_percent']:.4f} | {r['p99_abs_percent']:.4f} | {r['flagged_pixels']} |"
+                  for r in result["agreement"]["lights"]]
+    (out_dir / "result.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=1, default=str)[:3000])
+
+
+if __name__ == "__main__":
+    main()
