@@ -38,9 +38,13 @@ neighbours, i.e. hot pixels (100-1000x the mean dark current in the simulator) *
 (5-20x), which in a 300 s master stand 15-100 sigma out. Both are real thermal defects; to keep
 only the strongest, raise ``k_hot`` (see :func:`hot_pixel_map`).
 
-Cost: dominated by one 5 x 5 median filter per map; about 18 s for a 26 Mpx colour master on a
-busy 2-core machine. The window term is evaluated only at the pixels the other terms flag, since
-it can only raise their threshold (the result is the same as with the full map).
+Cost: a 5 x 5 median filter per master and the row, column and plane medians. The median filter
+is a compiled selection network (exactly scipy's ``median_filter`` with ``mode="mirror"``, five
+times faster), the row and column medians are compiled and parallel, the dark's residual serves
+both maps, and the work is in float32 (masters are float32): a 24-megapixel dark and flat take
+about 10 s on 2 cores and 0.9 GB of working memory (44 s in float64 with scipy's filter), the same
+pixels found. The window term is evaluated only at the pixels the other terms flag, since it can
+only raise their threshold (the result is the same as with the full map).
 
 All functions are pure: inputs are never modified, results are new arrays. CFA data are
 described by ``bayer_pattern``, the 2x2 pattern at array element ``[0, 0]`` (``'RGGB'``,
@@ -76,6 +80,9 @@ __all__ = [
 
 #: The 2x2 Bayer patterns accepted (the letters of row 0 then row 1 at array element [0, 0]).
 CFA_PATTERNS: tuple[str, ...] = ("RGGB", "GRBG", "GBRG", "BGGR")
+#: Working precision of the defect maps: float32 halves their memory (a 61-megapixel map holds
+#: several frame-sized arrays at once); masters are float32 already.
+WORK_DTYPE = np.float32
 #: Default median-filter window (same-colour samples a side) of the local background.
 DEFAULT_WINDOW: int = 5
 #: Default smallest relative response deficit of a cold pixel in a flat (see :func:`cold_pixel_map`).
@@ -140,7 +147,7 @@ def _as_2d_float(name: str, x: ArrayLike) -> np.ndarray:
     a = np.asarray(x)
     if a.ndim != 2:
         raise ValueError(f"{name} must be a 2-D image (rows, columns), got shape {a.shape}")
-    return a.astype(np.float64, copy=True)  # always a copy: the caller's array is never touched
+    return a.astype(WORK_DTYPE, copy=True)  # always a copy: the caller's array is never touched
 
 
 def _check_same_shape(**arrays: ArrayLike | None) -> None:
@@ -174,7 +181,7 @@ def local_background(image: ArrayLike, *, bayer_pattern: str = "", size: int = D
 
     Returns
     -------
-    ndarray of float64
+    ndarray of float32
         The background. Edges use mirrored neighbours without repeating the edge pixel, so a
         defect on the edge is not its own background.
     """
@@ -258,7 +265,7 @@ def _median_filter_kernel(a, size, pairs):  # pragma: no cover - compiled
 
 def _robust_sigma(x: np.ndarray, axis=None) -> np.ndarray | float:
     # Raw MAD about the median times 1.4826: a Gaussian sigma that ignores the defects themselves.
-    if axis in (0, 1) and x.ndim == 2 and x.dtype == np.float64 and min(x.shape) > 0:
+    if axis in (0, 1) and x.ndim == 2 and x.dtype in (np.float32, np.float64) and min(x.shape) > 0:
         # Per column or row, compiled and in parallel (numpy's partition along a strided axis is
         # most of a large map's cost); the same medians, so the same numbers.
         return MAD_TO_SIGMA * _line_mads(np.ascontiguousarray(x if axis == 1 else x.T))
@@ -296,12 +303,14 @@ def noise_map(residual: ArrayLike, *, bayer_pattern: str = "", window: int | Non
 
     Returns
     -------
-    ndarray of float64
+    ndarray (float32 for float32 input, else float64)
         Per pixel the largest of the plane's (the floor), the window's, the column's and the
         row's robust sigma (1.4826 MAD).
     """
-    r = np.asarray(residual, dtype=np.float64)
-    out = np.empty(r.shape, np.float64)
+    r = np.asarray(residual)
+    if r.dtype not in (np.float32, np.float64):
+        r = r.astype(np.float64)
+    out = np.empty(r.shape, r.dtype)
     for ys, xs in cfa_planes(bayer_pattern):
         p = r[ys, xs]
         s = np.full(p.shape, _robust_sigma(p))
@@ -328,7 +337,7 @@ def _signal_noise(residual: np.ndarray, level: np.ndarray, bayer_pattern: str) -
     hardly varies the fitted slope is noisy, but then ``level`` is small too and ``g * level``
     stays within the scatter of the bin variances.
     """
-    out = np.zeros(residual.shape, np.float64)
+    out = np.zeros(residual.shape, residual.dtype)
     for ys, xs in cfa_planes(bayer_pattern):
         lv_plane = level[ys, xs] - np.median(level[ys, xs])
         stride = max(1, lv_plane.size // 200_000)  # a subsample is plenty for 40 variances
@@ -365,7 +374,7 @@ def _destripe(r: np.ndarray, bayer_pattern: str) -> np.ndarray:
 
 def _median_along(p: np.ndarray, axis: int) -> np.ndarray:
     """``np.median(p, axis)`` of a 2-D float64 plane, compiled and in parallel (the same values)."""
-    if p.dtype != np.float64:
+    if p.dtype not in (np.float32, np.float64):
         return np.median(p, axis=axis)
     return _line_medians(np.ascontiguousarray(p if axis == 1 else p.T))
 
@@ -434,7 +443,7 @@ def defect_residual(
 
     Returns
     -------
-    residual, sigma : ndarray of float64
+    residual, sigma : ndarray of float32
         The residual after removing column and row medians (NaN where the image is not finite:
         such pixels are filled with their colour plane's median for the filters and left out of
         the statistics), and the per-pixel robust noise: the :func:`noise_map` of the residual
@@ -554,7 +563,7 @@ def _dark_residual(master_dark, bias, pat: str, size: int, _memo: dict | None = 
         return _memo["dark"]
     d = _as_2d_float("master_dark", master_dark)
     if bias is not None:
-        d -= np.asarray(bias, dtype=np.float64)
+        d -= np.asarray(bias, dtype=d.dtype)
     out = _residual(d, pat, False, size, None)
     if _memo is not None:
         _memo["dark"] = out
