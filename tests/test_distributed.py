@@ -111,3 +111,37 @@ def test_write_master_with_an_active_client(frames, client, tmp_path):
     assert sum(client.run(_worker_reads).values()) == N * SHAPE[0] * SHAPE[1] * 2
     np.testing.assert_array_equal(fits.getdata(path), reference[()].master.values)
     assert fits.getheader(path)["IMAGETYP"] == "MASTER DARK"
+
+
+def _tree_bytes(folder):
+    from pathlib import Path
+
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(Path(folder).rglob("*.fits"))}
+
+
+def test_calibrate_session_on_the_cluster_writes_the_same_bytes(client, tmp_path):
+    """The whole night as tasks: masters' bands, the defect map and each light on the workers."""
+    from distributed import get_task_stream
+
+    from astrocal_widgets.calibrate import calibrate_session
+
+    night = tmp_path / "night"
+    aw.simulate_session(night, shape=SHAPE, counts={"bias": 5, "dark": 5, "flat": 5, "darkflat": 5, "light": 2})
+    local = calibrate_session(night, output=tmp_path / "local")
+    client.run(_worker_reset)
+    with get_task_stream(client) as stream:
+        remote = calibrate_session(night, output=tmp_path / "cluster", client=client)
+    names = [t["key"][0] if isinstance(t["key"], tuple) else t["key"] for t in stream.data]
+    workers = set(client.scheduler_info()["workers"])
+    light_tasks = [t for t, name in zip(stream.data, names) if name.startswith("_light_task")]
+    assert len(light_tasks) == len(remote.lights) == 4  # two filters, two lights each
+    assert sum(name.startswith("_defect_map_task") for name in names) == 2  # one per (dark, flat) pair
+    assert any(name.startswith("_integrate_block") for name in names)  # the masters' bands
+    assert {t["worker"] for t in stream.data} <= workers
+    assert sum(client.run(_worker_reads).values()) > 0  # the workers read the pixels
+    # byte for byte the files of the local run: masters, defect maps, calibrated lights
+    ours, theirs = _tree_bytes(tmp_path / "local"), _tree_bytes(tmp_path / "cluster")
+    assert sorted(ours) == sorted(theirs) and len(ours) == 7 + 2 + 4
+    different = [name for name in ours if ours[name] != theirs[name]]
+    assert not different, different
+    assert [l.output.replace("cluster", "local") for l in remote.lights] == [l.output for l in local.lights]

@@ -7,6 +7,7 @@ write everything atomically, overwrite nothing unless asked, and report every de
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import dask
 import numpy as np
 from astropy.io import fits
 
@@ -200,6 +202,7 @@ def calibrate_session(
     k_cold: float = 5.0,
     pedestal: float = 0.0,
     progress: Callable[[float, str], None] | None = None,
+    client: Any = None,
 ) -> CalibrationResult:
     """Calibrate a night: masters, calibrated flats, master flats, calibrated lights.
 
@@ -235,6 +238,11 @@ def calibrate_session(
         Added to calibrated lights (keeps them positive).
     progress : callable, optional
         ``progress(fraction, message)``.
+    client : distributed.Client, optional
+        Run on a dask.distributed cluster: the masters' bands and each light's calibration become
+        tasks on its workers (which must see the same files: a shared file system), the defect maps
+        one task per pair of masters. The outputs are byte-identical to a local run. Any cluster
+        dask supports (LocalCluster, SLURM with dask-jobqueue, Kubernetes with dask-kubernetes).
 
     Returns
     -------
@@ -282,24 +290,27 @@ def calibrate_session(
     total = len(steps) + sum(len(g) for g in lights)
     report.total = max(1, total)
 
-    # 1. Bias, darks, dark flats: plain masters.
-    for group in steps:
-        if group.frame_type in ("bias", "dark", "darkflat"):
-            record = _master(group, plan.masters[group.slug], overwrite, report, result)
-            lib.add(record.path)
+    # The masters' band tasks go to the cluster's scheduler when there is one.
+    with (dask.config.set(scheduler=client) if client is not None else contextlib.nullcontext()):
+        # 1. Bias, darks, dark flats: plain masters.
+        for group in steps:
+            if group.frame_type in ("bias", "dark", "darkflat"):
+                record = _master(group, plan.masters[group.slug], overwrite, report, result)
+                lib.add(record.path)
 
-    # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
-    for group in steps:
-        if group.frame_type == "flat":
-            record = _master_flat(group, plan.masters[group.slug], lib, overwrite, report, result,
-                                  temperature_tolerance, strict)
-            lib.add(record.path)
+        # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
+        for group in steps:
+            if group.frame_type == "flat":
+                record = _master_flat(group, plan.masters[group.slug], lib, overwrite, report, result,
+                                      temperature_tolerance, strict)
+                lib.add(record.path)
 
     # 3. Lights. Defect maps are shared by every light calibrated with the same masters.
     defects: dict[tuple, Any] = {}
     for group in lights:
         _calibrate_lights(group, lib, external, plan, result, report, strict=strict,
-                          temperature_tolerance=temperature_tolerance, overwrite=overwrite, defects=defects)
+                          temperature_tolerance=temperature_tolerance, overwrite=overwrite, defects=defects,
+                          client=client)
     report(1.0, "done")
     return result
 
@@ -798,65 +809,119 @@ def calibrate_light(
 LIGHT_THREADS = min(2, os.cpu_count() or 1)
 
 
+def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, options: dict[str, Any],
+                rules: dict[str, Any], root: Path, target: Path, overwrite: bool, masters_cache: dict | None = None,
+                defects: dict | None = None) -> tuple[LightRecord, list[str], list[str]]:
+    """Calibrate one light and write it with its provenance; only metadata comes back.
+
+    One task: run in a thread (sharing the caches) or on a cluster's worker (its own caches, the
+    defect map handed in), with the same arithmetic, so the files are the same bytes.
+    """
+    light = calibrate_light(row, lib, external=external, dark_optimization=options["dark_optimization"],
+                            cosmetic=options["cosmetic"], k_hot=options["k_hot"], k_cold=options["k_cold"],
+                            pedestal=options["pedestal"], label=label, masters_cache=masters_cache,
+                            defects=defects, keep_raw=False, **rules)
+    provenance = LightProvenance.of(str(row["path"]), root, options,
+                                    {"bias": light.bias, "dark": light.dark, "flat": light.flat})
+    for card in provenance.cards():
+        light.header[card[0]] = card[1:]
+    write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
+    return (LightRecord(str(row["path"]), str(target), light.bias, light.dark, light.flat, light.dark_scale,
+                        light.dark_scale_method, light.defects_corrected), light.decisions, light.warnings)
+
+
+def _defect_map_task(dark_path: str | None, flat_path: str | None, bias_path: str | None, k_hot: float,
+                     k_cold: float, bayer_pattern: str):
+    """The defect map of a pair of masters, from their files (a cluster task)."""
+    def load(path):
+        return None if path is None else fits.getdata(path).astype(np.float32)
+
+    return defect_map(load(dark_path), load(flat_path), bias=load(bias_path), k_hot=k_hot, k_cold=k_cold,
+                      bayer_pattern=bayer_pattern)
+
+
 def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, plan: _Plan,
                       result: CalibrationResult, report: _Progress, *, strict: bool, temperature_tolerance: float,
-                      overwrite: bool, defects: dict[tuple, Any]) -> None:
+                      overwrite: bool, defects: dict[tuple, Any], client: Any = None) -> None:
     cache: dict[Any, Any] = {}
     rules = dict(strict=strict, temperature_tolerance=temperature_tolerance,
                  allow_dark_scaling=plan.options["allow_dark_scaling"])
     saved_maps: set[tuple] = set(defects)  # maps of earlier light sets are saved already
 
+    def reused(row, target: Path) -> tuple[LightRecord, list[str], list[str]]:
+        """An existing output: up to date (reused) or stale (an error)."""
+        decisions: list[str] = []
+        notes: list[str] = []
+        bias, dark, flat, _, _ = _light_masters(row, lib, external, group.label, decisions, notes, **rules)
+        why = plan.provenance(str(row["path"]), {"bias": bias, "dark": dark, "flat": flat}).mismatch(target)
+        if why:
+            raise StaleOutputError([f"{target}: {why}"])
+        header = read_header(target)
+        return (LightRecord(str(row["path"]), str(target), bias, dark, flat, float(header.get("DARKSCAL", 1.0)),
+                            str(header.get("DARKMETH", "")), int(header.get("NDEFECTS", 0)), reused=True),
+                decisions, notes)
+
     def one(row) -> tuple[LightRecord, list[str], list[str]]:
-        """Calibrate and write one light (or check its existing output); only metadata comes back."""
-        source = Path(row["path"])
-        target = plan.lights[str(source)]
+        target = plan.lights[str(row["path"])]
         if target.exists() and not overwrite:
-            decisions: list[str] = []
-            notes: list[str] = []
-            bias, dark, flat, _, _ = _light_masters(row, lib, external, group.label, decisions, notes, **rules)
-            why = plan.provenance(str(source), {"bias": bias, "dark": dark, "flat": flat}).mismatch(target)
-            if why:
-                raise StaleOutputError([f"{target}: {why}"])
-            header = read_header(target)
-            return (LightRecord(str(source), str(target), bias, dark, flat, float(header.get("DARKSCAL", 1.0)),
-                                str(header.get("DARKMETH", "")), int(header.get("NDEFECTS", 0)), reused=True),
-                    decisions, notes)
-        light = calibrate_light(row, lib, external=external, dark_optimization=plan.options["dark_optimization"],
-                                cosmetic=plan.options["cosmetic"], k_hot=plan.options["k_hot"],
-                                k_cold=plan.options["k_cold"], pedestal=plan.options["pedestal"], label=group.label,
-                                masters_cache=cache, defects=defects, keep_raw=False, **rules)
-        provenance = plan.provenance(str(source), {"bias": light.bias, "dark": light.dark, "flat": light.flat})
-        for card in provenance.cards():
-            light.header[card[0]] = card[1:]
-        write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
-        return (LightRecord(str(source), str(target), light.bias, light.dark, light.flat, light.dark_scale,
-                            light.dark_scale_method, light.defects_corrected), light.decisions, light.warnings)
+            return reused(row, target)
+        return _light_task(row, lib, external, group.label, plan.options, rules, plan.root, target, overwrite,
+                           cache, defects)
 
     rows = [row for _, row in group.table.iterrows()]
-    # Peak memory: the masters and their prepared terms, plus one frame per thread (written by the
-    # thread itself, so finished lights hold nothing), whatever the number of lights.
-    with ThreadPoolExecutor(max_workers=LIGHT_THREADS) as pool:
-        try:
-            for row, (record, decisions, notes) in zip(rows, pool.map(one, rows)):
-                report.step(f"light {Path(row['path']).name}")
-                _record_light_decisions(result, group.label, decisions)
-                result.warnings += notes
-                if not record.reused:
-                    result.written.append(record.output)
-                result.lights.append(record)
-                for key in [k for k in defects if k not in saved_maps]:
-                    saved_maps.add(key)
-                    dm = defects[key]
-                    dark_path, flat_path, _ = key
-                    map_path = _save_defect_map(dm, plan.masters_dir, dark_path, flat_path, overwrite, result)
-                    result.decide(group.label, f"defect map from {Path(dark_path).name if dark_path else '-'} and "
-                                               f"{Path(flat_path).name if flat_path else '-'}: {dm.counts['hot']} hot, "
-                                               f"{dm.counts['cold']} cold pixels, saved as {map_path.name}")
-                    if str(map_path) not in result.defect_maps:
-                        result.defect_maps.append(str(map_path))
-        except BaseException:
+    if client is not None:
+        outcomes = _lights_on_cluster(client, rows, group, lib, external, plan, rules, overwrite, defects, reused)
+    else:
+        pool = ThreadPoolExecutor(max_workers=LIGHT_THREADS)
+        # Peak memory: the masters and their prepared terms, plus one frame per thread (written by the
+        # thread itself, so finished lights hold nothing), whatever the number of lights.
+        outcomes = pool.map(one, rows)
+    try:
+        for row, (record, decisions, notes) in zip(rows, outcomes):
+            report.step(f"light {Path(row['path']).name}")
+            _record_light_decisions(result, group.label, decisions)
+            result.warnings += notes
+            if not record.reused:
+                result.written.append(record.output)
+            result.lights.append(record)
+            for key in [k for k in defects if k not in saved_maps]:
+                saved_maps.add(key)
+                dm = defects[key]
+                dark_path, flat_path, _ = key
+                map_path = _save_defect_map(dm, plan.masters_dir, dark_path, flat_path, overwrite, result)
+                result.decide(group.label, f"defect map from {Path(dark_path).name if dark_path else '-'} and "
+                                           f"{Path(flat_path).name if flat_path else '-'}: {dm.counts['hot']} hot, "
+                                           f"{dm.counts['cold']} cold pixels, saved as {map_path.name}")
+                if str(map_path) not in result.defect_maps:
+                    result.defect_maps.append(str(map_path))
+    finally:
+        if client is None:
             pool.shutdown(wait=True, cancel_futures=True)
-            raise
+
+
+def _lights_on_cluster(client, rows, group, lib, external, plan, rules, overwrite, defects, reused):
+    """Each light a task on the cluster's workers; the defect maps first, one task per pair of masters."""
+    options = plan.options
+    submitted = []
+    maps: dict[tuple, Any] = {}
+    for row in rows:
+        target = plan.lights[str(row["path"])]
+        if target.exists() and not overwrite:
+            submitted.append(reused(row, target))
+            continue
+        bias, dark, flat, _, _ = _light_masters(row, lib, external, group.label, [], [], **rules)
+        key = (dark, flat, bias)
+        light_defects = {}
+        if options["cosmetic"] and (dark is not None or flat is not None):
+            if key not in defects and key not in maps:
+                maps[key] = client.submit(_defect_map_task, dark, flat, bias, options["k_hot"], options["k_cold"],
+                                          row["bayer_pattern"] or "", pure=False)
+            light_defects = {key: defects[key] if key in defects else maps[key]}
+        submitted.append(client.submit(_light_task, row, lib, external, group.label, options, rules, plan.root,
+                                       target, overwrite, None, light_defects, pure=False))
+    for key, future in maps.items():
+        defects[key] = future.result()  # saved beside the masters by this process, as in a local run
+    return (item if isinstance(item, tuple) else item.result() for item in submitted)
 
 
 def _record_light_decisions(result: CalibrationResult, label: str, lines: list[str]) -> None:
