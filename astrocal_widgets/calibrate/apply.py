@@ -53,6 +53,9 @@ def _image(name: str, x: ArrayLike) -> np.ndarray:
 
 # --------------------------------------------------------------------------- flat
 
+#: Rows divided at a time in float64 when normalising a flat.
+_BAND_ROWS = 256
+
 
 def normalized_flat(master_flat: ArrayLike, bayer_pattern: str = "", statistic: str = "mean") -> np.ndarray:
     """The master flat divided by its mean, per Bayer colour for a CFA mosaic.
@@ -87,11 +90,13 @@ def normalized_flat(master_flat: ArrayLike, bayer_pattern: str = "", statistic: 
     pat = check_bayer_pattern(bayer_pattern)
     if statistic not in _FLAT_STATISTICS:
         raise ValueError(f"statistic must be one of {_FLAT_STATISTICS}, got {statistic!r}")
-    f = _image("master_flat", master_flat).astype(np.float64)  # a copy: the input stays untouched
+    src = _image("master_flat", master_flat)
+    # float32 storage (a copy: the input stays untouched), float64 arithmetic: the statistic is
+    # accumulated and the division done in float64 a band at a time, without a float64 frame.
+    f = src.astype(np.float64 if src.dtype == np.float64 else np.float32)
     with np.errstate(invalid="ignore"):
         invalid = ~np.isfinite(f) | ~(f > 0)
     f[invalid] = np.nan
-    stat = np.nanmean if statistic == "mean" else np.nanmedian
     if pat:
         cell = np.array(list(pat)).reshape(2, 2)
         groups = {c: [(ys, xs) for (ys, xs) in cfa_planes(pat) if cell[ys.start, xs.start] == c] for c in "RGB"}
@@ -103,9 +108,14 @@ def normalized_flat(master_flat: ArrayLike, bayer_pattern: str = "", statistic: 
         if not np.any(np.isfinite(values)):
             what = f"the {colour} pixels of the master flat" if colour else "the master flat"
             raise ValueError(f"{what}: not a single positive finite value, cannot normalise")
-        level = float(stat(values))
+        level = float(np.nanmean(values, dtype=np.float64) if statistic == "mean"
+                      else np.nanmedian(values.astype(np.float64)))
+        del values
         for ys, xs in planes:
-            out[ys, xs] = f[ys, xs] / level
+            plane, target = f[ys, xs], out[ys, xs]
+            for y0 in range(0, plane.shape[0], _BAND_ROWS):
+                target[y0:y0 + _BAND_ROWS] = plane[y0:y0 + _BAND_ROWS].astype(np.float64) / level
+            out[ys, xs] = target
     n_bad = int(invalid.sum())
     if n_bad:
         warnings.warn(

@@ -756,31 +756,38 @@ def calibrate_light(
     bias_path, dark_path, flat_path, k, method = _light_masters(
         row, lib, external, label, decisions, notes, strict=strict, temperature_tolerance=temperature_tolerance,
         allow_dark_scaling=allow_dark_scaling)
+    terms_key = ("terms", bias_path, dark_path, flat_path, k, pattern)
+    defects_key = (dark_path, flat_path, bias_path)
+    wants_defects = cosmetic and (dark_path is not None or flat_path is not None)
+    optimise = dark_optimization and dark_path is not None and bias_path is not None
+    # Masters first, the light after: the defect map (the largest working set) and the prepared terms
+    # are made while no light is held, and the raw masters are let go once both exist.
+    with _CACHE_LOCK:
+        if wants_defects and defects_key not in defects:
+            defects[defects_key] = defect_map(load(dark_path), load(flat_path), bias=load(bias_path), k_hot=k_hot,
+                                              k_cold=k_cold, bayer_pattern=pattern)
+        terms = None if optimise else cache.get(terms_key)
+        if terms is None and not optimise:
+            terms = cache[terms_key] = prepare_masters(bias=load(bias_path), dark=load(dark_path),
+                                                       flat=load(flat_path), dark_scale=k, bayer_pattern=pattern)
+        if terms is not None and masters_cache is not None:
+            for path in (dark_path, flat_path):  # in the prepared terms and the defect map now
+                cache.pop(path, None)
     calibrated = open_frames([source]).values[0]  # float32, calibrated in place below
     raw = calibrated.copy() if keep_raw else None
-    bias, dark, flat = load(bias_path), load(dark_path), load(flat_path)
-    if dark_optimization and dark is not None and bias is not None:
+    if optimise:
+        bias, dark = load(bias_path), load(dark_path)
         # Search around the exposure ratio: a 60 s dark for a 300 s light needs k near 5.
         opt = optimize_dark_scale(calibrated, bias, dark, bayer_pattern=pattern, bounds=(0.0, 2.0 * max(1.0, k)))
         decisions.append(f"{source.name}: dark optimisation k = {opt.k:.4f} (exposure ratio "
                          f"{k:.4f}, {opt.n_pixels} thermal pixels)")
         k, method = opt.k, "optimised"
-    # The scaled dark and the normalised flat are made once for every light that uses them.
-    terms_key = ("terms", bias_path, dark_path, flat_path, k, pattern)
-    with _CACHE_LOCK:
-        terms = cache.get(terms_key)
-        if terms is None:
-            terms = prepare_masters(bias=bias, dark=dark, flat=flat, dark_scale=k, bayer_pattern=pattern)
-            if method != "optimised":  # an optimised k is this light's own
-                cache[terms_key] = terms
+        # an optimised k is this light's own: its terms are not kept
+        terms = prepare_masters(bias=bias, dark=dark, flat=load(flat_path), dark_scale=k, bayer_pattern=pattern)
     terms.apply(calibrated, pedestal=pedestal)
     n_defects, dm = 0, None
-    if cosmetic and (dark is not None or flat is not None):
-        key = (dark_path, flat_path, bias_path)
-        with _CACHE_LOCK:
-            if key not in defects:
-                defects[key] = defect_map(dark, flat, bias=bias, k_hot=k_hot, k_cold=k_cold, bayer_pattern=pattern)
-            dm = defects[key]
+    if wants_defects:
+        dm = defects[defects_key]
         correct_defects(calibrated, dm.mask, bayer_pattern=pattern, inplace=True)
         n_defects = int(dm.counts["total"])
     source_header = read_header(source)
