@@ -314,7 +314,8 @@ def shot_noise(expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _smooth_ring(r: np.ndarray, inner: float, outer: float, edge: float = 1.5) -> np.ndarray:
     """1 inside the annulus inner <= r <= outer, 0 outside, with logistic edges ``edge`` px wide."""
-    return 1.0 / (1.0 + np.exp((r - outer) / edge)) * (1.0 / (1.0 + np.exp((inner - r) / edge)))
+    with np.errstate(over="ignore"):  # far from the ring exp overflows to inf, and 1 / (1 + inf) is the 0 wanted
+        return 1.0 / (1.0 + np.exp((r - outer) / edge)) * (1.0 / (1.0 + np.exp((inner - r) / edge)))
 
 
 class SensorModel:
