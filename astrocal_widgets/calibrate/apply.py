@@ -224,10 +224,6 @@ class PreparedMasters:
     dark: np.ndarray | None
     flat: np.ndarray | None
 
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.bias, self.dark, self.flat) if a is not None)
-
     def apply(self, frame: np.ndarray, *, pedestal: float = 0.0) -> np.ndarray:
         """Calibrate a float32 frame **in place** (no other full-frame array is made); returns it."""
         if frame.dtype != np.float32:

@@ -268,7 +268,7 @@ def _robust_sigma(x: np.ndarray, axis=None) -> np.ndarray | float:
     if axis in (0, 1) and x.ndim == 2 and x.dtype in (np.float32, np.float64) and min(x.shape) > 0:
         # Per column or row, compiled and in parallel (numpy's partition along a strided axis is
         # most of a large map's cost); the same medians, so the same numbers.
-        return MAD_TO_SIGMA * _line_mads(np.ascontiguousarray(x if axis == 1 else x.T))
+        return MAD_TO_SIGMA * _line_mads(_as_rows(x, axis))
     m = np.median(x, axis=axis, keepdims=True)
     s = MAD_TO_SIGMA * np.median(np.abs(x - m), axis=axis)
     return float(s) if axis is None else s
@@ -373,10 +373,15 @@ def _destripe(r: np.ndarray, bayer_pattern: str) -> np.ndarray:
 
 
 def _median_along(p: np.ndarray, axis: int) -> np.ndarray:
-    """``np.median(p, axis)`` of a 2-D float64 plane, compiled and in parallel (the same values)."""
+    """``np.median(p, axis)`` of a 2-D float plane, compiled and in parallel (the same values)."""
     if p.dtype not in (np.float32, np.float64):
         return np.median(p, axis=axis)
-    return _line_medians(np.ascontiguousarray(p if axis == 1 else p.T))
+    return _line_medians(_as_rows(p, axis))
+
+
+def _as_rows(x: np.ndarray, axis: int) -> np.ndarray:
+    """The lines along ``axis`` as the contiguous rows the compiled per-line statistics walk."""
+    return np.ascontiguousarray(x if axis == 1 else x.T)
 
 
 @njit(parallel=True, cache=True, nogil=True)

@@ -311,15 +311,20 @@ def _rank(t: FrameInfo, c: FrameInfo, problems: list[Mismatch], role: str) -> tu
     types = ROLE_FRAME_TYPES[role]
     type_rank = types.index(c.frame_type) if c.frame_type in types else len(types)
     if role == "dark" and not _exact_exposure(t, c):
-        k = t.exposure / c.exposure if c.exposure > 0 else math.inf
-        exposure_rank: tuple = (1, int(k > 1 + EXPOSURE_RELATIVE_TOLERANCE), abs(math.log(k)) if 0 < k < math.inf
-                                else math.inf)
+        exposure_rank: tuple = _scaling_rank(t.exposure, c.exposure)
     else:
         exposure_rank = (0, 0, 0.0)
     diff = _temperature_difference(t, c)
     n = c.n_frames or 0
     date = -c.date_obs.value if c.date_obs is not None else math.inf
     return (type_rank, exposure_rank, len(problems), round(diff, 1), -n, date, c.path or c.name)
+
+
+def _scaling_rank(target_exposure: float, dark_exposure: float) -> tuple:
+    """How darks of another exposure than the target's are preferred: longer than the target first
+    (scaled down, ``k <= 1``), then the closest exposure."""
+    k = target_exposure / dark_exposure if dark_exposure > 0 else math.inf
+    return (1, int(k > 1 + EXPOSURE_RELATIVE_TOLERANCE), abs(math.log(k)) if 0 < k < math.inf else math.inf)
 
 
 def _why_not(t: FrameInfo, best: FrameInfo, c: FrameInfo, best_rank: tuple, rank: tuple,

@@ -23,7 +23,11 @@ from ..errors import OutputCollisionError
 from ..io.provenance import canonical_path, content_hash, header_path, path_from_header
 
 __all__ = ["session_relative_path", "calibrated_light_path", "check_one_to_one", "LightProvenance",
-           "OUTSIDE_FOLDER"]
+           "OUTSIDE_FOLDER", "MASTERS_FOLDER", "CALIBRATED_FOLDER"]
+
+#: Sub-folders of the output folder (the night's folder by default): masters and defect maps, calibrated lights.
+MASTERS_FOLDER = "masters"
+CALIBRATED_FOLDER = "calibrated"
 
 #: Sub-folder of ``calibrated/`` for lights that are not below the session folder.
 OUTSIDE_FOLDER = "_outside_session"

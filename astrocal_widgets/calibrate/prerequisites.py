@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..frames import FrameCatalog, FrameGroup
+from .library import _scaling_rank
 from .matching import DEFAULT_TEMPERATURE_TOLERANCE, ROLE_FRAME_TYPES, check_compatibility
 
 __all__ = ["NeededMaster", "Prerequisites", "flat_prerequisites", "light_prerequisites", "master_file",
-           "short_label"]
+           "saved_master_path", "short_label"]
 
 _WORDS = {"bias": "bias", "dark": "dark", "darkflat": "dark flat", "flat": "flat"}
 _PLURALS = {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "flat": "flats"}
@@ -28,6 +29,13 @@ _PLURALS = {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "f
 def master_file(group: FrameGroup, masters_dir: str | os.PathLike) -> Path:
     """Where the master of a set is saved: ``masters_dir/master_<set>.fits`` (one name, reused by every run)."""
     return Path(masters_dir) / f"master_{group.slug}.fits"
+
+
+def saved_master_path(group: FrameGroup, masters_dir: str | os.PathLike,
+                      saved: Mapping[str, Any] | None = None) -> Path:
+    """Where a set's master is (or will be): ``saved[label]`` for one saved under another name, else
+    :func:`master_file`."""
+    return Path(saved[group.label]) if saved and group.label in saved else master_file(group, masters_dir)
 
 
 def short_label(group: FrameGroup) -> str:
@@ -104,10 +112,6 @@ class Prerequisites:
         return (f"save the {' and the '.join(names)} first: the night has the matching {' and '.join(kinds)}, "
                 f"and calibrating without {'it' if len(names) == 1 else 'them'} would use a fallback")
 
-    def uses(self, role: str) -> list[NeededMaster]:
-        """The needed masters of one role."""
-        return [m for m in self.masters if m.role == role]
-
 
 def _matching(target: Any, catalog: FrameCatalog, role: str, **rules: Any) -> list[FrameGroup]:
     out = []
@@ -120,7 +124,7 @@ def _matching(target: Any, catalog: FrameCatalog, role: str, **rules: Any) -> li
 
 
 def _needed(role: str, group: FrameGroup, masters_dir: Path, saved: Mapping[str, Any] | None) -> NeededMaster:
-    path = Path(saved[group.label]) if saved and group.label in saved else master_file(group, masters_dir)
+    path = saved_master_path(group, masters_dir, saved)
     return NeededMaster(role, group, path, path.exists())
 
 
@@ -203,12 +207,11 @@ def light_prerequisites(light: Any, catalog: FrameCatalog, masters_dir: str | os
     for role in ("bias", "dark", "flat"):
         sets = _matching(light, catalog, role, temperature_tolerance=temperature_tolerance)
         if role == "dark" and not sets and allow_dark_scaling:
-            # As find_master ranks scaled darks: longer than the light first, then the closest exposure.
+            # The dark find_master would scale: ranked by the same rule.
             exposure = float(light.key["exposure"] if isinstance(light, FrameGroup) else light["exposure"])
             scalable = _matching(light, catalog, role, temperature_tolerance=temperature_tolerance,
                                  allow_dark_scaling=True)
-            ratio = [exposure / float(g.key["exposure"]) for g in scalable]
-            sets = [g for _, g in sorted(zip(ratio, scalable), key=lambda t: (t[0] > 1, abs(math.log(t[0]))))][:1]
+            sets = sorted(scalable, key=lambda g: _scaling_rank(exposure, float(g.key["exposure"])))[:1]
         out.masters += [_needed(role, g, masters_dir, saved) for g in sets]
         if not sets:
             out.warnings.append(f"{label}: no {_WORDS[role]} frames in the night match it")

@@ -37,7 +37,8 @@ from .cosmetic import correct_defects, defect_map
 from .library import MasterLibrary, find_master
 from .masters import build_master, subtract_masters
 from .matching import check_compatibility, enforce
-from .outputs import LightProvenance, calibrated_light_path, check_one_to_one
+from .outputs import (CALIBRATED_FOLDER, MASTERS_FOLDER, LightProvenance, calibrated_light_path,
+                      check_one_to_one)
 from .prerequisites import flat_prerequisites, master_file
 
 __all__ = ["calibrate_session", "CalibrationResult", "MasterRecord", "LightRecord", "calibrate_flats",
@@ -100,12 +101,12 @@ class CalibrationResult:
     @property
     def masters_dir(self) -> Path:
         """Where the masters (and defect maps) are."""
-        return self.output / "masters"
+        return self.output / MASTERS_FOLDER
 
     @property
     def lights_dir(self) -> Path:
         """Where the calibrated lights are (in the sub-folders of the raw lights)."""
-        return self.output / "calibrated"
+        return self.output / CALIBRATED_FOLDER
 
     def decide(self, label: str, text: str) -> None:
         """Record a decision about the set ``label`` (once)."""
@@ -256,11 +257,10 @@ def calibrate_session(
     # One absolute spelling of the folder: relative, absolute and symlinked paths give the same outputs.
     root = Path(os.path.abspath(directory))
     out_root = Path(os.path.abspath(output)) if output is not None else root
-    masters_dir = out_root / "masters"
-    lights_dir = out_root / "calibrated"
     report = _Progress(progress)
     catalog = scan(root)
     result = CalibrationResult(Path(directory), out_root, catalog)
+    masters_dir, lights_dir = result.masters_dir, result.lights_dir
     for _, row in catalog.skipped.iterrows():
         result.warnings.append(f"skipped {row['path']}: {row['problem']}")
     for _, row in catalog.unclassified.iterrows():
@@ -349,6 +349,11 @@ class _Plan:
 
     def provenance(self, source: str, masters: dict[str, str | None] | None = None) -> LightProvenance:
         return LightProvenance.of(source, self.root, self.options, masters)
+
+
+def _read_master(path: str | None) -> np.ndarray | None:
+    """A master's pixels as float32 (None for no master)."""
+    return None if path is None else fits.getdata(path).astype(np.float32)
 
 
 class _Progress:
@@ -488,7 +493,7 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
             continue
         if choice.path not in out.masters:
             out.masters.append(choice.path)
-            masters.append(fits.getdata(choice.path).astype(np.float32))
+            masters.append(_read_master(choice.path))
         index.append(out.masters.index(choice.path))
     if all(i == -1 for i in index):
         text = (f"{group.label}: no dark flats and no bias match these flats, e.g. {group.paths[0]}: their "
@@ -525,8 +530,7 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
     flats = calibrate_flats(group, lib, strict=strict, temperature_tolerance=temperature_tolerance)
     names = flats.masters
     result.warnings += flats.warnings
-    for line in flats.decisions:
-        result.decide(group.label, line[len(group.label) + 2:] if line.startswith(group.label + ": ") else line)
+    _record_decisions(result, group.label, flats.decisions)
     if path.exists() and not overwrite:
         why = master_mismatch(path, [str(p) for p in flats.cube["path"].values], names)
         if why:
@@ -750,7 +754,7 @@ def calibrate_light(
             return None
         with _CACHE_LOCK:  # lights calibrated in threads share the masters, loaded once
             if path not in cache:
-                cache[path] = fits.getdata(path).astype(np.float32)
+                cache[path] = _read_master(path)
             return cache[path]
 
     bias_path, dark_path, flat_path, k, method = _light_masters(
@@ -766,13 +770,15 @@ def calibrate_light(
         if wants_defects and defects_key not in defects:
             defects[defects_key] = defect_map(load(dark_path), load(flat_path), bias=load(bias_path), k_hot=k_hot,
                                               k_cold=k_cold, bayer_pattern=pattern)
-        terms = None if optimise else cache.get(terms_key)
-        if terms is None and not optimise:
-            terms = cache[terms_key] = prepare_masters(bias=load(bias_path), dark=load(dark_path),
-                                                       flat=load(flat_path), dark_scale=k, bayer_pattern=pattern)
-        if terms is not None and masters_cache is not None:
-            for path in (dark_path, flat_path):  # in the prepared terms and the defect map now
-                cache.pop(path, None)
+        terms = None  # an optimised k is this light's own: its terms are made below, not kept
+        if not optimise:
+            terms = cache.get(terms_key)
+            if terms is None:
+                terms = cache[terms_key] = prepare_masters(bias=load(bias_path), dark=load(dark_path),
+                                                           flat=load(flat_path), dark_scale=k, bayer_pattern=pattern)
+            if masters_cache is not None:
+                for path in (dark_path, flat_path):  # in the prepared terms and the defect map now
+                    cache.pop(path, None)
     calibrated = open_frames([source]).values[0]  # float32, calibrated in place below
     raw = calibrated.copy() if keep_raw else None
     if optimise:
@@ -782,7 +788,6 @@ def calibrate_light(
         decisions.append(f"{source.name}: dark optimisation k = {opt.k:.4f} (exposure ratio "
                          f"{k:.4f}, {opt.n_pixels} thermal pixels)")
         k, method = opt.k, "optimised"
-        # an optimised k is this light's own: its terms are not kept
         terms = prepare_masters(bias=bias, dark=dark, flat=load(flat_path), dark_scale=k, bayer_pattern=pattern)
     terms.apply(calibrated, pedestal=pedestal)
     n_defects, dm = 0, None
@@ -840,11 +845,8 @@ def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: 
 def _defect_map_task(dark_path: str | None, flat_path: str | None, bias_path: str | None, k_hot: float,
                      k_cold: float, bayer_pattern: str):
     """The defect map of a pair of masters, from their files (a cluster task)."""
-    def load(path):
-        return None if path is None else fits.getdata(path).astype(np.float32)
-
-    return defect_map(load(dark_path), load(flat_path), bias=load(bias_path), k_hot=k_hot, k_cold=k_cold,
-                      bayer_pattern=bayer_pattern)
+    return defect_map(_read_master(dark_path), _read_master(flat_path), bias=_read_master(bias_path), k_hot=k_hot,
+                      k_cold=k_cold, bayer_pattern=bayer_pattern)
 
 
 def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, plan: _Plan,
@@ -876,17 +878,15 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
                            cache, defects)
 
     rows = [row for _, row in group.table.iterrows()]
-    if client is not None:
-        outcomes = _lights_on_cluster(client, rows, group, lib, external, plan, rules, overwrite, defects, reused)
-    else:
-        pool = ThreadPoolExecutor(max_workers=LIGHT_THREADS)
-        # Peak memory: the masters and their prepared terms, plus one frame per thread (written by the
-        # thread itself, so finished lights hold nothing), whatever the number of lights.
-        outcomes = pool.map(one, rows)
+    # Locally, peak memory is the masters and their prepared terms plus one frame per thread (written by
+    # the thread itself, so finished lights hold nothing), whatever the number of lights.
+    pool = ThreadPoolExecutor(max_workers=LIGHT_THREADS) if client is None else None
+    outcomes = (pool.map(one, rows) if pool is not None
+                else _lights_on_cluster(client, rows, group, lib, external, plan, rules, overwrite, defects, reused))
     try:
         for row, (record, decisions, notes) in zip(rows, outcomes):
             report.step(f"light {Path(row['path']).name}")
-            _record_light_decisions(result, group.label, decisions)
+            _record_decisions(result, group.label, decisions)
             result.warnings += notes
             if not record.reused:
                 result.written.append(record.output)
@@ -902,7 +902,7 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
                 if str(map_path) not in result.defect_maps:
                     result.defect_maps.append(str(map_path))
     finally:
-        if client is None:
+        if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -931,7 +931,8 @@ def _lights_on_cluster(client, rows, group, lib, external, plan, rules, overwrit
     return (item if isinstance(item, tuple) else item.result() for item in submitted)
 
 
-def _record_light_decisions(result: CalibrationResult, label: str, lines: list[str]) -> None:
+def _record_decisions(result: CalibrationResult, label: str, lines: list[str]) -> None:
+    """Decisions of a set, as calibrate_flats and calibrate_light word them (``"<set>: ..."``), by set."""
     for line in lines:
         result.decide(label, line[len(label) + 2:] if line.startswith(label + ": ") else line)
 

@@ -5,6 +5,7 @@ attrs that :func:`~astrocal_widgets.integrate.integrate` records.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections import Counter
@@ -25,6 +26,15 @@ __all__ = ["write_master", "master_header", "MASTER_TYPES", "inputs_hash", "mast
 
 MASTER_TYPES = {"bias": "MASTER BIAS", "dark": "MASTER DARK", "darkflat": "MASTER DARKFLAT",
                 "flat": "MASTER FLAT", "light": "MASTER LIGHT"}
+
+#: The integration settings in a master's header: keyword, ``integrate`` attribute, comment. Written by
+#: :func:`master_header` and compared by :func:`master_mismatch`.
+_SETTINGS = (("COMBINE", "combine", "combination of kept values"),
+             ("REJECT", "rejection", "pixel rejection algorithm"),
+             ("REJLOW", "low", "low rejection threshold"), ("REJHIGH", "high", "high rejection threshold"),
+             ("NORMALIZ", "normalization", "output normalisation"),
+             ("REJNORM", "rejection_normalization", "rejection normalisation"),
+             ("WEIGHTS", "weights", "frame weights"), ("ESTIMATR", "estimator", "location/scale estimator"))
 
 _REJECTION_CODES = {"none": "none", "minmax": "minmax", "percentile": "percentile", "sigma": "sigma",
                     "mad": "mad", "averaged_sigma": "avsigclip", "winsorized_sigma": "winsorized",
@@ -92,15 +102,10 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
     if dates:
         h["DATE-OBS"] = (dates[0], "first frame")
         h["DATE-END"] = (dates[-1], "last frame")
-    h["COMBINE"] = (attrs["combine"], "combination of kept values")
-    h["REJECT"] = (attrs["rejection"], "pixel rejection algorithm")
-    h["REJCODE"] = (_REJECTION_CODES.get(attrs["rejection"], attrs["rejection"]), "Siril/IRAF name")
-    h["REJLOW"] = (attrs["low"], "low rejection threshold")
-    h["REJHIGH"] = (attrs["high"], "high rejection threshold")
-    h["NORMALIZ"] = (attrs["normalization"], "output normalisation")
-    h["REJNORM"] = (attrs["rejection_normalization"], "rejection normalisation")
-    h["WEIGHTS"] = (str(attrs["weights"]), "frame weights")
-    h["ESTIMATR"] = (attrs["estimator"], "location/scale estimator")
+    for key, name, comment in _SETTINGS:
+        h[key] = (str(attrs[name]) if key == "WEIGHTS" else attrs[name], comment)
+        if key == "REJECT":
+            h["REJCODE"] = (_REJECTION_CODES.get(attrs["rejection"], attrs["rejection"]), "Siril/IRAF name")
     h["CREATOR"] = f"astrocal-widgets {__version__}"
     h.add_history(f"astrocal-widgets {__version__} integrate: {attrs['rejection_reason']}")
     h.add_history(f"combine={attrs['combine']} rejection={attrs['rejection']} low={attrs['low']:g} "
@@ -125,8 +130,6 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
 
 def inputs_hash(hashes) -> str:
     """One SHA-256 for a set of input hashes (order does not matter: frames may be listed in any order)."""
-    import hashlib
-
     return hashlib.sha256("\n".join(sorted(hashes)).encode("ascii")).hexdigest()
 
 
@@ -207,11 +210,6 @@ def _vector(values, n: int) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-_SETTINGS = (("COMBINE", "combine"), ("REJECT", "rejection"), ("REJLOW", "low"), ("REJHIGH", "high"),
-             ("NORMALIZ", "normalization"), ("REJNORM", "rejection_normalization"), ("WEIGHTS", "weights"),
-             ("ESTIMATR", "estimator"))
-
-
 def master_mismatch(path: str | os.PathLike, sources, calibrated_with=(), *,
                     settings: dict[str, Any] | None = None) -> str | None:
     """Why an existing master is not the one these inputs would make, or None when it is.
@@ -236,12 +234,12 @@ def master_mismatch(path: str | os.PathLike, sources, calibrated_with=(), *,
     -------
     str or None
     """
-    header = fits.getheader(path)
-    try:
-        table = fits.getdata(path, "SOURCES")
-        recorded = [h.decode() if isinstance(h, bytes) else str(h) for h in table["SHA256"]]
-    except (KeyError, IndexError, ValueError):
-        return "it records no input hashes (made elsewhere or by an earlier version)"
+    with fits.open(path) as hdul:  # one open for the header and the SOURCES table
+        header = hdul[0].header.copy()
+        try:
+            recorded = [h.decode() if isinstance(h, bytes) else str(h) for h in hdul["SOURCES"].data["SHA256"]]
+        except (KeyError, IndexError, ValueError):
+            return "it records no input hashes (made elsewhere or by an earlier version)"
     current = [content_hash(s) for s in sources]
     if sorted(recorded) != sorted(current):
         left = Counter(recorded)
@@ -264,7 +262,7 @@ def master_mismatch(path: str | os.PathLike, sources, calibrated_with=(), *,
         names = ", ".join(os.path.basename(str(p)) for p in calibrated_with) or "no master"
         return f"its frames were calibrated with other masters than now ({names})"
     if settings is not None:
-        for key, name in _SETTINGS:
+        for key, name, _ in _SETTINGS:
             if key in header and name in settings and str(header[key]) != str(settings[name]):
                 if _close(header[key], settings[name]):
                     continue

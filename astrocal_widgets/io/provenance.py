@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-__all__ = ["content_hash", "header_path", "path_from_header", "same_file_path", "canonical_path"]
+__all__ = ["content_hash", "header_path", "path_from_header", "canonical_path"]
 
 _CHUNK = 1 << 22  # 4 MiB reads: hashlib releases the GIL on large buffers
 
@@ -61,8 +61,3 @@ def path_from_header(value: str) -> str:
 def canonical_path(path: str | os.PathLike) -> str:
     """One spelling per file: absolute, symbolic links resolved."""
     return os.path.realpath(os.path.abspath(path))
-
-
-def same_file_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """True when two paths name the same file (after resolving links), whether or not it exists."""
-    return canonical_path(a) == canonical_path(b)

@@ -52,8 +52,8 @@ class DashboardState:
 
     def master_on_disk(self, group: FrameGroup) -> Path | None:
         """The saved master of a set (this session's or an earlier run's), if there is one."""
-        path = self.saved.get(group.label) or self.session.master_path(group)
-        return path if Path(path).exists() else None
+        path = self.session.master_path(group, self.saved)
+        return path if path.exists() else None
 
     def masters_fingerprint(self, *kinds: str) -> tuple:
         """Which masters of these kinds are on disk, and their versions (name, size, mtime).

@@ -10,7 +10,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from ..calibrate.prerequisites import Prerequisites, flat_prerequisites, light_prerequisites, master_file, short_label
+from ..calibrate.outputs import CALIBRATED_FOLDER, MASTERS_FOLDER
+from ..calibrate.prerequisites import (Prerequisites, flat_prerequisites, light_prerequisites, saved_master_path,
+                                      short_label)
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..quality import CheckReport, background_noise, check_session
 from ..quality.checks import RECOMMENDED_COUNTS
@@ -55,12 +57,12 @@ class SessionOverview:
     @property
     def masters_dir(self) -> Path:
         """``output/masters``: where masters are saved and looked up."""
-        return self.output / "masters"
+        return self.output / MASTERS_FOLDER
 
     @property
     def calibrated_dir(self) -> Path:
         """``output/calibrated``: where calibrated lights go."""
-        return self.output / "calibrated"
+        return self.output / CALIBRATED_FOLDER
 
     def groups(self, frame_type: str | None = None) -> list[FrameGroup]:
         """The calibration and light sets (of one type)."""
@@ -82,9 +84,10 @@ class SessionOverview:
                          if g.frame_type != "light" else ""})
         return pd.DataFrame(rows, columns=["type", "set", "frames", "recommended", "master file"])
 
-    def master_path(self, group: FrameGroup) -> Path:
-        """Where the master of ``group`` is saved (the name :func:`calibrate_session` uses and reuses)."""
-        return master_file(group, self.masters_dir)
+    def master_path(self, group: FrameGroup, saved: Mapping[str, Any] | None = None) -> Path:
+        """Where the master of ``group`` is saved (the name :func:`calibrate_session` uses and reuses),
+        or ``saved[label]`` for one saved under another name."""
+        return saved_master_path(group, self.masters_dir, saved)
 
     def prerequisites(self, target: Any, *, saved: Mapping[str, Any] | None = None) -> Prerequisites:
         """The night's masters a flat set or a light (set or catalogue row) is calibrated with, saved or not.
@@ -104,7 +107,7 @@ class SessionOverview:
         names = distinguishing_names(groups)
         words = []
         for group, name in zip(groups, names):
-            path = Path(saved[group.label]) if saved and group.label in saved else self.master_path(group)
+            path = self.master_path(group, saved)
             words.append(f"{name} {'saved' if path.exists() else 'not saved'}")
         return ", ".join(words)
 
