@@ -184,6 +184,18 @@ class SessionChecks:
         t = self.report.table
         return t if label is None else t[t["group"] == label].reset_index(drop=True)
 
+    def summary_table(self, label: str | None = None) -> pd.DataFrame:
+        """The checks (of one set) aggregated: one row per check, per-frame results counted.
+
+        See :meth:`~astrocal_widgets.quality.CheckReport.summary_table`; failures first, then warnings.
+        """
+        t = self.report.summary_table()
+        if label is not None:
+            t = t[t["group"] == label]
+        order = t["status"].map({"fail": 0, "warn": 1, "pass": 2})
+        return t.assign(_order=order).sort_values("_order", kind="stable").drop(columns="_order") \
+            .reset_index(drop=True)
+
 
 #: Pixels kept of each set's sample frame (a histogram needs no more).
 SAMPLE_PIXELS = 1_000_000
