@@ -7,9 +7,9 @@ measured value, the threshold it was held against, and one sentence saying what 
 to do. All statistics come from :func:`astrocal_widgets.quality.stats.frame_statistics`, one lazy
 pass over each set.
 
-Thresholds are module constants; each says where it comes from. Counts follow
-``ALGORITHMS.md`` section 6 (bias 50-100, darks 20-50, flats about 20, dark flats as many as flats),
-temperatures section 4 (1 °C matching tolerance; dark current doubles about every 6 °C).
+Thresholds are module constants; each says where it comes from. The recommended counts (bias 50-100,
+darks 20-50, flats about 20, dark flats as many as flats) are explained in docs/quality.md; the
+temperatures use the 1 °C matching tolerance and dark current doubling about every 6 °C.
 """
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ from .stats import HOT_PIXEL_SIGMA, frame_statistics
 __all__ = [
     "Check", "CheckLine", "CheckReport", "check_frames", "check_session", "STATUSES",
     "RECOMMENDED_COUNTS", "MINIMUM_COUNT", "FLAT_LEVEL_TARGET", "FLAT_LEVEL_LIMITS", "CFA_LEVEL_WARN",
-    "CFA_LEVEL_FAIL", "CLIPPED_WARN", "CLIPPED_FAIL", "FLAT_DRIFT_WARN", "FLAT_DRIFT_FAIL", "FLAT_TREND_TOLERANCE", "ZERO_WARN",
-    "ZERO_FAIL", "ZERO_NOISE_REACH_SIGMA", "DEAD_LINE_FRACTION", "PEDESTAL_WARN_SIGMA", "PEDESTAL_FAIL_SIGMA", "NOISE_WARN_RATIO", "NOISE_FAIL_RATIO",
+    "CFA_LEVEL_FAIL", "CLIPPED_WARN", "CLIPPED_FAIL", "FLAT_DRIFT_WARN", "FLAT_DRIFT_FAIL", "FLAT_TREND_TOLERANCE",
+    "ZERO_WARN", "ZERO_FAIL", "ZERO_NOISE_REACH_SIGMA", "DEAD_LINE_FRACTION", "PEDESTAL_WARN_SIGMA",
+    "PEDESTAL_FAIL_SIGMA", "NOISE_WARN_RATIO", "NOISE_FAIL_RATIO", "WORST_SHOWN",
     "TEMPERATURE_SPREAD_WARN", "TEMPERATURE_SPREAD_FAIL", "LIGHT_TEMPERATURE_WARN", "LIGHT_TEMPERATURE_FAIL",
     "HOT_FRACTION_WARN", "HOT_FRACTION_FAIL", "AMP_GLOW_WARN_SIGMA", "OUTLIER_WARN_SIGMA",
     "OUTLIER_FAIL_SIGMA", "FLAT_SHAPE_WARN", "FLAT_SHAPE_FAIL",
@@ -42,7 +43,7 @@ _RANK = {s: i for i, s in enumerate(STATUSES)}
 
 # --- thresholds ---------------------------------------------------------------------------------
 
-#: Recommended frames per set (low, high), ALGORITHMS.md section 6: bias 50-100 (reusable), darks 20-50,
+#: Recommended frames per set (low, high), docs/quality.md "How many frames": bias 50-100 (reusable), darks 20-50,
 #: flats about 20, dark flats as many as flats (same range as flats when the flats are unknown).
 #: Fewer than ``low`` warns; more than ``high`` warns too (the master's noise falls as 1/sqrt(N):
 #: beyond the range the extra frames cost time for little gain).
@@ -392,7 +393,7 @@ def _check_count(ctx: _Ctx, n: int, expected: int | None) -> None:
     rng = (low, high)
     if n < MINIMUM_COUNT:
         status, text = "fail", (f"Only {n} {ctx.words}: outlier rejection needs at least {MINIMUM_COUNT}; take "
-                                f"{low}-{high} (ALGORITHMS.md section 6).")
+                                f"{low}-{high} (see How many frames in docs/quality.md).")
     elif n < low:
         why = f"as many as the {expected} flats" if kind == "darkflat" and expected else f"{low}-{high} are recommended"
         status, text = "warn", (f"{n} {ctx.words}, {why}: take {low - n} more so the master adds less noise "

@@ -75,7 +75,7 @@ class SessionOverview:
         return t[[c for c in CATALOGUE_COLUMNS if c in t.columns]]
 
     def groups_table(self) -> pd.DataFrame:
-        """One row per set: type, label, frame count and the recommended count (ALGORITHMS.md section 6)."""
+        """One row per set: type, label, frame count and the recommended count (docs/quality.md)."""
         rows = []
         for g in self.groups():
             low, high = RECOMMENDED_COUNTS.get(g.frame_type, (None, None))
