@@ -1,6 +1,6 @@
 """Real-browser test helpers: a notebook served by Voila, opened in Debian's chromium by Playwright.
 
-Recipe (shared/TESTING-WIDGETS.md, recipe A): ``apt-get install chromium``; pip ``voila playwright
+Recipe: ``apt-get install chromium``; pip ``voila playwright
 ipykernel`` (never ``playwright install``: no browser can be downloaded here). The tests serve the
 notebook on loopback, open it headless in ``/usr/bin/chromium`` and assert on what the page shows.
 

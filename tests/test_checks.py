@@ -143,15 +143,36 @@ def test_flats_slightly_outside_target_warn(tmp_path_factory):
     assert levels[0].value == pytest.approx(0.25, abs=0.01)
 
 
-def test_flat_level_drift(tmp_path_factory):
-    a = _stack(tmp_path_factory, "drift_a", "flat", 3, seed=1, filters=L_ONLY)
-    b = _stack(tmp_path_factory, "drift_b", "flat", 3, seed=2, filters=L_ONLY, exposure=1.0)
-    cube = aw.open_frames(a.paths["flat"] + b.paths["flat"])
-    report = check_frames(cube)
-    drift = report.one("level_drift")
-    med = [np.median(_read(p)) for p in a.paths["flat"] + b.paths["flat"]]
+def _scaled_flats(tmp_path_factory, tmp_path, name: str, factors: list[float]) -> list[Path]:
+    """Flats of one simulated set, frame i (in time order) scaled by ``factors[i]``."""
+    sim = _stack(tmp_path_factory, name, "flat", len(factors), seed=1, filters=L_ONLY)
+    paths = sorted(sim.paths["flat"], key=lambda p: fits.getheader(p)["DATE-OBS"])
+
+    def scale(factor):
+        return lambda data, header: data * factor
+
+    return _copy_set(paths, tmp_path / name, {i: scale(f) for i, f in enumerate(factors)})
+
+
+def test_flat_level_swinging_back_and_forth_fails(tmp_path_factory, tmp_path):
+    paths = _scaled_flats(tmp_path_factory, tmp_path, "swing", [1.0, 0.6, 1.0, 0.6, 1.0, 0.6])
+    drift = check_frames(aw.open_frames(paths)).one("level_drift")
+    med = [np.median(_read(p)) for p in paths]
     assert drift.value == pytest.approx((max(med) - min(med)) / np.median(med))
     assert drift.status == "fail" and drift.value > qc.FLAT_DRIFT_FAIL
+    assert "back and forth" in drift.explanation
+
+
+@pytest.mark.parametrize("factors, direction", [([1.0, 0.85, 0.72, 0.61, 0.52, 0.44], "falls"),
+                                                ([0.6, 0.68, 0.76, 0.84, 0.92, 1.0], "rises")])
+def test_steady_flat_level_drift_only_warns(tmp_path_factory, tmp_path, factors, direction):
+    """Twilight sky flats: the level falls steadily; normalisation removes it, so a WARN with the reason."""
+    paths = _scaled_flats(tmp_path_factory, tmp_path, f"twilight_{direction}", factors)
+    # Listed out of time order: the trend is read in DATE-OBS order, not in the files' order.
+    drift = check_frames(aw.open_frames([paths[i] for i in (3, 0, 5, 1, 4, 2)])).one("level_drift")
+    assert drift.value > qc.FLAT_DRIFT_WARN
+    assert drift.status == "warn", drift.explanation
+    assert f"{direction} steadily" in drift.explanation and "normalised by its own level" in drift.explanation
 
 
 def test_shadow_in_a_flat_is_an_outlier(tmp_path_factory, tmp_path):
@@ -304,6 +325,48 @@ def test_bias_with_zero_pixels_in_darks(tmp_path_factory):
     assert all(c.status == "fail" for c in zero)
 
 
+def test_dead_rows_on_a_high_pedestal_are_a_defect_not_a_low_offset(tmp_path_factory, tmp_path):
+    """1.5 ADU of noise at 1626 ADU never reaches zero: two rows of zeros are dead rows, not clipping."""
+    sim = _stack(tmp_path_factory, "deadrows", "bias", 6, bias_level=1626.0, read_noise=1.2, row_pattern=0.3,
+                 column_pattern=0.5, defects=False)
+
+    def dead_rows(data, header):
+        data[[37, 38]] = 0
+        return data
+
+    paths = _copy_set(sim.paths["bias"], tmp_path / "deadrows", {i: dead_rows for i in range(6)})
+    report = check_frames(aw.open_frames(paths))
+    zero = report.get("zero_pixels")
+    assert len(zero) == 6 and all(c.status == "warn" for c in zero), [c.explanation for c in zero]
+    assert zero[0].value == pytest.approx(2 / SHAPE[0])
+    text = zero[0].explanation
+    assert "2 dead rows (rows 37-38)" in text and "defect" in text and "offset" not in text.split("not a")[0]
+    assert "raise the camera's offset" not in text
+    assert 1 < float(report.get("read_noise")[0].value) < 2  # the set really has about 1.5 ADU of noise
+    # A dead column at the border and a few dead pixels are named too.
+    def border_column(data, header):
+        data[:, -1] = 0
+        data[5, 7] = data[60, 90] = 0
+        return data
+
+    paths = _copy_set(sim.paths["bias"], tmp_path / "deadcolumn", {i: border_column for i in range(6)})
+    text = check_frames(aw.open_frames(paths)).get("zero_pixels")[0].explanation
+    assert f"1 dead column (column {SHAPE[1] - 1} at the border) and 2 isolated pixels" in text
+
+
+def test_clipped_noise_with_a_dead_row_names_both(tmp_path_factory, tmp_path):
+    sim = _stack(tmp_path_factory, "clipdead", "bias", 5, bias_level=6.0, defects=False)
+
+    def dead_row(data, header):
+        data[3] = 0
+        return data
+
+    paths = _copy_set(sim.paths["bias"], tmp_path / "clipdead", {i: dead_row for i in range(5)})
+    zero = check_frames(aw.open_frames(paths)).get("zero_pixels")[0]
+    assert zero.status == "fail"
+    assert "raise the camera's offset" in zero.explanation and "1 dead row (row 3)" in zero.explanation
+
+
 # --- headers, folders, reports --------------------------------------------------------------------
 
 
@@ -352,9 +415,29 @@ def test_report_api():
     ])
     assert report.status == "warn" and len(report.warnings) == 1 and not report.failed
     assert report.get("b", "f1.fits")[0].value == 3.0
-    assert "WARN b [f1.fits]: meh." in report.summary()
+    assert "WARN b: 1 of 2 frames warn (1 to 3) [f1.fits]: meh." in report.summary()
     assert CheckReport().status == "pass"
     assert math.isclose(report.table["value"].sum(), 5.0)
+
+
+def test_per_frame_results_are_aggregated():
+    """19 failing frames are one line: the count, the worst frames named, the worst explained."""
+    frames = [qc.Check("zero_pixels", "frame", f"/x/bias_{i:02d}.fits", "fail", 0.001 * (1 + i % 7), 1e-4,
+                       f"{0.1 * (1 + i % 7):.1f} % at zero.", "fraction", "bias") for i in range(19)]
+    report = CheckReport(frames + [qc.Check("frame_count", "set", None, "warn", 19, (50, 100), "19 bias frames.",
+                                            "frames", "bias")])
+    text = report.summary()
+    lines = [l for l in text.splitlines() if "zero_pixels" in l]
+    assert len(lines) == 1
+    assert lines[0].startswith("  FAIL zero_pixels: 19 of 19 frames fail (0.1 % to 0.7 %); worst bias_06.fits, "
+                               "bias_13.fits, bias_05.fits and 16 more: 0.7 % at zero.")
+    entries = report.lines()
+    assert [(e.name, e.status, e.n_frames) for e in entries] == [("zero_pixels", "fail", 19), ("frame_count", "warn", 1)]
+    assert entries[0].counts == {"pass": 0, "warn": 0, "fail": 19} and len(entries[0].worst) == qc.WORST_SHOWN
+    table = report.summary_table()
+    assert table["frames"].tolist() == ["19 of 19 fail", "set"]
+    assert table.loc[0, "worst"] == "bias_06.fits, bias_13.fits, bias_05.fits"
+    assert len(report.table) == 20  # every frame's result is still there
 
 
 def test_statistics_read_each_band_once(tmp_path_factory):

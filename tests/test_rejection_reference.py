@@ -1,7 +1,7 @@
-"""The reference rejection against the test vectors of ALGORITHMS.md section 7 and its rules.
+"""The reference rejection against hand-computed test vectors and the rules of each algorithm.
 
-Each vector's expected numbers come from the spec (re-computed there from the definitions),
-never from this implementation.
+Each vector's expected numbers were computed by hand from the published definitions (Siril,
+PixInsight, IRAF), never from this implementation.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Cross-check of ``integrate`` against Siril 1.0.6 (``siril-cli``), the reference peer.
 
-What is shown (ALGORITHMS.md sections 1 and 7; figures and explanations in docs/siril-agreement.md):
+What is shown (figures and explanations in docs/siril-agreement.md):
 
 * sigma, Winsorized sigma and percentile masters of simulated bias (20 frames) and flat (21 frames)
   stacks of 256 x 384 pixels -- cosmic rays, a satellite trail added to one frame, a flickering
@@ -16,7 +16,7 @@ What is shown (ALGORITHMS.md sections 1 and 7; figures and explanations in docs/
 * Siril's own rules the comparison relies on: exact 0 is a missing value, no rejection with 2
   values or fewer.
 
-A numpy model of both rule sets (:func:`model_reject`, written from ALGORITHMS.md, float64)
+A numpy model of both rule sets (:func:`model_reject`, written from both tools' published rules, float64)
 attributes each differing pixel: it follows one pixel's passes without any guard and records
 whether our guard (never keep fewer than ``max(3, ceil(n/2))``) or Siril's (``n_current -
 r_total <= 4`` before each value) would bind, and whether a kept value lies within rounding of a
@@ -166,7 +166,7 @@ def _std(xm: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 
 def _winsorized_sigma(xm, n, med, s, cumulative):
-    """ALGORITHMS.md: clamp to m -/+ 1.5 s, s = 1.134 std, until |s_new - s| <= 5e-4 s.
+    """Winsorized sigma: clamp to m -/+ 1.5 s, s = 1.134 std, until |s_new - s| <= 5e-4 s.
     ``cumulative``: clamp the already-clamped copy (Siril) rather than the kept values (ours)."""
     s = s.copy()
     todo = np.flatnonzero(s > 0)
@@ -186,7 +186,7 @@ def _winsorized_sigma(xm, n, med, s, cumulative):
 
 def model_reject(x: np.ndarray, method: str, low: float, high: float, guard: str = "none",
                  winsor_cumulative: bool = False) -> dict:
-    """Reject from each column of ``x`` (frames, pixels; float64, NaN missing) as ALGORITHMS.md.
+    """Reject from each column of ``x`` (frames, pixels; float64, NaN missing) by the published rules.
 
     guard: ``"ours"`` (never keep fewer than max(3, ceil(n/2)), largest |deviation|/threshold
     first, stop once at the floor), ``"siril"`` (before each value, keep it if

@@ -214,6 +214,10 @@ def test_histogram_checks_step_shows_every_set_with_its_histogram(dashboard):
     for box in sets:
         assert len(images(box)) == 1 and bytes(images(box)[0].value).startswith(PNG)
         assert re.search(r"(PASS|WARN|FAIL)</span>", box.children[0].value)
+        # One row per check: per-frame results are counted ("all 20 pass", "3 of 20 fail"), not listed.
+        table = box.children[1].children[0].value
+        names = re.findall(r"<tr>\s*<td[^>]*>\w+</td>\s*<td>(\w+)</td>", table)
+        assert names and len(names) == len(set(names)), names
 
 
 def test_lights_step_calibrates_one_then_all(dashboard):

@@ -106,6 +106,14 @@ def test_check_sets_keeps_a_frame_per_set(night):
     assert seen[-1] == pytest.approx(1.0) and len(seen) > len(session.groups())
     assert checks.status_of(session.groups("flat")[0].label) in ("pass", "warn", "fail")
     assert set(checks.table()["group"]) >= {g.label for g in session.groups() if g.frame_type != "light"}
+    # Aggregated: one row per check of a set, failures first; per-frame results counted.
+    flat = session.groups("flat")[0].label
+    summary = checks.summary_table(flat)
+    assert len(summary) == summary["name"].nunique() < len(checks.table(flat))
+    assert summary["status"].map({"fail": 0, "warn": 1, "pass": 2}).is_monotonic_increasing
+    n_flats = len(session.groups("flat")[0])
+    assert f"all {n_flats} pass" in summary["frames"].tolist() or any(
+        f" of {n_flats}" in f for f in summary["frames"])
 
 
 def test_radial_profile_recovers_a_known_vignetting():

@@ -74,7 +74,7 @@ def test_header_keys_match_the_frames(stacks, tmp_path, kind, imagetyp, normaliz
     else:
         assert "FILTER" not in h
     assert h["DATE-OBS"].startswith(min(fh["DATE-OBS"] for fh in frame_headers)[:19])
-    # algorithm and parameters: 8 frames -> averaged sigma by the auto rule (ALGORITHMS.md section 1)
+    # algorithm and parameters: 8 frames -> averaged sigma by the auto rule (PixInsight users' frame-count rule)
     assert h["REJECT"] == "averaged_sigma" and h["REJCODE"] == "avsigclip"
     assert (h["REJLOW"], h["REJHIGH"]) == (3.0, 3.0)
     assert h["COMBINE"] == "average"

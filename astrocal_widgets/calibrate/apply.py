@@ -1,6 +1,6 @@
 """Calibrating a light: bias, scaled dark, flat, pedestal, and the search for the best dark scale.
 
-``ALGORITHMS.md`` section 4::
+The standard calibration (as in PixInsight's ImageCalibration and Siril)::
 
     L' = (L - B - k (D - B)) / (F / <F>) + pedestal
 
@@ -378,7 +378,7 @@ def optimize_dark_scale(
 ) -> DarkScaleResult:
     """Find the dark scale k that minimises the noise of ``L - B - k (D - B)`` (dark optimisation).
 
-    PixInsight's dark frame optimisation (``ALGORITHMS.md`` section 4): a golden-section search
+    PixInsight's dark frame optimisation: a golden-section search
     on k, clamped to ``bounds``, minimising a noise estimate of the dark-subtracted light over a
     region. Which noise estimate is what decides whether it works; ours is the mean absolute
     value of the high-pass filtered residual, ``sqrt(pi/2) * mean |hp(L - B) - k hp(D - B)|``,

@@ -1,8 +1,9 @@
 """Cosmetic correction: find hot and cold (dead) pixels in masters and repair them in frames.
 
-``ALGORITHMS.md`` section 4: hot pixels are where the master dark exceeds its background by more
-than ``k_hot`` robust sigmas, cold/dead pixels where the master flat (or the dark) falls below it by
-more than ``k_cold``; each defect is replaced by the median of its same-colour neighbours.
+As PixInsight's CosmeticCorrection and Siril's ``find_hot`` do it: hot pixels are where the master
+dark exceeds its background by more than ``k_hot`` robust sigmas, cold/dead pixels where the master
+flat (or the dark) falls below it by more than ``k_cold``; each defect is replaced by the median of
+its same-colour neighbours.
 
 How a pixel is judged (:func:`defect_residual`, the same for darks and flats):
 
@@ -637,7 +638,7 @@ def hot_pixel_map(
     master_dark : array_like, shape (ny, nx)
         Master dark (with or without the bias pedestal).
     k_hot : float, default 5
-        Threshold in robust sigmas of the local noise (``ALGORITHMS.md``: 3-5). On a master of
+        Threshold in robust sigmas of the local noise (3-5 is usual). On a master of
         many frames warm pixels (a few times the mean dark current) are significant too and are
         flagged; a larger ``k_hot`` keeps only the strongest (on the simulator's 300 s master,
         ``k_hot = 150`` separates the 100-1000x hot pixels from the 5-20x warm ones).

@@ -1,4 +1,4 @@
-"""Masters by the standard process (ALGORITHMS.md section 4), and lazy per-frame calibration of stacks.
+"""Masters by the standard process (as PixInsight's WBPP and Siril make them), and lazy per-frame calibration of stacks.
 
 Bias, darks and dark flats: average, no normalisation (the pedestal and the thermal signal must
 survive), weights 1, ``auto`` rejection. Flats: each flat calibrated first (master dark flat, else

@@ -2,8 +2,8 @@
 
 Every frame-like thing (a catalogue row, a :class:`~astrocal_widgets.FrameGroup`, a master's FITS
 header or file) is first turned into a :class:`FrameInfo`, a normalised view of the values that
-matter for matching. :func:`check_compatibility` then applies the rules of ``ALGORITHMS.md``
-sections 4 and 5 and returns one :class:`Mismatch` per problem, each with a message that names both
+matter for matching. :func:`check_compatibility` then applies the matching rules (docs/calibration.md)
+and returns one :class:`Mismatch` per problem, each with a message that names both
 frames and both values and says what to do. :func:`enforce` turns the problems into an exception
 (``strict=True``) or warnings.
 

@@ -79,6 +79,8 @@ class LightRecord:
     dark_scale_method: str
     defects_corrected: int = 0
     reused: bool = False
+    #: Whether cosmetic correction was asked for (``defects_corrected`` is 0 when it was not).
+    cosmetic: bool = True
 
 
 @dataclass
@@ -123,7 +125,7 @@ class CalibrationResult:
         for m in self.masters:
             state = "reused" if m.reused else "made"
             lines.append(f"  {state} {Path(m.path).name}: {m.n_frames} frames"
-                         + (f", {m.rejection}" if m.rejection else ""))
+                         + (f", {m.rejection}" if m.rejection else "") + _flat_words(m))
         lines.append(f"lights ({len(self.lights)}) in {self.lights_dir}:")
         for l in self.lights:
             state = "reused" if l.reused else "calibrated"
@@ -155,12 +157,26 @@ def _shown(path: str, folder: Path) -> str:
 
 
 def _light_words(light: "LightRecord") -> str:
-    used = [role for role, path in (("bias", light.bias), ("dark", light.dark), ("flat", light.flat)) if path]
-    words = ["with " + ", ".join(used) if used else "with no master"]
-    if light.dark:
-        words.append(f"dark x{light.dark_scale:.3f} {light.dark_scale_method}")
-    words.append(f"{light.defects_corrected} defects corrected")
+    """What was applied to a light, every term named: present, scaled how, or absent."""
+    words = ["bias" if light.bias else "no bias",
+             f"dark x{light.dark_scale:.3f} {light.dark_scale_method}" if light.dark else "no dark",
+             "flat" if light.flat else "no flat"]
+    if not light.cosmetic:
+        words.append("cosmetic correction off")
+    elif not light.dark and not light.flat:
+        words.append("no defect map (no dark or flat)")
+    else:
+        words.append(f"{light.defects_corrected} defects corrected")
     return ", ".join(words)
+
+
+def _flat_words(master: "MasterRecord") -> str:
+    """How a master flat's frames were calibrated ('' for other masters)."""
+    if master.frame_type != "flat":
+        return ""
+    if not master.calibrated_with:
+        return ", flats not calibrated (no dark flat or bias)"
+    return ", flats calibrated with " + " and ".join(Path(p).name for p in master.calibrated_with)
 
 
 _TEMPERATURE = re.compile(r"\((light|flat) (-?\d+(?:\.\d+)?) °C\)")
@@ -484,13 +500,17 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         out.warnings += needs.warnings
     masters: list[np.ndarray] = []
     index = []
+    roles: dict[str, str] = {}  # master path -> what it is, for the decisions
     for _, row in group.table.iterrows():
         choice = find_master(row, lib, role="darkflat", temperature_tolerance=temperature_tolerance)
+        role = "dark flat"
         if not choice:
             choice = find_master(row, lib, role="bias", temperature_tolerance=math.inf)
+            role = "bias: no matching dark flat"
         if not choice:
             index.append(-1)
             continue
+        roles[choice.path] = role
         if choice.path not in out.masters:
             out.masters.append(choice.path)
             masters.append(_read_master(choice.path))
@@ -519,7 +539,7 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
     out.cube = subtract_masters(cube, masters, index)
     out.index = index
     for name in out.masters:
-        out.decisions.append(f"{group.label}: flats calibrated with {Path(name).name}")
+        out.decisions.append(f"{group.label}: flats calibrated with {Path(name).name} ({roles[name]})")
     return out
 
 
@@ -839,7 +859,8 @@ def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: 
         light.header[card[0]] = card[1:]
     write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
     return (LightRecord(str(row["path"]), str(target), light.bias, light.dark, light.flat, light.dark_scale,
-                        light.dark_scale_method, light.defects_corrected), light.decisions, light.warnings)
+                        light.dark_scale_method, light.defects_corrected, cosmetic=options["cosmetic"]),
+            light.decisions, light.warnings)
 
 
 def _defect_map_task(dark_path: str | None, flat_path: str | None, bias_path: str | None, k_hot: float,
@@ -867,7 +888,8 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
             raise StaleOutputError([f"{target}: {why}"])
         header = read_header(target)
         return (LightRecord(str(row["path"]), str(target), bias, dark, flat, float(header.get("DARKSCAL", 1.0)),
-                            str(header.get("DARKMETH", "")), int(header.get("NDEFECTS", 0)), reused=True),
+                            str(header.get("DARKMETH", "")), int(header.get("NDEFECTS", 0)), reused=True,
+                            cosmetic=plan.options["cosmetic"]),
                 decisions, notes)
 
     def one(row) -> tuple[LightRecord, list[str], list[str]]:

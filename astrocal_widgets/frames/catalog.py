@@ -260,7 +260,7 @@ def _recognise_nina3_dark_flats(table: pd.DataFrame) -> None:
     """Retype darks taken at a flat group's exposure, far shorter than any light, as dark flats.
 
     NINA 3 removed the DARKFLAT image type: its dark flats are ``IMAGETYP='DARK'`` at the flats'
-    exposure (ALGORITHMS.md section 5). A dark is a dark flat when some flat has the same exposure
+    exposure (NINA 3.0 release notes). A dark is a dark flat when some flat has the same exposure
     (within tolerance), gain, offset, ISO, binning and size, and the dark is shorter than half the
     shortest light (any dark qualifies when there are no lights).
     """

@@ -33,7 +33,7 @@ COMBINES = tuple(kernels.COMBINES)
 WEIGHTINGS = ("none", "exposure", "noise")
 ESTIMATORS = ("median", "ikss", "ikss_lite")
 
-#: The frame-count rule of experienced PixInsight users (ALGORITHMS.md section 1, "auto").
+#: The frame-count rule of experienced PixInsight users ("auto").
 AUTO_RULE = ((6, "percentile"), (10, "averaged_sigma"), (25, "winsorized_sigma"), (math.inf, "linear_fit"))
 
 #: Fewest frames each algorithm is meant for; below it the documented fallback applies:
@@ -53,7 +53,7 @@ _OTHER_PARAMS = ("estimator", "reference", "progress", "label", "guard")
 #: Siril 1.0.6's guard, offered for cross-checks (``guard="siril"``): numpy reference path, slow.
 SIRIL_GUARD_DESCRIPTION = ("Siril 1.0.6 guard (guard='siril'): within a pass at most n_current - r_total - 4 values "
                            "are rejected, in frame order; passes stop at 3 or fewer kept; depends on frame order")
-#: The guard against over-rejection (ALGORITHMS.md asks each implementation to choose and state one).
+#: The guard against over-rejection (peers differ here, so each implementation must choose one and say which).
 GUARD_DESCRIPTION = ("no rejection with 2 or fewer values; iterations stop at 3 or fewer kept; a pass never "
                      "keeps fewer than max(3, ceil(n/2)) values, rejecting the largest deviations first")
 

@@ -5,7 +5,7 @@ every value unless an ``axis`` is given) and ignore NaN, which marks a missing v
 throughout astrocal-widgets. Computation is done in float64 whatever the input dtype, so
 uint16 camera data never wraps around and float32 data does not lose precision in sums.
 
-Definitions follow ``ALGORITHMS.md`` section 2 (normalisation) and section 3 (weights):
+Definitions follow Siril's and PixInsight's published ones for normalisation and weights:
 
 * MAD is the *raw* median absolute deviation, ``median(|x - median(x)|)``;
   ``MAD_TO_SIGMA * MAD`` (1.4826) is a consistent estimate of a Gaussian sigma.
@@ -194,7 +194,7 @@ def mad(
 
 
 def bwmv(x: ArrayLike, axis: int | tuple[int, ...] | None = None) -> float | np.ndarray:
-    """Biweight midvariance, exactly as ``ALGORITHMS.md`` section 2.
+    """Biweight midvariance (tuning constant 9), as Siril and PixInsight define it for IKSS.
 
     With ``m`` the median, ``MAD`` the raw MAD about ``m``, ``u_i = (x_i - m) / (9 MAD)``
     and only ``|u_i| < 1`` contributing to the sums::
@@ -247,7 +247,7 @@ def bwmv(x: ArrayLike, axis: int | tuple[int, ...] | None = None) -> float | np.
 def ikss(x: ArrayLike, tol: float = 1e-6, max_iter: int = 50) -> tuple[float, float]:
     """Iterative k-sigma estimator of location and scale (IKSS).
 
-    Algorithm (``ALGORITHMS.md`` section 2): sort the non-NaN values once; then loop on
+    Algorithm (as PixInsight and Siril describe it): sort the non-NaN values once; then loop on
     the current range: ``m`` = its median, ``s = sqrt(BWMV)`` of the range about ``m``;
     if ``s`` changed by at most ``tol`` relative to the previous pass (``|s_prev - s| <=
     tol * s``), stop with location ``m`` and scale ``0.991 s``; otherwise keep only the
@@ -315,8 +315,8 @@ def ikss_lite(x: ArrayLike) -> tuple[float, float]:
     """One-pass ("lite") IKSS: clip once to ``median +/- 6 MAD``, then median and BWMV.
 
     The location is the median of the kept values and the scale ``0.991 sqrt(BWMV)`` of
-    the kept values (BWMV about their own median, with their own MAD), as in
-    ``ALGORITHMS.md`` section 2. With MAD = 0 the clip keeps only the values equal to the
+    the kept values (BWMV about their own median, with their own MAD), as Siril's
+    "lite" IKSS does. With MAD = 0 the clip keeps only the values equal to the
     median and the scale is 0.
 
     Parameters

@@ -2,10 +2,10 @@
 
 Same interface and same results as :mod:`astrocal_widgets.integrate.reference`, whose module
 docstring defines every method, the guard and the tie rules; this module only changes *how*
-it is computed (``ALGORITHMS.md`` section 8):
+it is computed:
 
 * each pixel's values are sorted once, in the reference's canonical order (rejection value,
-  then output value, then weight). Deviation from section 8, measured: instead of an insertion
+  then output value, then weight). Measured: instead of an insertion
   sort per pixel, a chunk of :data:`CHUNK` columns is sorted at once by a Batcher sorting
   network whose inner loop runs over the columns, branch-free and vectorised (about 10x faster
   than insertion sort on 30 frames). Missing values enter as +inf and sort last;

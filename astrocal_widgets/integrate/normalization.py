@@ -1,9 +1,9 @@
 """Per-frame normalisation as affine coefficients, ``x' = x * scale_coef + offset_coef``.
 
-Every mode of ``ALGORITHMS.md`` section 2 is affine in the pixel value, so a frame's
-normalisation is two numbers computed once from its location ``L_i`` and scale ``S_i``
-(see :func:`astrocal_widgets.integrate.estimators.location_scale`) and those of the
-reference frame r. Rejection and combination kernels then apply ``x * a_i + b_i``
+Every normalisation mode (additive, multiplicative, with or without scaling, in Siril's forms) is
+affine in the pixel value, so a frame's normalisation is two numbers computed once from its
+location ``L_i`` and scale ``S_i`` (see :func:`astrocal_widgets.integrate.estimators.location_scale`)
+and those of the reference frame r. Rejection and combination kernels then apply ``x * a_i + b_i``
 without knowing which mode was chosen.
 
 Modes, as ``formula -> (scale_coef, offset_coef)``:

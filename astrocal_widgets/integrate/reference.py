@@ -1,8 +1,8 @@
 """Reference pixel rejection and combination: slow, readable numpy, the yardstick.
 
-This module states what every rejection algorithm computes, written straight from
-``ALGORITHMS.md`` sections 1 and 3. :func:`reject_stack` works on the stack of one pixel;
-:func:`integrate_band` loops over the pixels of a band of full image rows. The fast numba
+This module states what every rejection algorithm computes, written from the public descriptions
+of Siril's rejection, PixInsight's ImageIntegration and IRAF's ``imcombine``. :func:`reject_stack`
+works on the stack of one pixel; :func:`integrate_band` loops over the pixels of a band of full image rows. The fast numba
 version, :mod:`astrocal_widgets.integrate.kernels`, has the same interface and must give the
 same rejection maps; the tests compare the two.
 

@@ -1,6 +1,6 @@
 """Run Siril (``siril-cli``) on the same frames, to cross-check and benchmark the engine.
 
-Siril is the reference peer (ALGORITHMS.md section 1). Its 16-bit path rounds normalised values and
+Siril is the peer the engine is checked against (docs/siril-agreement.md). Its 16-bit path rounds normalised values and
 Winsorizing bounds to integers, so the cross-check gives it 32-bit float copies of the frames scaled to
 [0, 1] (Siril's float convention) and multiplies its master back by 65535. Nothing here is used by the
 engine itself.

@@ -5,8 +5,7 @@ facts differently (``EXPTIME`` or ``EXPOSURE``, ``CCD-TEMP`` or ``TEMPERAT``, ``
 ``'DARK'``). :func:`frame_metadata` turns a header into the coordinates every cube carries. Missing
 values are NaN or empty strings, never invented.
 
-The alias table follows ``ALGORITHMS.md`` section 5 (Siril's aliases plus what NINA, SGP, MaxIm and
-APT write).
+The alias table holds Siril's aliases plus what NINA, SGP, MaxIm and APT write.
 """
 from __future__ import annotations
 

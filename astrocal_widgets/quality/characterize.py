@@ -16,7 +16,7 @@
   against exposure, converted to electrons with the gain, and its **doubling temperature**
   when darks at several temperatures are present (fit of log2(rate) against CCD-TEMP);
 * the **noise a master adds**: ``sigma / sqrt(N)`` for an average of N frames, about
-  ``1.25 sigma / sqrt(N)`` (``sqrt(pi / 2)``) for a median (ALGORITHMS.md section 3), set
+  ``1.25 sigma / sqrt(N)`` (``sqrt(pi / 2)``) for a median of Gaussian frames, set
   against the light's own noise to tell how many frames are enough (:func:`master_noise`,
   :func:`frames_needed`, :func:`master_noise_table`).
 
@@ -73,7 +73,7 @@ __all__ = [
 ]
 
 #: Noise of a median of N Gaussian frames relative to their average, sqrt(pi / 2) = 1.2533
-#: (asymptotic efficiency 2 / pi), ALGORITHMS.md section 3.
+#: (the median's asymptotic efficiency for Gaussian noise is 2 / pi).
 MEDIAN_NOISE_FACTOR: float = math.sqrt(math.pi / 2.0)
 #: Standard error of a median of n values is about sqrt(pi / 2) * std / sqrt(n).
 _MEDIAN_SE = MEDIAN_NOISE_FACTOR
@@ -442,7 +442,7 @@ def master_noise(sigma: float | np.ndarray, n: int | np.ndarray, combine: str = 
     """Noise of a master of ``n`` frames of per-frame noise ``sigma``.
 
     ``sigma / sqrt(n)`` for an average, ``sqrt(pi / 2) * sigma / sqrt(n)`` (about 1.25) for a
-    median of Gaussian frames (ALGORITHMS.md section 3; for small odd n the exact median is a
+    median of Gaussian frames (for small odd n the exact median is a
     little better, e.g. 1.16 at n = 3).
     """
     factor = {"average": 1.0, "mean": 1.0, "median": MEDIAN_NOISE_FACTOR}.get(combine)

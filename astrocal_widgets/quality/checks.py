@@ -7,9 +7,9 @@ measured value, the threshold it was held against, and one sentence saying what 
 to do. All statistics come from :func:`astrocal_widgets.quality.stats.frame_statistics`, one lazy
 pass over each set.
 
-Thresholds are module constants; each says where it comes from. Counts follow
-``ALGORITHMS.md`` section 6 (bias 50-100, darks 20-50, flats about 20, dark flats as many as flats),
-temperatures section 4 (1 °C matching tolerance; dark current doubles about every 6 °C).
+Thresholds are module constants; each says where it comes from. The recommended counts (bias 50-100,
+darks 20-50, flats about 20, dark flats as many as flats) are explained in docs/quality.md; the
+temperatures use the 1 °C matching tolerance and dark current doubling about every 6 °C.
 """
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ from ..frames.grouping import TEMPERATURE_TOLERANCE, exposures_match
 from .stats import HOT_PIXEL_SIGMA, frame_statistics
 
 __all__ = [
-    "Check", "CheckReport", "check_frames", "check_session", "STATUSES",
+    "Check", "CheckLine", "CheckReport", "check_frames", "check_session", "STATUSES",
     "RECOMMENDED_COUNTS", "MINIMUM_COUNT", "FLAT_LEVEL_TARGET", "FLAT_LEVEL_LIMITS", "CFA_LEVEL_WARN",
-    "CFA_LEVEL_FAIL", "CLIPPED_WARN", "CLIPPED_FAIL", "FLAT_DRIFT_WARN", "FLAT_DRIFT_FAIL", "ZERO_WARN",
-    "ZERO_FAIL", "PEDESTAL_WARN_SIGMA", "PEDESTAL_FAIL_SIGMA", "NOISE_WARN_RATIO", "NOISE_FAIL_RATIO",
+    "CFA_LEVEL_FAIL", "CLIPPED_WARN", "CLIPPED_FAIL", "FLAT_DRIFT_WARN", "FLAT_DRIFT_FAIL", "FLAT_TREND_TOLERANCE",
+    "ZERO_WARN", "ZERO_FAIL", "ZERO_NOISE_REACH_SIGMA", "DEAD_LINE_FRACTION", "PEDESTAL_WARN_SIGMA",
+    "PEDESTAL_FAIL_SIGMA", "NOISE_WARN_RATIO", "NOISE_FAIL_RATIO", "WORST_SHOWN",
     "TEMPERATURE_SPREAD_WARN", "TEMPERATURE_SPREAD_FAIL", "LIGHT_TEMPERATURE_WARN", "LIGHT_TEMPERATURE_FAIL",
     "HOT_FRACTION_WARN", "HOT_FRACTION_FAIL", "AMP_GLOW_WARN_SIGMA", "OUTLIER_WARN_SIGMA",
     "OUTLIER_FAIL_SIGMA", "FLAT_SHAPE_WARN", "FLAT_SHAPE_FAIL",
@@ -42,7 +43,7 @@ _RANK = {s: i for i, s in enumerate(STATUSES)}
 
 # --- thresholds ---------------------------------------------------------------------------------
 
-#: Recommended frames per set (low, high), ALGORITHMS.md section 6: bias 50-100 (reusable), darks 20-50,
+#: Recommended frames per set (low, high), docs/quality.md "How many frames": bias 50-100 (reusable), darks 20-50,
 #: flats about 20, dark flats as many as flats (same range as flats when the flats are unknown).
 #: Fewer than ``low`` warns; more than ``high`` warns too (the master's noise falls as 1/sqrt(N):
 #: beyond the range the extra frames cost time for little gain).
@@ -61,12 +62,24 @@ CFA_LEVEL_FAIL = (0.05, 0.90)
 #: cosmic-ray pixels may saturate; a clipped area cannot be corrected by the flat.
 CLIPPED_WARN = 1e-4
 CLIPPED_FAIL = 1e-2
-#: Flat level drift through the series, (max - min) / median of the frame medians.
+#: Flat level drift through the series, (max - min) / median of the frame medians. Only a level that
+#: swings back and forth fails beyond FLAT_DRIFT_FAIL: a steady trend in time (twilight sky flats) is
+#: removed by the per-frame multiplicative normalisation and warns at most. An additive level that
+#: drifts (bias pedestal, dark level) cannot be normalised away: pedestal_stability and outlier fail it.
 FLAT_DRIFT_WARN = 0.10
 FLAT_DRIFT_FAIL = 0.30
-#: Fraction of bias/dark pixels at zero: any warns (the offset is too low), above ZERO_FAIL fails.
+#: Steps back against the trend a steady drift may take, as a fraction of the set's level.
+FLAT_TREND_TOLERANCE = 0.01
+#: Fraction of bias/dark pixels at zero that the noise explains (clipped noise: the offset is too low):
+#: any warns, above ZERO_FAIL fails. Zeros the noise cannot explain are a defect and only warn.
 ZERO_WARN = 0.0
 ZERO_FAIL = 1e-4
+#: Zeros are clipped noise only when the frame's median is less than this many robust sigmas above zero:
+#: beyond 5 sigma a Gaussian puts under 3e-7 of the pixels at zero (about one pixel in 3 megapixels).
+#: Zeros further down are structural (dead rows or columns, a border, dead pixels).
+ZERO_NOISE_REACH_SIGMA = 5.0
+#: A row or column with at least this fraction of its pixels at zero is a dead line.
+DEAD_LINE_FRACTION = 0.5
 #: Bias pedestal stability: peak-to-peak of the frame medians in units of the frames' robust sigma.
 PEDESTAL_WARN_SIGMA = 0.5
 PEDESTAL_FAIL_SIGMA = 2.0
@@ -185,37 +198,140 @@ class CheckReport:
         columns = ["group", "name", "scope", "frame", "status", "value", "threshold", "unit", "explanation"]
         return pd.DataFrame([asdict(c) for c in self.checks], columns=columns)
 
+    def lines(self) -> list["CheckLine"]:
+        """The checks aggregated: one line per set check, one per per-frame check of a set.
+
+        A check that did not pass on 19 of 19 frames is one line ("19 of 19 frames ..."), naming the
+        worst frames and explaining the worst; :attr:`table` keeps every frame's result.
+        """
+        grouped: dict[tuple[str, str, str], list[Check]] = {}
+        for c in self.checks:
+            key = (c.group, c.name, c.scope) if c.scope != "set" else (c.group, c.name, f"set {id(c)}")
+            grouped.setdefault(key, []).append(c)
+        return [CheckLine.of(cs) for cs in grouped.values()]
+
+    def summary_table(self) -> pd.DataFrame:
+        """One row per :meth:`lines` entry: group, name, status, frames, values, worst, explanation."""
+        columns = ["group", "name", "status", "frames", "values", "worst", "explanation"]
+        rows = [{"group": l.group, "name": l.name, "status": l.status, "frames": l.frames_text, "values": l.span,
+                 "worst": ", ".join(Path(f).name for f in l.worst), "explanation": l.explanation}
+                for l in self.lines()]
+        return pd.DataFrame(rows, columns=columns)
+
     def summary(self) -> str:
-        """Plain text: overall status, then per set the set checks and every frame check that did not pass."""
+        """Plain text: overall status, then per set one line per check (per-frame checks aggregated)."""
         counts = {s: sum(c.status == s for c in self.checks) for s in STATUSES}
         lines = [f"OVERALL {self.status.upper()}: {counts['fail']} failed, {counts['warn']} warnings, "
                  f"{counts['pass']} passed"]
-        groups: dict[str, list[Check]] = {}
-        for c in self.checks:
-            groups.setdefault(c.group, []).append(c)
-        for label, checks in groups.items():
-            worst = max((c.status for c in checks), key=_RANK.get)
+        by_group: dict[str, list[CheckLine]] = {}
+        for line in self.lines():
+            by_group.setdefault(line.group, []).append(line)
+        for label, entries in by_group.items():
+            worst = max((e.status for e in entries), key=_RANK.get)
             lines.append(f"{worst.upper():4} {label or 'frames'}")
-            names: dict[str, list[Check]] = {}
-            for c in checks:
-                names.setdefault(c.name, []).append(c)
-            for name, cs in names.items():
-                if cs[0].scope == "set":
-                    for c in cs:
-                        lines.append(f"  {c.status.upper():4} {name}: {c.explanation}")
-                    continue
-                bad = [c for c in cs if c.status != "pass"]
-                values = [c.value for c in cs if isinstance(c.value, (int, float)) and math.isfinite(c.value)]
-                span = f" ({_span(min(values), max(values), cs[0].unit)})" if values else ""
-                if not bad:
-                    lines.append(f"  PASS {name}: all {len(cs)} frames pass{span}")
-                for c in bad:
-                    lines.append(f"  {c.status.upper():4} {name} [{Path(c.frame).name if c.frame else '?'}]: "
-                                 f"{c.explanation}")
+            lines += [f"  {e.text()}" for e in entries]
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.summary()
+
+
+#: Frames named in an aggregated line of a per-frame check that did not pass.
+WORST_SHOWN = 3
+
+
+@dataclass
+class CheckLine:
+    """One check of one set, its per-frame results aggregated.
+
+    Attributes
+    ----------
+    group, name, scope, unit : str
+        As the checks it aggregates.
+    status : str
+        The worst status of its checks.
+    n_frames : int
+        Frames checked (1 for a set check).
+    counts : dict
+        Checks per status.
+    worst : list of str
+        Up to :data:`WORST_SHOWN` frames that did not pass, worst first.
+    explanation : str
+        The worst check's explanation (the set check's for a set check).
+    low, high : float
+        The range of the measured values.
+    """
+
+    group: str
+    name: str
+    scope: str
+    status: str
+    n_frames: int
+    counts: dict[str, int]
+    worst: list[str]
+    explanation: str
+    unit: str = ""
+    low: float = math.nan
+    high: float = math.nan
+
+    @classmethod
+    def of(cls, checks: list[Check]) -> "CheckLine":
+        first = checks[0]
+        counts = {s: sum(c.status == s for c in checks) for s in STATUSES}
+        status = max((c.status for c in checks), key=_RANK.get)
+        bad = sorted((c for c in checks if c.status != "pass"), key=_badness, reverse=True)
+        values = [c.value for c in checks if isinstance(c.value, (int, float)) and math.isfinite(c.value)]
+        lead = bad[0] if bad else first
+        return cls(first.group, first.name, first.scope, status, len(checks), counts,
+                   [c.frame for c in bad[:WORST_SHOWN] if c.frame], lead.explanation, first.unit,
+                   min(values) if values else math.nan, max(values) if values else math.nan)
+
+    @property
+    def frames_text(self) -> str:
+        """``'set'``, ``'all 20 pass'``, ``'19 of 19 fail'`` or ``'2 fail and 3 warn of 19'``."""
+        if self.scope == "set":
+            return "set"
+        n = self.n_frames
+        fail, warn = self.counts["fail"], self.counts["warn"]
+        if not fail and not warn:
+            return f"all {n} pass"
+        if fail and warn:
+            return f"{fail} fail and {warn} warn of {n}"
+        return f"{fail or warn} of {n} {'fail' if fail else 'warn'}"
+
+    @property
+    def span(self) -> str:
+        """The measured values' range in words ('' when none is finite)."""
+        return _span(self.low, self.high, self.unit) if math.isfinite(self.low) else ""
+
+    def text(self) -> str:
+        """The line as the summary prints it."""
+        if self.scope == "set":
+            return f"{self.status.upper():4} {self.name}: {self.explanation}"
+        span = f" ({self.span})" if self.span else ""
+        if self.status == "pass":
+            return f"PASS {self.name}: all {self.n_frames} frames pass{span}"
+        fail, warn, n = self.counts["fail"], self.counts["warn"], self.n_frames
+        if fail and warn:
+            counted = f"{fail} of {n} frames fail, {warn} warn"
+        else:
+            counted = f"{fail or warn} of {n} frames {'fail' if fail else 'warn'}"
+        names = ", ".join(Path(f).name for f in self.worst)
+        if fail + warn == 1:
+            named = f" [{names}]" if names else ""
+        else:
+            rest = fail + warn - len(self.worst)
+            named = f"; worst {names}" + (f" and {rest} more" if rest > 0 else "") if names else ""
+        return f"{self.status.upper():4} {self.name}: {counted}{span}{named}: {self.explanation}"
+
+
+def _badness(c: Check) -> tuple[int, float]:
+    """Sort key of a per-frame check: status first, then how far its value is from passing."""
+    value = c.value if isinstance(c.value, (int, float)) and math.isfinite(c.value) else 0.0
+    threshold = c.threshold
+    if isinstance(threshold, tuple) and len(threshold) == 4:  # a band: distance from its middle
+        value = abs(value - 0.5 * (threshold[1] + threshold[2]))
+    return _RANK[c.status], value
 
 
 def _fmt(v: float) -> str:
@@ -226,9 +342,9 @@ def _fmt(v: float) -> str:
 
 def _span(lo: float, hi: float, unit: str) -> str:
     if unit == "fraction":
-        return _pct(lo) if lo == hi else f"{_pct(lo)} to {_pct(hi)}"
+        return _pct(lo) if _pct(lo) == _pct(hi) else f"{_pct(lo)} to {_pct(hi)}"
     unit = {"adu": "ADU", "degC": "°C"}.get(unit, unit)
-    return (f"{_fmt(lo)}" if lo == hi else f"{_fmt(lo)} to {_fmt(hi)}") + (f" {unit}" if unit else "")
+    return (f"{_fmt(lo)}" if _fmt(lo) == _fmt(hi) else f"{_fmt(lo)} to {_fmt(hi)}") + (f" {unit}" if unit else "")
 
 
 def _pct(v: float) -> str:
@@ -277,7 +393,7 @@ def _check_count(ctx: _Ctx, n: int, expected: int | None) -> None:
     rng = (low, high)
     if n < MINIMUM_COUNT:
         status, text = "fail", (f"Only {n} {ctx.words}: outlier rejection needs at least {MINIMUM_COUNT}; take "
-                                f"{low}-{high} (ALGORITHMS.md section 6).")
+                                f"{low}-{high} (see How many frames in docs/quality.md).")
     elif n < low:
         why = f"as many as the {expected} flats" if kind == "darkflat" and expected else f"{low}-{high} are recommended"
         status, text = "warn", (f"{n} {ctx.words}, {why}: take {low - n} more so the master adds less noise "
@@ -349,17 +465,99 @@ def _check_headers(ctx: _Ctx) -> None:
     ctx.add("headers", status, n_problems, 0, text, "problems")
 
 
+@dataclass
+class _Zeros:
+    """A frame's pixels at zero, split into dead lines, isolated zeros and clipped noise."""
+
+    total: int
+    dead_rows: list[int]
+    dead_cols: list[int]
+    in_lines: int  # zeros on the dead rows and columns
+    rest: int  # the other zeros
+    predicted: float  # fraction of pixels the frame's noise puts at zero (Gaussian tail below 0.5 ADU)
+    noise_reaches_zero: bool
+
+    @property
+    def clipped(self) -> int:
+        """Zeros the noise explains: the offset is too low for them."""
+        return self.rest if self.noise_reaches_zero else 0
+
+    @property
+    def structural(self) -> int:
+        """Zeros the noise cannot explain: dead rows, columns and pixels (a defect, not the offset)."""
+        return self.in_lines + (0 if self.noise_reaches_zero else self.rest)
+
+    def describe_structure(self, height: int, width: int) -> str:
+        parts = []
+        for lines, word, size in ((self.dead_rows, "row", height), (self.dead_cols, "column", width)):
+            if lines:
+                border = " at the border" if lines[0] == 0 or lines[-1] == size - 1 else ""
+                parts.append(f"{len(lines)} dead {word}{'s' if len(lines) > 1 else ''} "
+                             f"({word}{'s' if len(lines) > 1 else ''} {_ranges(lines)}{border})")
+        isolated = 0 if self.noise_reaches_zero else self.rest
+        if isolated:
+            parts.append(f"{isolated} isolated pixel{'s' if isolated > 1 else ''}")
+        return " and ".join(parts)
+
+
+def _ranges(values: list[int]) -> str:
+    """``[0, 1, 2, 7]`` -> ``'0-2, 7'`` (at most 6 runs, then ``...``)."""
+    runs: list[list[int]] = []
+    for v in values:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:6])
+    return text + (", ..." if len(runs) > 6 else "")
+
+
+def _zeros(st: xr.Dataset, i: int) -> _Zeros:
+    """Where frame ``i``'s zeros are and whether its noise explains them."""
+    total = int(st["n_zero"][i])
+    median, sigma = float(st["median"][i]), float(st["sigma"][i])
+    if total == 0:
+        return _Zeros(0, [], [], 0, 0, 0.0, False)
+    rows = np.asarray(st["zero_rows"][i]) if "zero_rows" in st else np.zeros(0)
+    cols = np.asarray(st["zero_cols"][i]) if "zero_cols" in st else np.zeros(0)
+    height, width = len(rows), len(cols)
+    dead_rows = np.flatnonzero(rows >= DEAD_LINE_FRACTION * width).tolist() if width else []
+    dead_cols = np.flatnonzero(cols >= DEAD_LINE_FRACTION * height).tolist() if height else []
+    # Where a dead row crosses a dead column the zero is counted twice.
+    in_lines = int(rows[dead_rows].sum() + cols[dead_cols].sum()) - len(dead_rows) * len(dead_cols)
+    in_lines = min(max(in_lines, 0), total)
+    sigma = max(sigma, 0.5) if math.isfinite(sigma) else 0.5
+    distance = (median - 0.5) / sigma if math.isfinite(median) else 0.0
+    predicted = 0.5 * math.erfc(distance / math.sqrt(2))
+    return _Zeros(total, dead_rows, dead_cols, in_lines, total - in_lines, predicted,
+                  distance < ZERO_NOISE_REACH_SIGMA)
+
+
 def _check_zero(ctx: _Ctx) -> None:
     st = ctx.stats
+    height, width = int(st.attrs.get("height", 0)), int(st.attrs.get("width", 0))
     for i in range(st.sizes["frame"]):
-        frac = float(st["n_zero"][i] / st["n_pixels"][i])
-        status = "fail" if frac > ZERO_FAIL else "warn" if frac > ZERO_WARN else "pass"
-        if status == "pass":
-            text = "No pixel at zero: the offset keeps the noise above the ADC floor."
-        else:
-            text = (f"{_pct(frac)} of the pixels are at zero (median {float(st['median'][i]):.0f} ADU): the offset is "
-                    f"too low and the noise is clipped, so raise the camera's offset and retake the {ctx.words}.")
-        ctx.add("zero_pixels", status, frac, (ZERO_WARN, ZERO_FAIL), text, "fraction", frame=i)
+        n = float(st["n_pixels"][i])
+        zeros = _zeros(st, i)
+        frac = zeros.total / n
+        median, sigma = float(st["median"][i]), float(st["sigma"][i])
+        clipped = zeros.clipped / n
+        status = "fail" if clipped > ZERO_FAIL else "warn" if clipped > ZERO_WARN else "pass"
+        texts = []
+        if zeros.clipped:
+            texts.append(f"{_pct(clipped)} of the pixels are at zero (median {median:.0f} ADU, noise {sigma:.3g} "
+                         f"ADU, which puts {_pct(zeros.predicted)} at zero): the offset is too low and the noise "
+                         f"is clipped, so raise the camera's offset and retake the {ctx.words}.")
+        if zeros.structural:
+            status = max(status, "warn", key=_RANK.get)
+            where = zeros.describe_structure(height, width)
+            texts.append(f"{where.capitalize()} read zero ({_pct(zeros.structural / n)} of the pixels), far "
+                         f"below what the noise reaches (median {median:.0f} ADU, noise {sigma:.3g} ADU): a sensor "
+                         f"or readout defect, not a low offset; these pixels carry no signal, so crop or mask them "
+                         f"in the lights.")
+        if not texts:
+            texts.append("No pixel at zero: the offset keeps the noise above the ADC floor.")
+        ctx.add("zero_pixels", status, frac, (ZERO_WARN, ZERO_FAIL), " ".join(texts), "fraction", frame=i)
 
 
 def _check_pedestal(ctx: _Ctx) -> None:
@@ -528,10 +726,12 @@ def _check_flat_levels(ctx: _Ctx, adc_max: float) -> None:
 
 def _check_clipped(ctx: _Ctx) -> None:
     st = ctx.stats
+    height, width = int(st.attrs.get("height", 0)), int(st.attrs.get("width", 0))
     for i in range(st.sizes["frame"]):
         n = float(st["n_pixels"][i])
+        zeros = _zeros(st, i)
         for name, count, fix in (
-            ("clipped_zero", float(st["n_zero"][i]), "raise the camera's offset"),
+            ("clipped_zero", float(zeros.clipped), "raise the camera's offset"),
             ("clipped_saturation", float(st["n_saturated"][i]), "shorten the flat exposure or dim the panel"),
         ):
             frac = count / n
@@ -542,20 +742,60 @@ def _check_clipped(ctx: _Ctx) -> None:
             else:
                 text = (f"{_pct(frac)} of the pixels are clipped {where}: clipped pixels carry no flat-field "
                         f"information, so {fix} and retake the flats.")
+            if name == "clipped_zero" and zeros.structural:
+                # Dead lines read zero at any exposure: a defect of the sensor, not clipping.
+                status = max(status, "warn", key=_RANK.get)
+                text += (f" {zeros.describe_structure(height, width).capitalize()} read zero, far below the flat's "
+                         f"level: a sensor or readout defect, not clipping; crop or mask these pixels in the "
+                         f"lights.")
             ctx.add(name, status, frac, (CLIPPED_WARN, CLIPPED_FAIL), text, "fraction", frame=i)
 
 
+def _time_order(cube: xr.DataArray) -> np.ndarray:
+    """Frame indices in order of DATE-OBS (the files' order where a date is missing)."""
+    n = cube.sizes["frame"]
+    if "date_obs" not in cube.coords:
+        return np.arange(n)
+    dates = pd.to_datetime(pd.Series(cube["date_obs"].values), errors="coerce")
+    if dates.isna().any():
+        return np.arange(n)
+    return np.argsort(dates.values, kind="stable")
+
+
+def _is_steady_trend(levels: np.ndarray, tolerance: float) -> bool:
+    """True when ``levels`` only fall, or only rise, allowing steps back of at most ``tolerance``."""
+    steps = np.diff(levels[np.isfinite(levels)])
+    return bool(len(steps)) and (bool(np.all(steps <= tolerance)) or bool(np.all(steps >= -tolerance)))
+
+
 def _check_flat_drift(ctx: _Ctx) -> None:
+    """Level drift of flats: a steady trend warns, an unsteady swing beyond FLAT_DRIFT_FAIL fails.
+
+    Each flat is divided by its own level before stacking (multiplicative normalisation), so a level
+    that falls steadily (twilight sky flats) or rises (a panel warming up) costs only the signal of
+    the fainter frames. A level that jumps back and forth means an unsteady source (a flickering panel,
+    passing clouds, mixed light sources), whose illumination pattern rarely stays the same.
+    """
     med = ctx.stats["median"].values
     ref = float(np.nanmedian(med))
     drift = float((np.nanmax(med) - np.nanmin(med)) / ref) if ref > 0 else math.nan
     status = _grade(drift, FLAT_DRIFT_WARN, FLAT_DRIFT_FAIL)
+    in_time = med[_time_order(ctx.cube)]
+    steady = _is_steady_trend(in_time, FLAT_TREND_TOLERANCE * ref)
+    span = f"({np.nanmin(med):.0f} to {np.nanmax(med):.0f} ADU)"
     if status == "pass":
         text = f"Flat levels stay within {_pct(drift)} through the series."
+    elif steady:
+        status = "warn"
+        direction = "falls" if in_time[-1] < in_time[0] else "rises"
+        text = (f"The flat level {direction} steadily by {_pct(drift)} through the series {span}, as twilight sky "
+                f"flats or a warming panel do: each flat is normalised by its own level before stacking, so "
+                f"this is harmless as long as every frame stays in the target range; a steady panel or "
+                f"auto-exposure per flat (NINA, SGP) keeps the level constant.")
     else:
-        text = (f"Flat levels drift by {_pct(drift)} through the series ({np.nanmin(med):.0f} to {np.nanmax(med):.0f} "
-                f"ADU): the light source changed (twilight, panel warming up), so use a steady panel or NINA's "
-                f"auto-exposure per flat to keep the level constant.")
+        text = (f"Flat levels swing by {_pct(drift)} through the series {span}, back and forth: the light source "
+                f"was not steady (a flickering panel, passing clouds, mixed sources), so its pattern may have "
+                f"changed too; use a steady panel and retake the flats.")
     ctx.add("level_drift", status, drift, (FLAT_DRIFT_WARN, FLAT_DRIFT_FAIL), text, "fraction")
 
 

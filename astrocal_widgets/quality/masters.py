@@ -94,7 +94,7 @@ def temporal_noise(frame_a: Any, frame_b: Any, *, match_levels: bool = False) ->
     """Per-frame temporal noise (ADU) from two frames of a set: clipped sigma of ``a - b`` over sqrt(2).
 
     Fixed patterns (bias structure, amp glow, vignetting) cancel in the difference, so this is the
-    noise that averaging N frames reduces as 1/sqrt(N) (ALGORITHMS.md section 3). With
+    noise that averaging N frames reduces as 1/sqrt(N). With
     ``match_levels`` (flats, whose level drifts with the sky or panel), ``b`` is first scaled to
     ``a``'s median so the drift does not count as noise.
     """

@@ -79,13 +79,19 @@ def _partial(block: np.ndarray, y0: int, height: int, lo: float, width: float, n
     weights = finite.astype(np.int32) if not finite.all() else None
     hist = np.bincount((idx + offsets).ravel(), weights=None if weights is None else weights.ravel(),
                        minlength=nf * nbins).reshape(nf, nbins).astype(np.int64)
+    # Zeros per row and per column: dead rows and columns are told from clipped noise by where they are.
+    zero = block <= 0
+    zero_rows = np.zeros((nf, height), np.int32)
+    zero_rows[:, y0:y0 + rows] = zero.sum(axis=2)
     out: dict[str, np.ndarray] = {
         "hist": hist,
         "sum": np.nansum(flat, axis=1, dtype=np.float64),
         "min": np.nanmin(np.where(finite, flat, np.inf), axis=1).astype(np.float64),
         "max": np.nanmax(np.where(finite, flat, -np.inf), axis=1).astype(np.float64),
         "count": finite.sum(axis=1).astype(np.int64),
-        "n_zero": (flat <= 0).sum(axis=1).astype(np.int64),
+        "n_zero": zero.sum(axis=(1, 2)).astype(np.int64),
+        "zero_rows": zero_rows,
+        "zero_cols": zero.sum(axis=1).astype(np.int32),
         "n_saturated": (flat >= adc_max).sum(axis=1).astype(np.int64),
     }
     if cfa:
@@ -193,7 +199,8 @@ def frame_statistics(cube: xr.DataArray, *, bins: int | None = None, adc_max: fl
     xarray.Dataset
         On ``frame`` (with the cube's frame coordinates): ``median``, ``sigma`` (1.4826 MAD),
         ``mean``, ``min``, ``max``, ``n_pixels``, ``n_zero`` (values <= 0), ``n_saturated``
-        (>= ``adc_max``), ``hot_fraction``; ``histogram`` (frame, bin) with ``bin_centre``; ``grid``
+        (>= ``adc_max``), ``hot_fraction``; ``zero_rows`` (frame, y) and ``zero_cols`` (frame, x), the
+        pixels at zero in each row and column; ``histogram`` (frame, bin) with ``bin_centre``; ``grid``
         (frame, gy, gx) cell levels; for a colour sensor (``bayer_pattern`` coordinate set)
         ``cfa_median`` (frame, cfa) with ``cfa`` = R, G, B. Attributes ``adc_max``, ``bin_width``,
         ``hot_sigma``, ``bayer_pattern``.
@@ -255,6 +262,8 @@ def frame_statistics(cube: xr.DataArray, *, bins: int | None = None, adc_max: fl
             "n_saturated": ("frame", total["n_saturated"]),
             "hot_fraction": ("frame", hot_fraction),
             "histogram": (("frame", "bin"), hist),
+            "zero_rows": (("frame", "y"), total["zero_rows"]),
+            "zero_cols": (("frame", "x"), total["zero_cols"]),
             "grid": (("frame", "gy", "gx"), gridv, {"units": "adu"}),
         },
         coords={**frame_coords, "bin_centre": ("bin", centres)},

@@ -114,7 +114,7 @@ class MasterPanel:
         low, high = RECOMMENDED_COUNTS[self.kind]
         colour = STATUS_COLOURS["pass" if low <= n <= high else "warn"]
         self.count.value = (f'<span style="color:{colour}"><b>{n}</b> {_WORDS[self.kind]}; {low}-{high} are '
-                            f"recommended (ALGORITHMS.md section 6)</span>")
+                            f"recommended (see How many frames in docs/quality.md)</span>")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             algorithm, reason = resolve_rejection(self.rejection.value, n)

@@ -114,11 +114,8 @@ class ChecksStep(_CheckingStep):
         for label, (frame, adc_max, pattern, kind) in checks.samples.items():
             status = checks.status_of(label)
             colour = STATUS_COLOURS[status]
-            table = checks.table(label)
-            table = table.assign(frame=[Path(f).name if isinstance(f, str) and f else "set" for f in table["frame"]])
-            order = table["status"].map({"fail": 0, "warn": 1, "pass": 2})  # what needs attention first
-            table = table.assign(_order=order).sort_values("_order", kind="stable")
-            table = table[["status", "name", "frame", "value", "unit", "explanation"]]
+            # One row per check: a check that fails on every frame is one row naming the worst frames.
+            table = checks.summary_table(label)[["status", "name", "frames", "values", "worst", "explanation"]]
             picture = figure_image(plots.histogram(frame, adc_max=adc_max, bayer_pattern=pattern,
                                                    title=f"{kind}: middle frame"), "Histogram")
             boxes.append(w.VBox([w.HTML(f'<h4><span style="color:{colour}">\u25cf {status.upper()}</span> '

@@ -52,7 +52,7 @@ class MasterResult:
     light_sigma : float
         The lights' background noise the master is compared with (NaN when unknown or not relevant).
     recommended : (int, int)
-        Recommended frame counts for this kind (ALGORITHMS.md section 6).
+        Recommended frame counts for this kind (docs/quality.md, "How many frames").
     frames_needed : int or None
         Fewest frames for which this master raises a light's noise by at most 5 % (bias and darks).
     flat_calibration : FlatCalibration or None

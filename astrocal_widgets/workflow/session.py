@@ -75,7 +75,7 @@ class SessionOverview:
         return t[[c for c in CATALOGUE_COLUMNS if c in t.columns]]
 
     def groups_table(self) -> pd.DataFrame:
-        """One row per set: type, label, frame count and the recommended count (ALGORITHMS.md section 6)."""
+        """One row per set: type, label, frame count and the recommended count (docs/quality.md)."""
         rows = []
         for g in self.groups():
             low, high = RECOMMENDED_COUNTS.get(g.frame_type, (None, None))
@@ -183,6 +183,18 @@ class SessionChecks:
         """The checks (of one set) as a table."""
         t = self.report.table
         return t if label is None else t[t["group"] == label].reset_index(drop=True)
+
+    def summary_table(self, label: str | None = None) -> pd.DataFrame:
+        """The checks (of one set) aggregated: one row per check, per-frame results counted.
+
+        See :meth:`~astrocal_widgets.quality.CheckReport.summary_table`; failures first, then warnings.
+        """
+        t = self.report.summary_table()
+        if label is not None:
+            t = t[t["group"] == label]
+        order = t["status"].map({"fail": 0, "warn": 1, "pass": 2})
+        return t.assign(_order=order).sort_values("_order", kind="stable").drop(columns="_order") \
+            .reset_index(drop=True)
 
 
 #: Pixels kept of each set's sample frame (a histogram needs no more).
