@@ -38,16 +38,17 @@ class FrameGroup:
     aliases : mapping or None
         The extra header keywords the catalogue was scanned with (``scan(..., aliases=...)``);
         :meth:`open` reads the frames with them.
-    show_egain : bool
-        Name the conversion gain in :attr:`label` and :attr:`slug` (set by
-        :meth:`FrameCatalog.groups` when two groups differ only by it).
+    shown : tuple of str
+        Keys named in :attr:`label` and :attr:`slug` only when they tell groups apart
+        (``readout_mode``, ``egain``): :meth:`FrameCatalog.groups` sets them for groups that
+        would otherwise share a name, so every set keeps its own master file.
     """
 
     frame_type: str
     key: dict[str, Any]
     table: pd.DataFrame = field(repr=False)
     aliases: Any = field(default=None, repr=False)
-    show_egain: bool = field(default=False, repr=False)
+    shown: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def paths(self) -> list[str]:
@@ -75,10 +76,13 @@ class FrameGroup:
         for name, word, tag in (("gain", "gain ", "g"), ("offset", "offset ", "o"), ("iso", "ISO ", "iso")):
             if name in k and not _isnan(k[name]):
                 parts.append(f"{tag if short else word}{k[name]:g}")
-        if k.get("readout_mode"):
-            mode = str(k["readout_mode"])
-            parts.append(re.sub(r"[^A-Za-z0-9.+-]+", "-", mode).strip("-") if short else f"readout '{mode}'")
-        if self.show_egain and not _isnan(k.get("egain", math.nan)):
+        if "readout_mode" in self.shown:
+            mode = str(k.get("readout_mode") or "")
+            if short:
+                parts.append(re.sub(r"[^A-Za-z0-9.+-]+", "-", mode).strip("-") or "no-mode")
+            else:
+                parts.append(f"readout '{mode}'" if mode else "no readout mode")
+        if "egain" in self.shown and not _isnan(k.get("egain", math.nan)):
             parts.append(f"{k['egain']:.3g}e" if short else f"{k['egain']:.3g} e-/ADU")
         xb, yb = k.get("xbinning", math.nan), k.get("ybinning", math.nan)
         if not (_isnan(xb) and _isnan(yb)):
@@ -191,7 +195,7 @@ class FrameCatalog:
                     key["readout_mode"] = _py(first["readout_mode"])
                 out.append(FrameGroup(ftype, key, rows.drop(columns=[c for c in rows.columns if c.startswith("_")])
                                       .reset_index(drop=True), aliases=self.aliases))
-        _name_egain_where_needed(out)
+        _name_settings_where_needed(out)
         return out
 
     def summary(self) -> str:
@@ -219,15 +223,19 @@ class FrameCatalog:
         return "\n".join(lines)
 
 
-def _name_egain_where_needed(groups: list[FrameGroup]) -> None:
-    """Groups that differ only by their conversion gain get it in their label and slug (one master each)."""
-    by_slug: dict[str, list[FrameGroup]] = {}
-    for group in groups:
-        by_slug.setdefault(group.slug, []).append(group)
-    for same in by_slug.values():
-        if len(same) > 1:
-            for group in same:
-                group.show_egain = True
+def _name_settings_where_needed(groups: list[FrameGroup]) -> None:
+    """Groups that would share a name (a master file) get their readout mode, then their e-/ADU gain, in it.
+
+    A night in one readout mode keeps its usual names; frames of two modes make two masters with two names.
+    """
+    for key in ("readout_mode", "egain"):
+        by_slug: dict[str, list[FrameGroup]] = {}
+        for group in groups:
+            by_slug.setdefault(group.slug, []).append(group)
+        for same in by_slug.values():
+            if len(same) > 1:
+                for group in same:
+                    group.shown += (key,)
 
 
 def _py(value: Any) -> Any:
