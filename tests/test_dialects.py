@@ -333,3 +333,11 @@ def test_every_real_set_still_scans(realdata, name):
     assert {"egain", "readout_mode"} <= set(cat.table.columns)
     if name == "sbig_st402_spectro":
         assert (cat.table["egain"] == 1.49).all()  # EGAIN, with no GAIN keyword
+
+
+def test_the_docs_list_every_keyword_of_the_table():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "headers.md").read_text()
+    for entry in HEADER_FIELDS.values():
+        assert f"`{entry.name}`" in text, entry.name
+        for keyword in entry.keyword_names:
+            assert f"`{keyword}`" in text, f"{entry.name}: {keyword}"

@@ -135,6 +135,21 @@ def test_bias_of_another_readout_mode_is_refused_strictly_and_warned_leniently(m
     assert all(l.bias is None for l in result.lights)  # never subtracted across modes
 
 
+def test_dark_of_another_readout_mode_is_refused_strictly_and_named_leniently(tmp_path):
+    from astrocal_widgets.calibrate import calibrate_session
+
+    night = aw.simulate_session(tmp_path / "night", seed=23, shape=(96, 128), defects=False,
+                                counts={"bias": 0, "dark": 3, "flat": 3, "darkflat": 3, "light": 1})
+    _retag(night.paths["dark"], READOUTM="High Gain")
+    _retag(night.paths["light"], READOUTM="Low Gain")
+    with pytest.raises(CalibrationMismatchError, match=r"readout mode: master dark .*'High Gain'.*'Low Gain'"):
+        calibrate_session(night.directory, output=tmp_path / "strict")
+    result = calibrate_session(night.directory, output=tmp_path / "lenient", strict=False)
+    named = [w for w in result.warnings if "no usable dark master" in w]
+    assert named and "'High Gain'" in named[0] and "'Low Gain'" in named[0]
+    assert all(l.dark is None for l in result.lights)
+
+
 # --- the level check -----------------------------------------------------------------------------
 
 def test_level_check_questions_a_master_above_the_frames_dark_level():

@@ -290,8 +290,10 @@ def find_master(frame_or_group: Any, library: MasterLibrary | str | os.PathLike,
             compatible.append((cand, problems, _rank(target, cand, problems, role)))
     if not compatible:
         summary = ", ".join(f"{rule} ({n})" for rule, n in rules.most_common())
+        # The first refusal in full, so a one-line warning still names both values.
         return MasterChoice(None, f"no compatible master {word} for {target.describe} among {len(candidates)} "
-                                  f"in {lib.folder}: refused for {summary}; see .refused for each", refused, role)
+                                  f"in {lib.folder}: refused for {summary} (e.g. {refused[0][1][0]}); see .refused "
+                                  f"for each", refused, role)
 
     compatible.sort(key=lambda item: item[2])
     best, best_problems, best_rank = compatible[0]

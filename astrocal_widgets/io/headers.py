@@ -170,7 +170,7 @@ HEADER_FIELDS: dict[str, HeaderField] = {f.name: f for f in (
                 + _k("FRAMETYP") + _k("FRAME", note="KStars / Ekos (INDI)") + _k("IMAGETYPE")
                 + _k("OBSTYPE", note="LOIS and IRAF-style observatory headers"),
                 _as_text, "", "frame type as written ('Dark Frame', 'DARK', 'Bias', 'OBJECT', ...)"),
-    HeaderField("exposure", _k("EXPTIME", "EXPOSURE", note="EXPOSURE alone: CCDSoft, SGP")
+    HeaderField("exposure", _k("EXPTIME") + _k("EXPOSURE", note="alone: CCDSoft, SGP")
                 + _k("EXP_TIME", "EXPOSURETIME"),
                 _as_float, _NAN, "exposure time [s]"),
     HeaderField("temperature", _k("CCD-TEMP", note="NINA, SGP, APT, MaxIm DL, Ekos, SharpCap, ASIAIR")
