@@ -4,6 +4,7 @@
 """
 from .apply import DarkScaleResult, calibrate_frame, normalized_flat, optimize_dark_scale
 from .cosmetic import DefectMap, cold_pixel_map, correct_defects, defect_map, hot_pixel_map
+from .levels import LevelCheck, check_calibrated_level, master_level_problem
 from .library import MasterChoice, MasterLibrary, find_master
 from .masters import MASTER_OPTIONS, build_master, subtract_masters
 from .prerequisites import NeededMaster, Prerequisites, flat_prerequisites, light_prerequisites, master_file
@@ -18,5 +19,5 @@ __all__ = [
     "hot_pixel_map", "cold_pixel_map", "defect_map", "correct_defects", "DefectMap", "MasterLibrary",
     "MasterChoice", "find_master", "check_compatibility", "enforce", "Mismatch", "CalibrationMismatchError",
     "CalibrationWarning", "Prerequisites", "NeededMaster", "flat_prerequisites", "light_prerequisites",
-    "master_file",
+    "master_file", "LevelCheck", "check_calibrated_level", "master_level_problem",
 ]

@@ -1,7 +1,7 @@
 """A library of masters, found again by their matching keys and reused across nights.
 
 Masters carry their matching keys in the FITS header (``IMAGETYP='MASTER DARK'``, ``EXPTIME``,
-``CCD-TEMP``, ``GAIN``, ``OFFSET``, ``NCOMBINE``, ...; see
+``CCD-TEMP``, ``GAIN``, ``OFFSET``, ``READOUTM``, ``EGAIN``, ``NCOMBINE``, ...; see
 :func:`~astrocal_widgets.integrate.master.master_header`). :class:`MasterLibrary` indexes a folder of
 them from their headers alone, and :func:`find_master` picks the best compatible one for a light,
 flat or group, saying why it was chosen and why each other master was not.
@@ -34,7 +34,7 @@ __all__ = ["MasterLibrary", "MasterChoice", "find_master", "NotAMasterError", "L
 #: Columns of :attr:`MasterLibrary.table`.
 LIBRARY_COLUMNS = (
     "path", "master_type", "imagetyp", "exposure", "temperature", "set_temperature", "temperature_min",
-    "temperature_max", "gain", "offset", "iso", "filter", "xbinning", "ybinning", "height", "width",
+    "temperature_max", "gain", "offset", "iso", "egain", "readout_mode", "filter", "xbinning", "ybinning", "height", "width",
     "instrument", "bayer_pattern", "ncombine", "date_obs",
 )
 _ROLE_WORDS = {"bias": "bias", "dark": "dark", "darkflat": "dark flat", "flat": "flat"}
@@ -290,8 +290,10 @@ def find_master(frame_or_group: Any, library: MasterLibrary | str | os.PathLike,
             compatible.append((cand, problems, _rank(target, cand, problems, role)))
     if not compatible:
         summary = ", ".join(f"{rule} ({n})" for rule, n in rules.most_common())
+        # The first refusal in full, so a one-line warning still names both values.
         return MasterChoice(None, f"no compatible master {word} for {target.describe} among {len(candidates)} "
-                                  f"in {lib.folder}: refused for {summary}; see .refused for each", refused, role)
+                                  f"in {lib.folder}: refused for {summary} (e.g. {refused[0][1][0]}); see .refused "
+                                  f"for each", refused, role)
 
     compatible.sort(key=lambda item: item[2])
     best, best_problems, best_rank = compatible[0]
@@ -378,6 +380,10 @@ def _reason(t: FrameInfo, c: FrameInfo, problems: list[Mismatch], role: str, sca
         value = getattr(c, key)
         if not _isnan(value):
             parts.append(f"{word} {value:g}")
+    if c.readout_mode:
+        parts.append(f"readout mode '{c.readout_mode}'")
+    if not _isnan(c.egain):
+        parts.append(f"{c.egain:.3g} e-/ADU")
     text = f"{Path(c.path or c.name).name}: " + ", ".join(parts)
     if c.n_frames:
         text += f"; {c.n_frames} frames"

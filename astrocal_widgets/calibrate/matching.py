@@ -12,6 +12,9 @@ The rules (``Mismatch.rule``), by the role the calibration frame plays for the t
 - ``frame_type`` (all roles): the calibration frame is of the role's type (a dark flat may be a
   NINA 3 ``DARK``); error, a warning when the type is unknown.
 - ``size``, ``binning``, ``gain``, ``iso``, ``offset`` (all roles): equal; error.
+- ``readout_mode`` (all roles): the same readout mode (``READOUTM``, ``READMODE``, ...; case and
+  spacing aside); error. Another mode has another pedestal, conversion gain and read noise.
+- ``egain`` (all roles): conversion gains in e-/ADU (``EGAIN``, ``E-GAIN``) within 5 %; error.
 - ``temperature`` (bias, dark): sensor temperatures within the tolerance (1 °C by default; the
   set point when no sensor temperature is recorded); error.
 - ``temperature_unknown`` (bias, dark): no temperature on either side (DSLR); warning.
@@ -44,8 +47,9 @@ from astropy.io import fits
 
 from ..errors import IncompatibleFramesError
 from ..frames.catalog import FrameGroup
-from ..frames.grouping import EXPOSURE_RELATIVE_TOLERANCE, exposures_match
-from ..io.headers import _ALIASES, _first, frame_metadata, frame_type_from_path, frame_type_from_value
+from ..frames.grouping import (EGAIN_RELATIVE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE, egains_match,
+                               exposures_match, readout_modes_match)
+from ..io.headers import _first, frame_metadata, frame_type_from_path, frame_type_from_value, read_field
 from ..io.sources import cached_open_source
 
 __all__ = [
@@ -93,6 +97,10 @@ class FrameInfo:
     temperature_min, temperature_max : float
         The temperature range of a group's frames (or a master's ``TEMPMIN``/``TEMPMAX``).
     gain, offset, iso, xbinning, ybinning : float
+    egain : float
+        Conversion gain in e-/ADU (``EGAIN``), apart from the ``gain`` setting.
+    readout_mode : str
+        The sensor readout mode as written (``READOUTM``, ...).
     filter, instrument, bayer_pattern : str
         ``bayer_pattern`` is the CFA pattern at the first stored pixel (``ROWORDER`` and
         ``XBAYROFF``/``YBAYROFF`` applied).
@@ -117,6 +125,8 @@ class FrameInfo:
     gain: float = math.nan
     offset: float = math.nan
     iso: float = math.nan
+    egain: float = math.nan
+    readout_mode: str = ""
     filter: str = ""
     xbinning: float = math.nan
     ybinning: float = math.nan
@@ -180,6 +190,7 @@ class FrameInfo:
             set_temperature=_float(get("set_temperature")),
             temperature_min=_float(get("temperature_min")), temperature_max=_float(get("temperature_max")),
             gain=_float(get("gain")), offset=_float(get("offset")), iso=_float(get("iso")),
+            egain=_float(get("egain")), readout_mode=_text(get("readout_mode")),
             filter=_text(get("filter")), xbinning=_float(get("xbinning")), ybinning=_float(get("ybinning")),
             height=_int(get("height")), width=_int(get("width")),
             instrument=_text(get("instrument")), bayer_pattern=_text(get("bayer_pattern")),
@@ -234,7 +245,7 @@ class FrameInfo:
         if shape is None and "NAXIS1" in header and "NAXIS2" in header:
             shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
         meta = frame_metadata(header, path if path is not None else "", shape)
-        raw_type = _first(header, _ALIASES["imagetyp"])
+        raw_type = read_field(header, "imagetyp") or None
         master = master_type_from_value(raw_type)
         frame_type = meta["frame_type"]
         if master is not None:
@@ -459,6 +470,8 @@ def check_compatibility(target: Any, calibration: Any, *, role: str,
     _check_setting(out, t, c, role, "iso", "ISO", "ISOSPEED", "ISO changes the bias level and the noise")
     _check_setting(out, t, c, role, "offset", "offset", "OFFSET",
                    "the offset sets the bias pedestal that calibration subtracts")
+    _check_readout_mode(out, t, c, role)
+    _check_egain(out, t, c, role)
     if role in ("bias", "dark"):
         _check_temperature(out, t, c, role, float(temperature_tolerance))
     if role == "dark":
@@ -530,6 +543,38 @@ def _check_setting(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str, k
             key, key, tv, cv, "error",
             f"{word}: {c.describe} is at {word} {cv:g} but {t.describe} is at {word} {tv:g}: take the "
             f"{_PLURALS[role]} at {word} {tv:g} ({why})"))
+
+
+def _check_readout_mode(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
+    tm, cm = t.readout_mode, c.readout_mode
+    if not tm and not cm:
+        return
+    if not tm or not cm:
+        out.append(_cannot("readout_mode", "readout_mode", t, c, role, tm, cm, "readout mode",
+                           lambda v: f"readout mode '{v}'", "READOUTM/READMODE"))
+        return
+    if not readout_modes_match(tm, cm):
+        out.append(Mismatch(
+            "readout_mode", "readout_mode", tm, cm, "error",
+            f"readout mode: {c.describe} was read out in '{cm}' but {t.describe} in '{tm}': take the "
+            f"{_PLURALS[role]} in readout mode '{tm}' (another readout mode has another pedestal, conversion "
+            f"gain and read noise)"))
+
+
+def _check_egain(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
+    tg, cg = t.egain, c.egain
+    if _isnan(tg) and _isnan(cg):
+        return
+    if _isnan(tg) or _isnan(cg):
+        out.append(_cannot("egain", "egain", t, c, role, tg, cg, "conversion gain",
+                           lambda v: f"{v:.3g} e-/ADU", "EGAIN/E-GAIN"))
+        return
+    if not egains_match(tg, cg):
+        out.append(Mismatch(
+            "egain", "egain", tg, cg, "error",
+            f"conversion gain: {c.describe} is at {cg:.3g} e-/ADU but {t.describe} at {tg:.3g} e-/ADU (more than "
+            f"{EGAIN_RELATIVE_TOLERANCE:.0%} apart: another gain setting or readout mode): take the "
+            f"{_PLURALS[role]} with the {t.plural}' gain and readout mode"))
 
 
 def _check_temperature(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str, tol: float) -> None:

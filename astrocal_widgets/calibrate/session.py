@@ -29,11 +29,13 @@ from ..frames.grouping import exposures_match
 from ..integrate import write_master
 from ..integrate.master import master_mismatch
 from ..io.cube import open_frames
+from ..io.headers import read_field
 from ..io.provenance import content_hash
 from ..io.sources import read_header
 from ..io.write import write_fits_atomic
 from .apply import optimize_dark_scale, prepare_masters
 from .cosmetic import correct_defects, defect_map
+from .levels import master_level_problem
 from .library import MasterLibrary, find_master
 from .masters import build_master, subtract_masters
 from .matching import check_compatibility, enforce
@@ -501,13 +503,16 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
     masters: list[np.ndarray] = []
     index = []
     roles: dict[str, str] = {}  # master path -> what it is, for the decisions
+    refusals: list[str] = []  # why the dark flats and bias there are were not used, naming both values
     for _, row in group.table.iterrows():
         choice = find_master(row, lib, role="darkflat", temperature_tolerance=temperature_tolerance)
         role = "dark flat"
         if not choice:
+            refusals += [r for _, reasons in choice.refused for r in reasons]
             choice = find_master(row, lib, role="bias", temperature_tolerance=math.inf)
             role = "bias: no matching dark flat"
         if not choice:
+            refusals += [r for _, reasons in choice.refused for r in reasons]
             index.append(-1)
             continue
         roles[choice.path] = role
@@ -519,6 +524,8 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         text = (f"{group.label}: no dark flats and no bias match these flats, e.g. {group.paths[0]}: their "
                 "pedestal would stay in the master flat and leave a residual in every light; take dark flats "
                 "at the flats' exposure (or bias frames)")
+        if refusals:
+            text += " — refused: " + "; ".join(dict.fromkeys(refusals))
         if strict:
             raise AstrocalError(text + " (or calibrate with strict=False / --lenient to integrate them "
                                        "uncalibrated)")
@@ -538,6 +545,12 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         index = [index[k] for k in keep]
     out.cube = subtract_masters(cube, masters, index)
     out.index = index
+    for m, name in enumerate(out.masters):  # no header needed: does each master's level fit its flats?
+        k = index.index(m)
+        problem = master_level_problem(out.cube[k].values, frame=Path(str(out.cube["path"].values[k])).name,
+                                       master=Path(name).name, master_level=float(np.nanmedian(masters[m])))
+        if problem:
+            out.warnings.append(f"{group.label}: {problem}")
     for name in out.masters:
         out.decisions.append(f"{group.label}: flats calibrated with {Path(name).name} ({roles[name]})")
     return out
@@ -614,8 +627,7 @@ def _choose(row, lib: MasterLibrary, role: str, *, strict: bool, temperature_tol
     warnings_out += [str(c.message) for c in caught]
     scale = None
     if role == "dark":
-        best_header = read_header(best)
-        t_l, t_d = float(row["exposure"]), float(best_header.get("EXPTIME", best_header.get("EXPOSURE", math.nan)))
+        t_l, t_d = float(row["exposure"]), float(read_field(read_header(best), "exposure"))
         scale = 1.0 if exposures_match(t_l, t_d) else t_l / t_d
     return best, scale, f"{Path(best).name}: used despite {len(soft[best])} problem(s) (strict=False)"
 
@@ -815,6 +827,11 @@ def calibrate_light(
         dm = defects[defects_key]
         correct_defects(calibrated, dm.mask, bayer_pattern=pattern, inplace=True)
         n_defects = int(dm.counts["total"])
+    if bias_path or dark_path:  # no header needed: does the bias/dark level fit this light?
+        used = " and ".join(Path(p).name for p in (bias_path, dark_path) if p)
+        problem = master_level_problem(calibrated, frame=source.name, master=used, offset=pedestal)
+        if problem:
+            notes.append(problem)
     source_header = read_header(source)
     if isinstance(source_header, fits.Header):
         header = fits.Header(source_header, copy=True)

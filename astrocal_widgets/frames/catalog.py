@@ -6,17 +6,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..errors import AstrocalError, MissingExtraError
 from ..io.cube import find_frame_files, open_frames
-from ..io.headers import COORDINATE_COLUMNS, FRAME_TYPES, frame_metadata
+from ..io.headers import COORDINATE_COLUMNS, FRAME_TYPES, _check_aliases, frame_metadata
 from ..io.sources import cached_open_source
-from .grouping import (EXPOSURE_ABSOLUTE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE, MATCH_KEYS,
-                       TEMPERATURE_TOLERANCE, cluster_values, exposures_match)
+from .grouping import (EGAIN_RELATIVE_TOLERANCE, EXPOSURE_ABSOLUTE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE,
+                       MATCH_KEYS, TEMPERATURE_TOLERANCE, cluster_values, egains_match, exposures_match)
 
 __all__ = ["FrameCatalog", "FrameGroup", "scan"]
 
@@ -35,11 +35,20 @@ class FrameGroup:
         The matching keys and their (representative) values, e.g. ``{"exposure": 300.0, ...}``.
     table : pandas.DataFrame
         The catalogue rows of the group's frames.
+    aliases : mapping or None
+        The extra header keywords the catalogue was scanned with (``scan(..., aliases=...)``);
+        :meth:`open` reads the frames with them.
+    shown : tuple of str
+        Keys named in :attr:`label` and :attr:`slug` only when they tell groups apart
+        (``readout_mode``, ``egain``): :meth:`FrameCatalog.groups` sets them for groups that
+        would otherwise share a name, so every set keeps its own master file.
     """
 
     frame_type: str
     key: dict[str, Any]
     table: pd.DataFrame = field(repr=False)
+    aliases: Any = field(default=None, repr=False)
+    shown: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def paths(self) -> list[str]:
@@ -51,7 +60,7 @@ class FrameGroup:
 
     def open(self, *, chunks: Any = None):
         """The group's frames as a lazy cube (see :func:`astrocal_widgets.open_frames`)."""
-        return open_frames(self.paths, chunks=chunks)
+        return open_frames(self.paths, chunks=chunks, aliases=self.aliases)
 
     def _key_parts(self, short: bool) -> list[str]:
         """The key in words (``label``) or in file-name tokens (``slug``), in one order."""
@@ -67,6 +76,14 @@ class FrameGroup:
         for name, word, tag in (("gain", "gain ", "g"), ("offset", "offset ", "o"), ("iso", "ISO ", "iso")):
             if name in k and not _isnan(k[name]):
                 parts.append(f"{tag if short else word}{k[name]:g}")
+        if "readout_mode" in self.shown:
+            mode = str(k.get("readout_mode") or "")
+            if short:
+                parts.append(re.sub(r"[^A-Za-z0-9.+-]+", "-", mode).strip("-") or "no-mode")
+            else:
+                parts.append(f"readout '{mode}'" if mode else "no readout mode")
+        if "egain" in self.shown and not _isnan(k.get("egain", math.nan)):
+            parts.append(f"{k['egain']:.3g}e" if short else f"{k['egain']:.3g} e-/ADU")
         xb, yb = k.get("xbinning", math.nan), k.get("ybinning", math.nan)
         if not (_isnan(xb) and _isnan(yb)):
             parts.append(f"{_fmt(xb)}x{_fmt(yb)}" + ("" if short else " bin"))
@@ -110,10 +127,11 @@ class FrameCatalog:
         Files that could not be read, with the ``problem`` (never dropped silently).
     """
 
-    def __init__(self, directory: Path, table: pd.DataFrame, skipped: pd.DataFrame):
+    def __init__(self, directory: Path, table: pd.DataFrame, skipped: pd.DataFrame, aliases: Any = None):
         self.directory = directory
         self.table = table
         self.skipped = skipped
+        self.aliases = aliases
 
     def __len__(self) -> int:
         return len(self.table)
@@ -163,13 +181,21 @@ class FrameCatalog:
             keys = list(MATCH_KEYS[ftype])
             # Cluster temperatures per type so darks at -10 and -15 °C split, -10.1 and -9.9 do not.
             sub["_temperature_key"] = cluster_values(sub["temperature"], absolute=TEMPERATURE_TOLERANCE)
-            columns = [{"exposure": "_exposure_key", "temperature": "_temperature_key"}.get(k, k) for k in keys]
+            sub["_egain_key"] = cluster_values(sub["egain"], relative=EGAIN_RELATIVE_TOLERANCE)
+            # 'High Gain' and 'high  gain' are one readout mode; the key keeps the first spelling.
+            sub["_readout_key"] = sub["readout_mode"].map(lambda m: " ".join(str(m).split()).casefold())
+            renamed = {"exposure": "_exposure_key", "temperature": "_temperature_key", "egain": "_egain_key",
+                       "readout_mode": "_readout_key"}
+            columns = [renamed.get(k, k) for k in keys]
             filled = sub[columns].astype(object).where(sub[columns].notna(), "\0nan")
             for _, rows in sub.groupby([filled[c] for c in columns], sort=True, dropna=False):
                 first = rows.iloc[0]
                 key = {k: _py(first[c]) for k, c in zip(keys, columns)}
+                if "readout_mode" in key:
+                    key["readout_mode"] = _py(first["readout_mode"])
                 out.append(FrameGroup(ftype, key, rows.drop(columns=[c for c in rows.columns if c.startswith("_")])
-                                      .reset_index(drop=True)))
+                                      .reset_index(drop=True), aliases=self.aliases))
+        _name_settings_where_needed(out)
         return out
 
     def summary(self) -> str:
@@ -197,6 +223,21 @@ class FrameCatalog:
         return "\n".join(lines)
 
 
+def _name_settings_where_needed(groups: list[FrameGroup]) -> None:
+    """Groups that would share a name (a master file) get their readout mode, then their e-/ADU gain, in it.
+
+    A night in one readout mode keeps its usual names; frames of two modes make two masters with two names.
+    """
+    for key in ("readout_mode", "egain"):
+        by_slug: dict[str, list[FrameGroup]] = {}
+        for group in groups:
+            by_slug.setdefault(group.slug, []).append(group)
+        for same in by_slug.values():
+            if len(same) > 1:
+                for group in same:
+                    group.shown += (key,)
+
+
 def _py(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
@@ -204,7 +245,8 @@ def _py(value: Any) -> Any:
 
 
 def scan(directory: str | os.PathLike, recursive: bool = True, *,
-         progress: Callable[[float, str], None] | None = None) -> FrameCatalog:
+         progress: Callable[[float, str], None] | None = None,
+         aliases: Mapping[str, Any] | None = None) -> FrameCatalog:
     """Catalogue every frame file in a folder from its header alone (no pixel is read).
 
     Frame types come from ``IMAGETYP`` and its spellings, else the file or folder name, so the
@@ -220,6 +262,12 @@ def scan(directory: str | os.PathLike, recursive: bool = True, *,
         Look into sub-folders.
     progress : callable, optional
         ``progress(fraction, message)``.
+    aliases : mapping, optional
+        Extra header keywords for this scan, tried before the dialect table's: field name ->
+        keyword or list of keywords, e.g. ``{"readout_mode": "CAMMODE", "egain": ["GAIN_E"]}``
+        (fields: :data:`~astrocal_widgets.io.headers.HEADER_FIELDS`). The groups open their frames
+        with them. For every reader at once, use
+        :func:`~astrocal_widgets.io.headers.register_keywords`.
 
     Returns
     -------
@@ -231,12 +279,13 @@ def scan(directory: str | os.PathLike, recursive: bool = True, *,
         If ``directory`` does not exist.
     """
     root = Path(directory)
+    _check_aliases(aliases)  # an unknown field fails before any file is read
     files = find_frame_files(root, recursive=recursive)
     rows, skipped = [], []
     for i, path in enumerate(files):
         try:
             header, source = cached_open_source(path)
-            meta = frame_metadata(header, path, source.shape)
+            meta = frame_metadata(header, path, source.shape, aliases=aliases)
         except (AstrocalError, OSError, ValueError, TypeError) as exc:
             problem = exc.problem if hasattr(exc, "problem") else str(exc)
             if isinstance(exc, MissingExtraError):
@@ -253,7 +302,7 @@ def scan(directory: str | os.PathLike, recursive: bool = True, *,
         table["date_obs"] = pd.to_datetime(table["date_obs"])
     _recognise_nina3_dark_flats(table)
     skipped_table = pd.DataFrame(skipped, columns=["path", "problem"])
-    return FrameCatalog(root, table, skipped_table)
+    return FrameCatalog(root, table, skipped_table, aliases)
 
 
 def _recognise_nina3_dark_flats(table: pd.DataFrame) -> None:
@@ -271,14 +320,14 @@ def _recognise_nina3_dark_flats(table: pd.DataFrame) -> None:
     shortest_light = lights["exposure"].min() if len(lights) else math.inf
     if math.isnan(shortest_light):
         shortest_light = math.inf
-    same = ("gain", "offset", "iso", "xbinning", "ybinning", "height", "width")
+    same = ("gain", "offset", "iso", "readout_mode", "xbinning", "ybinning", "height", "width")
     for idx in table.index[table["frame_type"] == "dark"]:
         dark = table.loc[idx]
         if math.isnan(dark["exposure"]) or not dark["exposure"] < shortest_light / 2:
             continue
         for _, flat in flats.iterrows():
-            if exposures_match(dark["exposure"], flat["exposure"]) and all(
-                    (dark[k] == flat[k]) or (_isnan(dark[k]) and _isnan(flat[k])) for k in same):
+            if exposures_match(dark["exposure"], flat["exposure"]) and egains_match(dark["egain"], flat["egain"]) \
+                    and all((dark[k] == flat[k]) or (_isnan(dark[k]) and _isnan(flat[k])) for k in same):
                 table.loc[idx, "frame_type"] = "darkflat"
                 light_text = (f"shorter than half the shortest light ({shortest_light:g} s)"
                               if math.isfinite(shortest_light) else "and there are no lights")

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["MATCH_KEYS", "cluster_values", "exposures_match", "EXPOSURE_RELATIVE_TOLERANCE",
-           "TEMPERATURE_TOLERANCE"]
+           "TEMPERATURE_TOLERANCE", "EGAIN_RELATIVE_TOLERANCE", "egains_match", "readout_modes_match"]
 
 #: Exposures within this relative difference are the same exposure (DeepSkyStacker uses 5 %).
 EXPOSURE_RELATIVE_TOLERANCE = 0.05
@@ -15,16 +15,23 @@ EXPOSURE_RELATIVE_TOLERANCE = 0.05
 EXPOSURE_ABSOLUTE_TOLERANCE = 0.01
 #: Sensor temperatures within this many °C are the same set point (dark current doubles ~6 °C).
 TEMPERATURE_TOLERANCE = 1.0
+#: Conversion gains (e-/ADU) within this relative difference are the same gain: drivers report a
+#: nominal or rounded value, and another readout mode or gain setting changes it by far more.
+EGAIN_RELATIVE_TOLERANCE = 0.05
 
-#: The keys that must match within a calibration set, per frame type. ``exposure`` and
-#: ``temperature`` are compared within tolerances; the rest exactly (NaN equals NaN: unknown).
+#: The camera settings every calibration set shares: a readout mode or gain changes the pedestal,
+#: the conversion gain (``egain``, e-/ADU) and the noise, so frames of two modes never share a master.
+_SETTINGS = ("gain", "offset", "iso", "readout_mode", "egain", "xbinning", "ybinning", "height", "width")
+
+#: The keys that must match within a calibration set, per frame type. ``exposure``, ``temperature``
+#: and ``egain`` are compared within tolerances; the rest exactly (NaN equals NaN: unknown).
 MATCH_KEYS: dict[str, tuple[str, ...]] = {
-    "bias": ("gain", "offset", "iso", "xbinning", "ybinning", "height", "width", "temperature"),
-    "dark": ("exposure", "temperature", "gain", "offset", "iso", "xbinning", "ybinning", "height", "width"),
-    "darkflat": ("exposure", "gain", "offset", "iso", "xbinning", "ybinning", "height", "width"),
+    "bias": _SETTINGS + ("temperature",),
+    "dark": ("exposure", "temperature") + _SETTINGS,
+    "darkflat": ("exposure",) + _SETTINGS,
     # Flats are normalised before integration, so their exposures need not match; the filter must.
-    "flat": ("filter", "gain", "offset", "iso", "xbinning", "ybinning", "height", "width"),
-    "light": ("filter", "exposure", "gain", "offset", "iso", "xbinning", "ybinning", "height", "width"),
+    "flat": ("filter",) + _SETTINGS,
+    "light": ("filter", "exposure") + _SETTINGS,
 }
 
 
@@ -33,6 +40,18 @@ def exposures_match(a: float, b: float) -> bool:
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     return abs(a - b) <= max(EXPOSURE_ABSOLUTE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE * max(abs(a), abs(b)))
+
+
+def egains_match(a: float, b: float) -> bool:
+    """True when two conversion gains (e-/ADU) count as equal (5 %; unknown matches only unknown)."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= EGAIN_RELATIVE_TOLERANCE * max(abs(a), abs(b))
+
+
+def readout_modes_match(a: str, b: str) -> bool:
+    """True when two readout modes are the same words (case and spacing aside; unknown matches unknown)."""
+    return " ".join(str(a or "").split()).casefold() == " ".join(str(b or "").split()).casefold()
 
 
 def cluster_values(values: Sequence[float], *, absolute: float = 0.0, relative: float = 0.0) -> np.ndarray:

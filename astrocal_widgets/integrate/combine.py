@@ -431,8 +431,8 @@ def _provenance(cube, combine, rejection, algorithm, reason, low, high, normaliz
     }
     if np.isfinite(noises).any():
         attrs["noise_sigmas"] = noises.tolist()
-    for name in ("frame_type", "exposure", "temperature", "set_temperature", "gain", "offset", "iso",
-                 "filter", "xbinning", "ybinning", "instrument", "bayer_pattern", "date_obs"):
+    for name in ("frame_type", "exposure", "temperature", "set_temperature", "gain", "offset", "iso", "egain",
+                 "readout_mode", "filter", "xbinning", "ybinning", "instrument", "bayer_pattern", "date_obs"):
         if name in cube.coords:
             values = cube[name].values
             if values.dtype.kind == "M":

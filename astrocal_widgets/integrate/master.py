@@ -36,6 +36,11 @@ _SETTINGS = (("COMBINE", "combine", "combination of kept values"),
              ("REJNORM", "rejection_normalization", "rejection normalisation"),
              ("WEIGHTS", "weights", "frame weights"), ("ESTIMATR", "estimator", "location/scale estimator"))
 
+#: The camera settings a master records from its frames and compares on reuse: keyword, frame
+#: coordinate, comment. Frames of two readout modes or conversion gains never make one master.
+_FRAME_SETTINGS = (("READOUTM", "readout_mode", "sensor readout mode"),
+                   ("EGAIN", "egain", "[e-/ADU] conversion gain"))
+
 _REJECTION_CODES = {"none": "none", "minmax": "minmax", "percentile": "percentile", "sigma": "sigma",
                     "mad": "mad", "averaged_sigma": "avsigclip", "winsorized_sigma": "winsorized",
                     "linear_fit": "linearfit", "esd": "gesdt"}
@@ -90,6 +95,10 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
     if temps.size:
         h["TEMPMIN"] = (float(temps.min()), "[C] coldest frame")
         h["TEMPMAX"] = (float(temps.max()), "[C] warmest frame")
+    for key, name, comment in _FRAME_SETTINGS:
+        value = _frame_setting(attrs, name)
+        if value is not None:
+            h[key] = (_ascii(value) if isinstance(value, str) else value, comment)
     for key, name in (("FILTER", "filter"), ("INSTRUME", "instrument"), ("BAYERPAT", "bayer_pattern")):
         value = _common(attrs.get(f"frame_{name}", []), numeric=False)
         if value is not None:
@@ -126,6 +135,11 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
     for i, path in enumerate(attrs.get("source_paths", [])):
         h.add_history(_ascii(f"source {i + 1}: {os.path.basename(path)}"))
     return h
+
+
+def _frame_setting(attrs: dict[str, Any], name: str) -> Any:
+    """The frames' common readout mode (text) or conversion gain (median), or None when unknown."""
+    return _common(attrs.get(f"frame_{name}", []), numeric=name != "readout_mode")
 
 
 def inputs_hash(hashes) -> str:
@@ -228,7 +242,8 @@ def master_mismatch(path: str | os.PathLike, sources, calibrated_with=(), *,
         The masters those frames should have been calibrated with (a flat's dark flats or bias);
         None does not compare them.
     settings : dict, optional
-        ``Dataset.attrs`` of an integration, to compare combine, rejection, thresholds, ...
+        ``Dataset.attrs`` of an integration, to compare combine, rejection, thresholds, ... and the
+        frames' readout mode and conversion gain (``READOUTM``, ``EGAIN``).
 
     Returns
     -------
@@ -267,6 +282,15 @@ def master_mismatch(path: str | os.PathLike, sources, calibrated_with=(), *,
                 if _close(header[key], settings[name]):
                     continue
                 return f"{name} {header[key]} in the file, {settings[name]} now"
+        for key, name, _ in _FRAME_SETTINGS:
+            if f"frame_{name}" not in settings:
+                continue
+            now, then = _frame_setting(settings, name), header.get(key)
+            if now is None and then is None:
+                continue
+            if now is None or then is None or (str(then) != str(now) and not _close(then, now)):
+                return (f"{name.replace('_', ' ')} {then if then is not None else 'not recorded'} in the file, "
+                        f"{now if now is not None else 'unknown'} now")
     return None
 
 

@@ -124,7 +124,7 @@ def _splits(total: int, step: int) -> list[tuple[int, int]]:
     return [(start, min(total, start + step)) for start in range(0, total, step)]
 
 
-def open_frames(source: Any, *, chunks: Any = None) -> xr.DataArray:
+def open_frames(source: Any, *, chunks: Any = None, aliases: Mapping[str, Any] | None = None) -> xr.DataArray:
     """Open frames as a lazy ``(frame, y, x)`` float32 cube whose coordinates come from the headers.
 
     Only headers are read here. Pixels are read when a chunk is computed, and a chunk reads only
@@ -139,6 +139,9 @@ def open_frames(source: Any, *, chunks: Any = None) -> xr.DataArray:
         Default: the whole frame axis times bands of rows sized to about 64 MiB. An int gives rows per
         band; a dict ``{"frame": n, "y": rows}`` or a tuple ``(n, rows)`` sets both. Bands always
         span whole rows.
+    aliases : mapping, optional
+        Field -> extra header keyword(s) for this call (see
+        :func:`~astrocal_widgets.io.headers.frame_metadata`); a catalogue group passes its own.
 
     Returns
     -------
@@ -146,8 +149,8 @@ def open_frames(source: Any, *, chunks: Any = None) -> xr.DataArray:
         Named ``"frames"``, dims ``("frame", "y", "x")``, float32, dask-backed. Coordinates on
         ``frame``: ``path``, ``frame_type``, ``type_reason``, ``exposure`` (s), ``temperature``
         (°C), ``set_temperature``, ``gain``, ``offset``, ``iso``, ``filter``, ``xbinning``,
-        ``ybinning``, ``date_obs``, ``instrument``, ``bayer_pattern`` (the CFA pattern at
-        ``[0, 0]`` as stored). Missing values are NaN or empty. Full headers:
+        ``ybinning``, ``egain`` (e-/ADU), ``readout_mode``, ``date_obs``, ``instrument``,
+        ``bayer_pattern`` (the CFA pattern at ``[0, 0]`` as stored). Missing values are NaN or empty. Full headers:
         ``cube.astrocal.header(i)``.
 
     Raises
@@ -158,10 +161,12 @@ def open_frames(source: Any, *, chunks: Any = None) -> xr.DataArray:
         Frames differ in size or binning (the message names a file of each).
     """
     paths = _resolve_paths(source)
+    if aliases is None:
+        aliases = getattr(source, "aliases", None)
     opened = [cached_open_source(p) for p in paths]
     headers = [h for h, _ in opened]
     sources = [s for _, s in opened]
-    metas = [frame_metadata(h, s.path, s.shape) for h, s in opened]
+    metas = [frame_metadata(h, s.path, s.shape, aliases=aliases) for h, s in opened]
     _check_same_geometry(sources, metas)
 
     n = len(sources)

@@ -528,7 +528,8 @@ def _split_by_exposure(group: FrameGroup) -> list[FrameGroup]:
     out = []
     for k in sorted(set(keys.tolist()), key=str):
         rows = t[keys == k].reset_index(drop=True)
-        out.append(FrameGroup(group.frame_type, {**group.key, "exposure": float(rows["exposure"].iloc[0])}, rows))
+        out.append(FrameGroup(group.frame_type, {**group.key, "exposure": float(rows["exposure"].iloc[0])}, rows,
+                              aliases=group.aliases))
     return out
 
 
