@@ -308,20 +308,26 @@ def calibrate_session(
     total = len(steps) + sum(len(g) for g in lights)
     report.total = max(1, total)
 
-    # The masters' band tasks go to the cluster's scheduler when there is one.
-    with (dask.config.set(scheduler=client) if client is not None else contextlib.nullcontext()):
+    # The masters' band tasks go to the cluster's scheduler when there is one. Two masters are made
+    # at a time, so one is written to disk (one thread) while the other is integrated; each
+    # records into its own log, replayed in order, so the report does not depend on timing.
+    with (dask.config.set(scheduler=client) if client is not None else contextlib.nullcontext()), \
+            ThreadPoolExecutor(MASTER_THREADS, thread_name_prefix="astrocal-master") as pool:
         # 1. Bias, darks, dark flats: plain masters.
-        for group in steps:
-            if group.frame_type in ("bias", "dark", "darkflat"):
-                record = _master(group, plan.masters[group.slug], overwrite, report, result)
-                lib.add(record.path)
+        jobs = [(log := _TaskLog(), pool.submit(_master, group, plan.masters[group.slug], overwrite,
+                                                report.step(f"master {group.frame_type}"), log))
+                for group in steps if group.frame_type in ("bias", "dark", "darkflat")]
+        for log, job in jobs:
+            lib.add(job.result().path)
+            log.replay(result)
 
         # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
-        for group in steps:
-            if group.frame_type == "flat":
-                record = _master_flat(group, plan.masters[group.slug], lib, overwrite, report, result,
-                                      temperature_tolerance, strict)
-                lib.add(record.path)
+        jobs = [(log := _TaskLog(), pool.submit(_master_flat, group, plan.masters[group.slug], lib, overwrite,
+                                                report.step("master flat"), log, temperature_tolerance, strict))
+                for group in steps if group.frame_type == "flat"]
+        for log, job in jobs:
+            lib.add(job.result().path)
+            log.replay(result)
 
     # 3. Lights. Defect maps are shared by every light calibrated with the same masters.
     defects: dict[tuple, Any] = {}
@@ -406,9 +412,32 @@ def _existing_master(path: Path, group: FrameGroup) -> MasterRecord:
                         str(header.get("REJECT", "")), "up to date (same input frames), reused", reused=True)
 
 
-def _master(group: FrameGroup, path: Path, overwrite: bool, report: _Progress,
-            result: CalibrationResult) -> MasterRecord:
-    sub = report.step(f"master {group.frame_type}")
+#: Masters made at the same time by :func:`calibrate_session`.
+MASTER_THREADS = 2
+
+
+class _TaskLog:
+    """What one master's task records, replayed into the result in the order the tasks were given."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+        self.masters: list[MasterRecord] = []
+        self.warnings: list[str] = []
+        self._decisions: list[tuple[str, str]] = []
+
+    def decide(self, label: str, text: str) -> None:
+        self._decisions.append((label, text))
+
+    def replay(self, result: CalibrationResult) -> None:
+        result.written += self.written
+        result.warnings += self.warnings
+        for label, text in self._decisions:
+            result.decide(label, text)
+        result.masters += self.masters
+
+
+def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float, str], None] | None,
+            result: CalibrationResult | _TaskLog) -> MasterRecord:
     if path.exists() and not overwrite:
         record = _existing_master(path, group)  # the plan checked it is up to date
     else:
@@ -557,9 +586,8 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
 
 
 def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: bool,
-                 report: _Progress, result: CalibrationResult, temperature_tolerance: float,
-                 strict: bool) -> MasterRecord:
-    sub = report.step("master flat")
+                 sub: Callable[[float, str], None] | None, result: CalibrationResult | _TaskLog,
+                 temperature_tolerance: float, strict: bool) -> MasterRecord:
     flats = calibrate_flats(group, lib, strict=strict, temperature_tolerance=temperature_tolerance)
     names = flats.masters
     result.warnings += flats.warnings
@@ -970,7 +998,7 @@ def _lights_on_cluster(client, rows, group, lib, external, plan, rules, overwrit
     return (item if isinstance(item, tuple) else item.result() for item in submitted)
 
 
-def _record_decisions(result: CalibrationResult, label: str, lines: list[str]) -> None:
+def _record_decisions(result: CalibrationResult | _TaskLog, label: str, lines: list[str]) -> None:
     """Decisions of a set, as calibrate_flats and calibrate_light word them (``"<set>: ..."``), by set."""
     for line in lines:
         result.decide(label, line[len(label) + 2:] if line.startswith(label + ": ") else line)

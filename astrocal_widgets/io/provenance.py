@@ -37,9 +37,11 @@ def content_hash(path: str | os.PathLike) -> str:
 @lru_cache(maxsize=4096)
 def _hash(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
+    buffer = bytearray(_CHUNK)  # one buffer reused: no fresh memory per chunk
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buffer):
+            digest.update(view[:n])
     return digest.hexdigest()
 
 
