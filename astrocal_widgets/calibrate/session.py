@@ -35,7 +35,7 @@ from ..io.sources import read_header
 from ..io.write import write_fits_atomic
 from .apply import optimize_dark_scale, prepare_masters
 from .cosmetic import correct_defects, defect_map
-from .levels import master_level_problem
+from .levels import master_level_problem, sample_rows
 from .library import MasterLibrary, find_master
 from .masters import build_master, subtract_masters
 from .matching import check_compatibility, enforce
@@ -576,8 +576,9 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
     out.index = index
     for m, name in enumerate(out.masters):  # no header needed: does each master's level fit its flats?
         k = index.index(m)
-        problem = master_level_problem(out.cube[k].values, frame=Path(str(out.cube["path"].values[k])).name,
-                                       master=Path(name).name, master_level=float(np.nanmedian(masters[m])))
+        rows = sample_rows(*masters[m].shape)  # one band of the flat is read, not the whole frame
+        problem = master_level_problem(out.cube[k, rows].values, frame=Path(str(out.cube["path"].values[k])).name,
+                                       master=Path(name).name, master_level=float(np.nanmedian(masters[m][rows])))
         if problem:
             out.warnings.append(f"{group.label}: {problem}")
     for name in out.masters:
