@@ -91,13 +91,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, dark_optimization: bool,
-                     library=None, cosmetic: bool = True) -> int:
+                     library=None, cosmetic: bool = True, rejection: str = "auto",
+                     rejection_thresholds=None) -> int:
     from .calibrate import calibrate_session
 
     print(f"Calibrating {directory} ...")
     result = calibrate_session(directory, output=output, overwrite=overwrite, strict=strict, library=library,
-                               dark_optimization=dark_optimization, cosmetic=cosmetic,
-                               progress=ConsoleProgress("calibrate"))
+                               dark_optimization=dark_optimization, cosmetic=cosmetic, rejection=rejection,
+                               rejection_thresholds=rejection_thresholds, progress=ConsoleProgress("calibrate"))
     print(result.summary())
     return 0
 
@@ -105,7 +106,19 @@ def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     return _run_calibration(Path(args.directory), output=args.output, overwrite=args.overwrite,
                             strict=not args.lenient, dark_optimization=args.dark_optimization,
-                            library=args.library, cosmetic=not args.no_cosmetic)
+                            library=args.library, cosmetic=not args.no_cosmetic, rejection=args.rejection,
+                            rejection_thresholds=None if args.low is None and args.high is None
+                            else _thresholds(args.rejection, args.low, args.high))
+
+
+def _thresholds(rejection: str, low: float | None, high: float | None) -> tuple[float, float]:
+    """--low/--high, the one not given taken from the rejection's defaults."""
+    from .integrate.kernels import DEFAULT_THRESHOLDS
+
+    if rejection == "auto":
+        raise ValueError("--low/--high need a named --rejection (auto chooses its own thresholds)")
+    default_low, default_high = DEFAULT_THRESHOLDS.get(rejection, (None, None))
+    return (default_low if low is None else low, default_high if high is None else high)
 
 
 def _fraction(ds) -> float:
@@ -161,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Run 'astrocal COMMAND --help' for the options of each command.")
     parser.add_argument("--version", action="version", version=f"astrocal-widgets {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from .integrate import COMBINES, NORMALIZATIONS, REJECTIONS
 
     p = sub.add_parser("scan", help="list the calibration sets of a folder (headers only)",
                        description="List the calibration sets of a folder from the headers alone.")
@@ -198,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dark-optimization", action="store_true", help="choose the dark scale minimising noise")
     p.add_argument("--no-cosmetic", action="store_true",
                    help="do not correct hot and cold pixels (they are corrected by default)")
+    p.add_argument("--rejection", choices=REJECTIONS, default="auto",
+                   help="pixel rejection of every master (auto: chosen from each set's frame count)")
+    p.add_argument("--low", type=float, default=None, help="low rejection threshold (with --rejection)")
+    p.add_argument("--high", type=float, default=None, help="high rejection threshold (with --rejection)")
     p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("check", help="quality checks of every calibration set of a folder (traffic lights)",
@@ -210,7 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     p.set_defaults(func=_cmd_check)
 
-    from .integrate import COMBINES, NORMALIZATIONS, REJECTIONS
 
     p = sub.add_parser("integrate", help="integrate frames into a master FITS",
                        description="Integrate one set of frames into a master FITS file.")

@@ -139,12 +139,18 @@ def siril_script(sets: dict[str, list[Path]], work: Path, cosmetic: bool) -> Pat
     return script
 
 
-def run_ours(night: Path, out: Path, logs: Path, tag: str, cosmetic: bool = True) -> tuple[float, int]:
+#: The Siril script's rejection for every master (``rej w 3 3``), for like-for-like comparisons.
+SIRIL_REJECTION = ["--rejection", "winsorized_sigma", "--low", "3", "--high", "3"]
+
+
+def run_ours(night: Path, out: Path, logs: Path, tag: str, cosmetic: bool = True,
+             extra: list[str] | None = None) -> tuple[float, int]:
     if out.exists():
         shutil.rmtree(out)
     command = [sys.executable, "-m", "astrocal_widgets", "calibrate", str(night), "--output", str(out)]
     if not cosmetic:
         command.append("--no-cosmetic")
+    command += extra or []
     seconds, peak, code = measure(command, out.parent, logs / f"ours-{tag}.log")
     if code != 0:
         raise RuntimeError(f"astrocal calibrate failed, see {logs / f'ours-{tag}.log'}")
@@ -187,8 +193,9 @@ def agreement(root: Path, sets, logs: Path, n_lights: int, *, rerun: bool = True
     ours_cc, ours_raw = root / "agree-ours-cc", root / "agree-ours"
     siril_cc, siril_raw = root / "agree-siril-cc", root / "agree-siril"
     if rerun:
-        run_ours(night, ours_cc, logs, "agree-cc", cosmetic=True)
-        run_ours(night, ours_raw, logs, "agree", cosmetic=False)
+        # the script's rejection for every master, so the masters are made the same way
+        run_ours(night, ours_cc, logs, "agree-cc", cosmetic=True, extra=SIRIL_REJECTION)
+        run_ours(night, ours_raw, logs, "agree", cosmetic=False, extra=SIRIL_REJECTION)
         run_siril(sets, siril_cc, logs, "agree-cc", cosmetic=True)
         run_siril(sets, siril_raw, logs, "agree", cosmetic=False)
     rows = []
@@ -246,6 +253,9 @@ def main() -> None:
     parser.add_argument("--lights", type=int, default=4, help="number of lights (default 4)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each tool (default 3)")
     parser.add_argument("--no-siril", action="store_true", help="time ours only")
+    parser.add_argument("--like-siril", action="store_true",
+                        help="time ours with the script's rejection for every master (Winsorized 3/3) "
+                             "instead of the default auto rule")
     parser.add_argument("--agreement", action=argparse.BooleanOptionalAction, default=True,
                         help="compare the calibrated lights with Siril's (cosmetic correction off)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "session", help="scratch and cached night")
@@ -260,7 +270,8 @@ def main() -> None:
     use_siril = not args.no_siril and shutil.which("siril-cli") is not None
     runs: dict[str, list[tuple[float, int]]] = {"ours": [], "siril": []}
     for k in range(args.repeats):
-        runs["ours"].append(run_ours(root / "night", root / "ours", logs, str(k)))
+        runs["ours"].append(run_ours(root / "night", root / "ours", logs, str(k),
+                                     extra=SIRIL_REJECTION if args.like_siril else None))
         print(f"ours  run {k + 1}: {runs['ours'][-1][0]:6.1f} s, peak {runs['ours'][-1][1] / 2**30:.2f} GiB", flush=True)
         if use_siril:
             runs["siril"].append(run_siril(sets, root / "siril", logs, str(k)))
@@ -277,7 +288,9 @@ def main() -> None:
         result["memory_ratio"] = summary["ours"]["peak_gib"] / summary["siril"]["peak_gib"]
         if args.agreement:
             result["agreement"] = agreement(root, sets, logs, args.lights)
-    out_dir = HERE / "results" / f"session-{shape[0]}x{shape[1]}-{args.lights}lights"
+    result["ours_rejection"] = "winsorized_sigma 3/3 (--like-siril)" if args.like_siril else "auto"
+    suffix = "-like-siril" if args.like_siril else ""
+    out_dir = HERE / "results" / f"session-{shape[0]}x{shape[1]}-{args.lights}lights{suffix}"
     lines = write_report(result, out_dir, " ".join(sys.argv))
     print("\n".join(lines))
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=1, default=str)[:3000])

@@ -304,3 +304,26 @@ def test_flats_without_any_dark_flat_or_bias(tmp_path):
     result = calibrate_session(night.directory, output=tmp_path / "lenient", strict=False)
     assert any("integrated uncalibrated" in w for w in result.warnings)
     assert all(l.flat for l in result.lights)
+
+
+def test_one_rejection_for_every_master_and_reruns_honour_it(tmp_path):
+    """rejection= names one algorithm for all masters (as a Siril script's ``rej w 3 3``); a rerun with
+    the same choice reuses everything, a rerun with another choice finds the masters stale."""
+    from astrocal_widgets.errors import StaleOutputError
+
+    aw.simulate_session(tmp_path / "night", shape=(48, 64), counts={"bias": 9, "dark": 5, "flat": 6, "darkflat": 6,
+                                                                      "light": 1}, seed=2)
+    result = calibrate_session(tmp_path / "night", rejection="winsorized_sigma", rejection_thresholds=(3, 3),
+                               cosmetic=False)
+    masters = [m.path for m in result.masters]
+    assert len(masters) >= 4
+    for path in masters:
+        header = fits.getheader(path)
+        assert (header["REJECT"], header["REJLOW"], header["REJHIGH"]) == ("winsorized_sigma", 3, 3), path
+    again = calibrate_session(tmp_path / "night", rejection="winsorized_sigma", rejection_thresholds=(3, 3),
+                              cosmetic=False)
+    assert again.written == []
+    with pytest.raises(StaleOutputError, match="REJECT|rejection"):
+        calibrate_session(tmp_path / "night", cosmetic=False)  # auto picks other algorithms for 5-9 frames
+    with pytest.raises(ValueError, match="named rejection"):
+        calibrate_session(tmp_path / "night", rejection_thresholds=(3, 3))

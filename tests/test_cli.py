@@ -113,3 +113,15 @@ def test_integrate_refuses_mixed_sets_and_checks_the_output_first(session, tmp_p
     assert existing.read_bytes() == b"keep me"
     bad = run("integrate", bias_dir, "--output", tmp_path / "m.fits", "--rejection", "esd", "--low", "2")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_calibrate_with_one_rejection_for_every_master(tmp_path):
+    aw.simulate_session(tmp_path / "night", shape=(48, 64), counts={"bias": 6, "dark": 5, "flat": 5, "darkflat": 5,
+                                                                      "light": 1}, seed=1)
+    result = run("calibrate", tmp_path / "night", "--no-cosmetic", "--rejection", "winsorized_sigma", "--low", "3")
+    assert result.returncode == 0, result.stderr
+    masters = sorted((tmp_path / "night" / "masters").glob("master_*.fits"))
+    assert masters and all(fits.getheader(p)["REJECT"] == "winsorized_sigma" for p in masters)
+    assert {fits.getheader(p)["REJLOW"] for p in masters} == {3}
+    bad = run("calibrate", tmp_path / "night", "--low", "3")
+    assert bad.returncode == 2 and "named --rejection" in bad.stderr and "Traceback" not in bad.stderr

@@ -27,6 +27,7 @@ from ..errors import AstrocalError, MissingMasterError, StaleOutputError
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import exposures_match
 from ..integrate import write_master
+from ..integrate.combine import resolve_rejection
 from ..integrate.master import master_mismatch
 from ..io.cube import open_frames
 from ..io.headers import read_field
@@ -220,6 +221,8 @@ def calibrate_session(
     k_hot: float = 5.0,
     k_cold: float = 5.0,
     pedestal: float = 0.0,
+    rejection: str = "auto",
+    rejection_thresholds: tuple[float, float] | None = None,
     progress: Callable[[float, str], None] | None = None,
     client: Any = None,
 ) -> CalibrationResult:
@@ -255,6 +258,12 @@ def calibrate_session(
         Defect thresholds in robust sigmas.
     pedestal : float
         Added to calibrated lights (keeps them positive).
+    rejection : str, default "auto"
+        Pixel rejection of every master: ``"auto"`` chooses by frame count (see
+        :func:`~astrocal_widgets.integrate`), or one algorithm for all (e.g. ``"winsorized_sigma"``,
+        as a Siril script's ``rej w 3 3``). An existing master made with another rejection is stale.
+    rejection_thresholds : (low, high), optional
+        Thresholds of ``rejection`` (its defaults otherwise); needs a named ``rejection``.
     progress : callable, optional
         ``progress(fraction, message)``.
     client : distributed.Client, optional
@@ -290,7 +299,8 @@ def calibrate_session(
     steps = [g for g in groups if g.frame_type in ("bias", "dark", "darkflat", "flat")]
     options = dict(allow_dark_scaling=allow_dark_scaling, dark_optimization=dark_optimization, cosmetic=cosmetic,
                    k_hot=k_hot, k_cold=k_cold, pedestal=pedestal)
-    plan = _Plan(root, masters_dir, lights_dir, steps, lights, options)
+    integration = _integration_options(rejection, rejection_thresholds)
+    plan = _Plan(root, masters_dir, lights_dir, steps, lights, options, integration)
     plan.check(overwrite)  # before anything is written: one output per input, nothing stale
 
     masters_dir.mkdir(parents=True, exist_ok=True)
@@ -315,7 +325,7 @@ def calibrate_session(
             ThreadPoolExecutor(MASTER_THREADS, thread_name_prefix="astrocal-master") as pool:
         # 1. Bias, darks, dark flats: plain masters.
         jobs = [(log := _TaskLog(), pool.submit(_master, group, plan.masters[group.slug], overwrite,
-                                                report.step(f"master {group.frame_type}"), log))
+                                                report.step(f"master {group.frame_type}"), log, integration))
                 for group in steps if group.frame_type in ("bias", "dark", "darkflat")]
         for log, job in jobs:
             lib.add(job.result().path)
@@ -323,7 +333,8 @@ def calibrate_session(
 
         # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
         jobs = [(log := _TaskLog(), pool.submit(_master_flat, group, plan.masters[group.slug], lib, overwrite,
-                                                report.step("master flat"), log, temperature_tolerance, strict))
+                                                report.step("master flat"), log, temperature_tolerance, strict,
+                                                integration))
                 for group in steps if group.frame_type == "flat"]
         for log, job in jobs:
             lib.add(job.result().path)
@@ -343,9 +354,10 @@ class _Plan:
     """Every output of a run, derived from its input before anything is written."""
 
     def __init__(self, root: Path, masters_dir: Path, lights_dir: Path, steps: list[FrameGroup],
-                 lights: list[FrameGroup], options: dict[str, Any]):
+                 lights: list[FrameGroup], options: dict[str, Any], integration: dict[str, Any] | None = None):
         self.root, self.masters_dir, self.lights_dir = root, masters_dir, lights_dir
         self.options = options
+        self.integration = integration or {}  # the masters' integration options beyond the standard ones
         self.steps = steps
         self.masters = {g.slug: master_file(g, masters_dir) for g in steps}
         self.lights = {str(p): calibrated_light_path(p, root, lights_dir) for g in lights for p in g.paths}
@@ -360,7 +372,7 @@ class _Plan:
             target = self.masters[group.slug]
             if target.exists():
                 # A flat's calibration masters are compared once they exist (step 2).
-                why = master_mismatch(target, group.paths, None)
+                why = master_mismatch(target, group.paths, None, settings=self.master_settings(group))
                 if why:
                     stale.append(f"{target}: {why}")
         for source, target in self.lights.items():
@@ -370,6 +382,13 @@ class _Plan:
                     stale.append(f"{target}: {why}")
         if stale:
             raise StaleOutputError(stale)
+
+    def master_settings(self, group: FrameGroup) -> dict[str, Any]:
+        """The integration settings a master of ``group`` must have been made with to be reused."""
+        settings = dict(self.integration)
+        # "auto" stands for the algorithm it picks for this many frames
+        settings["rejection"] = resolve_rejection(settings.get("rejection", "auto"), len(group.paths))[0]
+        return settings
 
     def provenance(self, source: str, masters: dict[str, str | None] | None = None) -> LightProvenance:
         return LightProvenance.of(source, self.root, self.options, masters)
@@ -436,12 +455,28 @@ class _TaskLog:
         result.masters += self.masters
 
 
+def _integration_options(rejection: str, thresholds: tuple[float, float] | None) -> dict[str, Any]:
+    """``build_master`` overrides for a named rejection (none for ``"auto"``), checked before any work."""
+    from ..integrate.combine import REJECTIONS
+
+    if rejection not in REJECTIONS:
+        raise ValueError(f"rejection must be one of {', '.join(REJECTIONS)}, got {rejection!r}")
+    if rejection == "auto":
+        if thresholds is not None:
+            raise ValueError("rejection_thresholds need a named rejection (not 'auto', which chooses its own)")
+        return {}
+    options: dict[str, Any] = {"rejection": rejection}
+    if thresholds is not None:
+        options["low"], options["high"] = (float(v) for v in thresholds)
+    return options
+
+
 def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float, str], None] | None,
-            result: CalibrationResult | _TaskLog) -> MasterRecord:
+            result: CalibrationResult | _TaskLog, integration: dict[str, Any] | None = None) -> MasterRecord:
     if path.exists() and not overwrite:
         record = _existing_master(path, group)  # the plan checked it is up to date
     else:
-        ds = build_master(group.open(), group.frame_type, progress=sub).compute()
+        ds = build_master(group.open(), group.frame_type, progress=sub, **(integration or {})).compute()
         write_master(ds, path, overwrite=overwrite)
         result.written.append(str(path))
         record = MasterRecord(group.frame_type, str(path), group.label, ds.attrs["n_frames"],
@@ -588,20 +623,22 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
 
 def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: bool,
                  sub: Callable[[float, str], None] | None, result: CalibrationResult | _TaskLog,
-                 temperature_tolerance: float, strict: bool) -> MasterRecord:
+                 temperature_tolerance: float, strict: bool, integration: dict[str, Any] | None = None) -> MasterRecord:
     flats = calibrate_flats(group, lib, strict=strict, temperature_tolerance=temperature_tolerance)
     names = flats.masters
     result.warnings += flats.warnings
     _record_decisions(result, group.label, flats.decisions)
     if path.exists() and not overwrite:
-        why = master_mismatch(path, [str(p) for p in flats.cube["path"].values], names)
+        settings = dict(integration or {})
+        settings["rejection"] = resolve_rejection(settings.get("rejection", "auto"), flats.cube.sizes["frame"])[0]
+        why = master_mismatch(path, [str(p) for p in flats.cube["path"].values], names, settings=settings)
         if why:
             raise StaleOutputError([f"{path}: {why}"])
         record = _existing_master(path, group)
         record.calibrated_with = names
         result.masters.append(record)
         return record
-    ds = build_master(flats.cube, "flat", progress=sub).compute()
+    ds = build_master(flats.cube, "flat", progress=sub, **(integration or {})).compute()
     ds.attrs["calibrated_with"] = [Path(n).name for n in names]
     ds.attrs["calibrated_with_paths"] = list(names)
     write_master(ds, path, overwrite=overwrite)
