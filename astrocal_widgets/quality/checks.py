@@ -764,8 +764,9 @@ def check_session(directory: str | os.PathLike | FrameCatalog, *, adc_max: float
         problems = n_unclassified + n_skipped
         if problems:
             text = (f"{n_unclassified} frames have no recognisable type and {n_skipped} files could not be read: set "
-                    f"IMAGETYP in the capture program or sort the files into BIAS/DARK/FLAT/DARKFLAT/LIGHT folders. "
-                    + " | ".join(w for w in catalog.warnings if w.startswith(("skipped ", "unclassified "))))
+                    f"IMAGETYP in the capture program or sort the files into BIAS/DARK/FLAT/DARKFLAT/LIGHT folders: "
+                    + "; ".join([f"{row['path']} ({row['type_reason']})" for _, row in catalog.unclassified.iterrows()]
+                                + [f"{row['path']} ({row['problem']})" for _, row in catalog.skipped.iterrows()]))
         else:
             text = "Every file was read and classified."
         report.checks.append(Check("catalogue", "set", None, "warn" if problems else "pass", problems, 0, text,
