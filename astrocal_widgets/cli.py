@@ -17,6 +17,7 @@ from ._version import __version__
 from .errors import AstrocalError, OutputExistsError
 from .integrate import integrate, write_master
 from .integrate.kernels import COMPILING_MESSAGE
+from .warning_report import WarningLog, collect_warnings
 
 __all__ = ["main", "ConsoleProgress"]
 
@@ -54,11 +55,21 @@ class ConsoleProgress:
         self.stream.flush()
 
 
+def _print_warnings(log: WarningLog | None, stream=None) -> None:
+    """The warnings collected so far (not yet shown), once per kind, in words."""
+    lines = log.unshown() if log is not None else []
+    if lines:
+        print(f"warnings while reading and computing ({len(lines)} kind(s), each once):", file=stream or sys.stdout)
+        for line in lines:
+            print(f"  {line}", file=stream or sys.stdout)
+
+
 def _cmd_scan(args: argparse.Namespace) -> int:
     from .frames import scan
 
     catalog = scan(args.directory, recursive=not args.no_recursive)
     print(catalog.summary())
+    _print_warnings(args.warning_log)
     if args.table:
         cols = ["path", "frame_type", "exposure", "temperature", "gain", "offset", "filter", "xbinning",
                 "type_reason"]
@@ -87,18 +98,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     catalog = scan(directory)
     print(catalog.summary())
     return _run_calibration(directory, output=args.output, overwrite=args.overwrite, strict=True,
-                            dark_optimization=False)
+                            dark_optimization=False, log=args.warning_log)
 
 
 def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, dark_optimization: bool,
                      library=None, cosmetic: bool = True, rejection: str = "auto",
-                     rejection_thresholds=None) -> int:
+                     rejection_thresholds=None, log: WarningLog | None = None) -> int:
     from .calibrate import calibrate_session
 
     print(f"Calibrating {directory} ...")
     result = calibrate_session(directory, output=output, overwrite=overwrite, strict=strict, library=library,
                                dark_optimization=dark_optimization, cosmetic=cosmetic, rejection=rejection,
                                rejection_thresholds=rejection_thresholds, progress=ConsoleProgress("calibrate"))
+    if log is not None:  # the run's Python and astropy warnings: in the report, once per kind
+        result.warnings += log.unshown()
     print(result.summary())
     return 0
 
@@ -108,7 +121,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                             strict=not args.lenient, dark_optimization=args.dark_optimization,
                             library=args.library, cosmetic=not args.no_cosmetic, rejection=args.rejection,
                             rejection_thresholds=None if args.low is None and args.high is None
-                            else _thresholds(args.rejection, args.low, args.high))
+                            else _thresholds(args.rejection, args.low, args.high), log=args.warning_log)
 
 
 def _thresholds(rejection: str, low: float | None, high: float | None) -> tuple[float, float]:
@@ -134,6 +147,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(report.summary())
     if args.table:
         print(report.table.drop(columns=["explanation"]).to_string(index=False))
+    _print_warnings(args.warning_log)
     bad = ("warn", "fail") if args.strict else ("fail",)
     return 1 if report.status in bad else 0
 
@@ -273,12 +287,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefer_small_pages()  # the command owns its process
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (AstrocalError, ValueError, OSError) as exc:
-        # Bad input gets a readable message, never a traceback.
-        print(f"astrocal: error: {exc}", file=sys.stderr)
-        return 2
+    # Astropy's and our own warnings are part of the report: counted by kind and shown once, in
+    # words, never raw with a source line (the Python API still warns as usual).
+    with collect_warnings() as log:
+        args.warning_log = log
+        try:
+            code = args.func(args)
+        except (AstrocalError, ValueError, OSError) as exc:
+            # Bad input gets a readable message, never a traceback.
+            print(f"astrocal: error: {exc}", file=sys.stderr)
+            _print_warnings(args.warning_log, sys.stderr)
+            return 2
+    _print_warnings(args.warning_log)  # what a command did not show itself (integrate, demo's simulation)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,8 @@ def nina(root, kind, n, exposure, *, filt="", temp=-10.0, imagetyp=None, gain=13
                   "XBINNING": 1, "YBINNING": 1}
         if filt:
             header["FILTER"] = filt
-        paths.append(write_frame(root / "2022-04-10" / (imagetyp or kind.upper()) / name, SMALL, header))
+        # Each frame its own level: identical files would be duplicates, left out of the sets.
+        paths.append(write_frame(root / "2022-04-10" / (imagetyp or kind.upper()) / name, SMALL + start + i, header))
     return paths
 
 
@@ -66,10 +67,10 @@ def test_darks_far_shorter_than_lights_only(tmp_path):
 
 def test_sgp_and_apt_folder_layouts_without_imagetyp(tmp_path):
     # SGP/APT users often sort by folder; some writers leave IMAGETYP out.
-    for folder, n in (("Bias", 2), ("Darks", 2), ("Flats", 2), ("Dark Flats", 2), ("Lights", 2)):
+    for k, (folder, n) in enumerate((("Bias", 2), ("Darks", 2), ("Flats", 2), ("Dark Flats", 2), ("Lights", 2))):
         for i in range(n):
-            write_frame(tmp_path / "M31" / folder / f"M31_{i:03d}.fit", SMALL, {"EXPOSURE": 1.0 + i * 0})
-    write_frame(tmp_path / "M31" / "misc" / "frame_001.fit", SMALL, {"EXPOSURE": 1.0})
+            write_frame(tmp_path / "M31" / folder / f"M31_{i:03d}.fit", SMALL + 10 * k + i, {"EXPOSURE": 1.0})
+    write_frame(tmp_path / "M31" / "misc" / "frame_001.fit", SMALL + 99, {"EXPOSURE": 1.0})
     cat = aw.scan(tmp_path)
     assert sorted(cat.table["frame_type"]) == sorted(["bias"] * 2 + ["dark"] * 2 + ["flat"] * 2
                                                      + ["darkflat"] * 2 + ["light"] * 2 + [""])
@@ -93,6 +94,7 @@ def test_unreadable_files_are_listed_not_dropped(tmp_path):
 def test_scan_reads_headers_only(tmp_path):
     data = np.zeros((64, 64), np.uint16)
     for i in range(1000):
+        data[0, 0] = i  # a thousand different frames (identical files would be duplicates)
         write_frame(tmp_path / f"dark_{i:04d}.fits", data, {"IMAGETYP": "DARK", "EXPTIME": 10.0})
     READ_STATISTICS.reset()
     t0 = time.perf_counter()
@@ -115,8 +117,9 @@ def test_scan_leaves_inputs_untouched_and_errors_on_missing_folder(tmp_path):
 def test_groups_split_by_size_and_binning(tmp_path):
     write_frame(tmp_path / "bias_a.fits", SMALL, {"IMAGETYP": "BIAS", "XBINNING": 1, "YBINNING": 1})
     write_frame(tmp_path / "bias_b.fits", SMALL, {"IMAGETYP": "BIAS", "XBINNING": 2, "YBINNING": 2})
-    write_frame(tmp_path / "bias_c.fits", np.zeros((9, 10), np.uint16), {"IMAGETYP": "BIAS", "XBINNING": 1,
-                                                                         "YBINNING": 1})
+    for name, level in (("bias_c.fits", 0), ("bias_d.fits", 1)):  # two of 9x10 px: a set, not a stray
+        write_frame(tmp_path / name, np.full((9, 10), level, np.uint16), {"IMAGETYP": "BIAS", "XBINNING": 1,
+                                                                          "YBINNING": 1})
     groups = aw.scan(tmp_path).groups("bias")
     assert len(groups) == 3
     for g in groups:

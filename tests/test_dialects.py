@@ -6,6 +6,7 @@ for EGAIN and READOUTM). Every test writes a tiny FITS, scans it, and checks the
 """
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from pathlib import Path
@@ -24,8 +25,16 @@ from conftest import tree_hashes
 DATA = (np.arange(12 * 16, dtype=np.uint16).reshape(12, 16) * 7 + 900)
 
 
-def write_cards(path: Path, cards: list[tuple], data: np.ndarray = DATA) -> Path:
-    """A FITS file with these (keyword, value[, comment]) cards, as a capture program writes it."""
+_FILE_NUMBER = itertools.count(1)
+
+
+def write_cards(path: Path, cards: list[tuple], data: np.ndarray | None = None) -> Path:
+    """A FITS file with these (keyword, value[, comment]) cards, as a capture program writes it.
+
+    Each file gets pixels of its own: frames with the same pixels are duplicates, left out by scan.
+    """
+    if data is None:
+        data = DATA + next(_FILE_NUMBER)
     header = fits.Header()
     for card in cards:
         header.append(card)

@@ -49,10 +49,17 @@ def _tree_hashes(folder: Path) -> dict[str, str]:
 
 
 def _make_light(source: Path, target: Path, tag: str) -> None:
-    """A copy of a raw light with one header card changed, so every light has its own bytes."""
+    """A copy of a raw light with one header card and one pixel changed, so every light is its own frame.
+
+    (The same pixels under two names would be one frame twice: a duplicate, left out.)
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha1(tag.encode("utf-8")).hexdigest()
     with fits.open(source) as hdul:
-        hdul[0].header["LAYOUTID"] = hashlib.sha1(tag.encode("utf-8")).hexdigest()[:16]
+        hdul[0].header["LAYOUTID"] = digest[:16]
+        data = hdul[0].data.copy()
+        data[0, 0] = 1000 + int(digest[:4], 16)  # uint16: one pixel of its own
+        hdul[0].data = data
         hdul.writeto(target)
 
 
@@ -211,7 +218,12 @@ def test_a_new_frame_in_a_set_makes_its_master_stale(night, tmp_path):
     _lay_out(sim_root, calibration, lights, session, [("", "Light_001.fits", 0)])
     calibrate_session(session)
     bias = sorted((session / "calibration").rglob("*BIAS*/*.fits"))
-    shutil.copyfile(bias[0], bias[0].with_name("extra bias.fits"))
+    # A copy of a bias is the same frame: a duplicate, left out and named; the master stays up to date.
+    shutil.copyfile(bias[0], bias[0].with_name("bias (1).fits"))
+    rerun = calibrate_session(session)
+    assert rerun.written == [] and any("bias (1).fits" in w and "duplicate" in w for w in rerun.warnings)
+    extra = fits.getdata(bias[1]) + np.uint16(1)  # a new frame: other pixels
+    fits.writeto(bias[0].with_name("extra bias.fits"), extra, fits.getheader(bias[1]))
     with pytest.raises(StaleOutputError) as err:
         calibrate_session(session)
     assert "master_bias" in str(err.value) and "extra bias.fits" in str(err.value)

@@ -128,7 +128,8 @@ class CalibrationResult:
         for m in self.masters:
             state = "reused" if m.reused else "made"
             lines.append(f"  {state} {Path(m.path).name}: {m.n_frames} frames"
-                         + (f", {m.rejection}" if m.rejection else "") + _flat_words(m))
+                         + (f", {m.rejection}" if m.rejection else "") + _flat_words(m)
+                         + (" -- DOUBTFUL: a master of one frame (see the warnings)" if m.n_frames == 1 else ""))
         lines.append(f"lights ({len(self.lights)}) in {self.lights_dir}:")
         for l in self.lights:
             state = "reused" if l.reused else "calibrated"
@@ -288,11 +289,8 @@ def calibrate_session(
     catalog = scan(root)
     result = CalibrationResult(Path(directory), out_root, catalog)
     masters_dir, lights_dir = result.masters_dir, result.lights_dir
-    for _, row in catalog.skipped.iterrows():
-        result.warnings.append(f"skipped {row['path']}: {row['problem']}")
-    for _, row in catalog.unclassified.iterrows():
-        if not str(row["type_reason"]).startswith("product"):
-            result.warnings.append(f"unclassified {row['path']}: {row['type_reason']}")
+    # Skipped, unclassified, duplicate and stray files (left out of every set), and sets of one frame.
+    result.warnings += catalog.warnings
 
     groups = catalog.groups()
     lights = [g for g in groups if g.frame_type == "light"]

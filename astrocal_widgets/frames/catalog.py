@@ -17,10 +17,14 @@ from ..io.headers import COORDINATE_COLUMNS, FRAME_TYPES, _check_aliases, frame_
 from ..io.sources import cached_open_source
 from .grouping import (EGAIN_RELATIVE_TOLERANCE, EXPOSURE_ABSOLUTE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE,
                        MATCH_KEYS, TEMPERATURE_TOLERANCE, cluster_values, egains_match, exposures_match)
+from .oddities import (DUPLICATE_COLUMNS, duplicate_problem, find_duplicates, single_frame_problem,
+                       size_strays)
 
 __all__ = ["FrameCatalog", "FrameGroup", "scan"]
 
 _TYPE_ORDER = {t: i for i, t in enumerate(("bias", "dark", "darkflat", "flat", "light"))}
+#: Frame types whose sets become masters: a set of one such frame is doubtful (a light may stand alone).
+_MASTER_TYPES = ("bias", "dark", "darkflat", "flat")
 
 
 @dataclass
@@ -122,15 +126,20 @@ class FrameCatalog:
     table : pandas.DataFrame
         One row per readable frame: ``path``, ``frame_type``, ``type_reason``, the header
         coordinates (``exposure``, ``temperature``, ``gain``, ...), ``height``, ``width``,
-        ``dtype`` (as stored) and ``reader``.
+        ``dtype`` (as stored) and ``reader``. Duplicates are not in it.
     skipped : pandas.DataFrame
         Files that could not be read, with the ``problem`` (never dropped silently).
+    duplicates : pandas.DataFrame
+        Frames with the same pixels as another frame (``path``, ``duplicate_of``, ``same``:
+        ``'file'`` or ``'pixels'``): left out of the table, so no set stacks a frame twice.
     """
 
-    def __init__(self, directory: Path, table: pd.DataFrame, skipped: pd.DataFrame, aliases: Any = None):
+    def __init__(self, directory: Path, table: pd.DataFrame, skipped: pd.DataFrame,
+                 duplicates: pd.DataFrame | None = None, aliases: Any = None):
         self.directory = directory
         self.table = table
         self.skipped = skipped
+        self.duplicates = pd.DataFrame(columns=DUPLICATE_COLUMNS) if duplicates is None else duplicates
         self.aliases = aliases
 
     def __len__(self) -> int:
@@ -139,7 +148,7 @@ class FrameCatalog:
     def __repr__(self) -> str:
         counts = self.table["frame_type"].replace("", "unclassified").value_counts().to_dict()
         return (f"<FrameCatalog {self.directory}: {len(self)} frames {counts}, "
-                f"{len(self.skipped)} skipped>")
+                f"{len(self.skipped)} skipped, {len(self.duplicates)} duplicates>")
 
     @property
     def unclassified(self) -> pd.DataFrame:
@@ -152,6 +161,30 @@ class FrameCatalog:
         """Masters and calibrated frames found in the folder (never used as raw frames)."""
         t = self.table
         return t[(t["frame_type"] == "") & t["type_reason"].str.startswith("product")]
+
+    @property
+    def strays(self) -> pd.DataFrame:
+        """Raw frames of a size no other frame of their folder has (where the others share one).
+
+        They are left out of every set (:meth:`groups`): one frame of another size in a folder of
+        darks is not a master. Columns ``path``, ``frame_type``, ``height``, ``width``, ``problem``.
+        """
+        t = self.table
+        return size_strays(t[~t["type_reason"].str.startswith("product")] if len(t) else t)
+
+    def single_frame_sets(self) -> list[FrameGroup]:
+        """Bias, dark, dark-flat and flat sets of a single frame: their masters are doubtful."""
+        return [g for g in self.groups() if g.frame_type in _MASTER_TYPES and len(g) == 1]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every file skipped, unclassified, left out or doubtful, one sentence each naming it."""
+        out = [f"skipped {row['path']}: {row['problem']}" for _, row in self.skipped.iterrows()]
+        out += [f"unclassified {row['path']}: {row['type_reason']}" for _, row in self.unclassified.iterrows()]
+        out += [f"duplicate {duplicate_problem(row)}" for _, row in self.duplicates.iterrows()]
+        out += [f"stray {problem}" for problem in self.strays["problem"]]
+        out += [f"doubtful {single_frame_problem(g.paths[0], g.label)}" for g in self.single_frame_sets()]
+        return out
 
     def groups(self, frame_type: str | None = None) -> list[FrameGroup]:
         """Calibration sets: frames split by type and the keys that must match for that type.
@@ -169,7 +202,7 @@ class FrameCatalog:
         if frame_type is not None and frame_type not in FRAME_TYPES:
             raise ValueError(f"frame_type must be one of {FRAME_TYPES}, not {frame_type!r}")
         out: list[FrameGroup] = []
-        table = self.table[self.table["frame_type"] != ""].copy()
+        table = self.table[(self.table["frame_type"] != "") & ~self.table["path"].isin(self.strays["path"])].copy()
         if table.empty:
             return out
         table["_exposure_key"] = cluster_values(table["exposure"], absolute=EXPOSURE_ABSOLUTE_TOLERANCE,
@@ -214,6 +247,17 @@ class FrameCatalog:
             lines.append(f"  skipped: {len(self.skipped)} files")
             for _, row in self.skipped.iterrows():
                 lines.append(f"    {row['path']}: {row['problem']}")
+        if len(self.duplicates):
+            lines.append(f"  duplicates, left out: {len(self.duplicates)} files")
+            lines += [f"    {duplicate_problem(row)}" for _, row in self.duplicates.iterrows()]
+        strays = self.strays
+        if len(strays):
+            lines.append(f"  strays of another size, left out: {len(strays)} frame(s)")
+            lines += [f"    {problem}" for problem in strays["problem"]]
+        singles = self.single_frame_sets()
+        if singles:
+            lines.append(f"  doubtful: {len(singles)} set(s) of a single frame")
+            lines += [f"    {single_frame_problem(g.paths[0], g.label)}" for g in singles]
         reclassified = self.table[self.table["type_reason"].str.contains("dark flat|file name says", regex=True)]
         if len(reclassified):
             lines.append(f"  reclassified: {len(reclassified)} frames (the type_reason column of the table says "
@@ -247,12 +291,18 @@ def _py(value: Any) -> Any:
 def scan(directory: str | os.PathLike, recursive: bool = True, *,
          progress: Callable[[float, str], None] | None = None,
          aliases: Mapping[str, Any] | None = None) -> FrameCatalog:
-    """Catalogue every frame file in a folder from its header alone (no pixel is read).
+    """Catalogue every frame file in a folder from its headers (and a few kilobytes to spot duplicates).
 
     Frame types come from ``IMAGETYP`` and its spellings, else the file or folder name, so the
     NINA, SGP and APT folder layouts classify without configuration. Darks at the flats' exposure
     that are far shorter than any light are dark flats (NINA 3 writes dark flats as ``'DARK'``);
     ``type_reason`` says why each frame got its type.
+
+    Frames with the same pixels as another (a copied file, or the same data under another header)
+    are left out and listed in :attr:`FrameCatalog.duplicates`; to find them, only frames whose data
+    have the same size are compared, by a few kilobytes first and in full only when those agree.
+    Frames of a size no folder-mate has are listed in :attr:`FrameCatalog.strays` and left out of
+    the sets; :attr:`FrameCatalog.warnings` names every file left out or doubtful.
 
     Parameters
     ----------
@@ -281,7 +331,7 @@ def scan(directory: str | os.PathLike, recursive: bool = True, *,
     root = Path(directory)
     _check_aliases(aliases)  # an unknown field fails before any file is read
     files = find_frame_files(root, recursive=recursive)
-    rows, skipped = [], []
+    rows, skipped, sources = [], [], []
     for i, path in enumerate(files):
         try:
             header, source = cached_open_source(path)
@@ -294,15 +344,19 @@ def scan(directory: str | os.PathLike, recursive: bool = True, *,
             continue
         meta.update(height=source.shape[0], width=source.shape[1], dtype=source.dtype, reader=source.reader)
         rows.append(meta)
+        sources.append(source)
         if progress is not None and (i % 50 == 0 or i == len(files) - 1):
             progress((i + 1) / len(files), f"read {i + 1} of {len(files)} headers")
     columns = list(COORDINATE_COLUMNS) + ["height", "width", "dtype", "reader"]
     table = pd.DataFrame(rows, columns=columns)
     if len(table):
         table["date_obs"] = pd.to_datetime(table["date_obs"])
+    raw = ~table["type_reason"].astype(str).str.startswith("product")
+    duplicates = find_duplicates(list(table["path"][raw]), [s for s, r in zip(sources, raw) if r])
+    table = table[~table["path"].isin(duplicates["path"])].reset_index(drop=True)
     _recognise_nina3_dark_flats(table)
     skipped_table = pd.DataFrame(skipped, columns=["path", "problem"])
-    return FrameCatalog(root, table, skipped_table, aliases)
+    return FrameCatalog(root, table, skipped_table, duplicates, aliases)
 
 
 def _recognise_nina3_dark_flats(table: pd.DataFrame) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import FrameReadError, MissingExtraError
+from ..warning_report import reading_file
 
 __all__ = [
     "FITS_SUFFIXES", "XISF_SUFFIXES", "RAW_SUFFIXES", "FRAME_SUFFIXES",
@@ -171,7 +172,7 @@ class FrameSource:
 
     def _read_fits(self, y0: int, y1: int) -> np.ndarray:
         try:
-            with fits.open(self.path, memmap=False, do_not_scale_image_data=True) as hdul:
+            with reading_file(self.path), fits.open(self.path, memmap=False, do_not_scale_image_data=True) as hdul:
                 hdu = hdul[self.hdu]
                 # Index rows on the last-but-one axis: a NAXIS3=1 cube is (1, H, W).
                 if isinstance(hdu, fits.CompImageHDU):
@@ -234,11 +235,12 @@ def open_source(path: str | os.PathLike) -> tuple[dict[str, Any], FrameSource]:
     if p.is_dir():
         raise FrameReadError(p, "is a folder, not a frame file")
     suffix = _suffix(p)
-    if suffix in XISF_SUFFIXES:
-        return _open_xisf(p)
-    if suffix in RAW_SUFFIXES:
-        return _open_raw(p)
-    return _open_fits(p)
+    with reading_file(p):  # a report counts the header warnings of this file as its own
+        if suffix in XISF_SUFFIXES:
+            return _open_xisf(p)
+        if suffix in RAW_SUFFIXES:
+            return _open_raw(p)
+        return _open_fits(p)
 
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:

@@ -931,6 +931,26 @@ def check_frames(cube_or_group: Any, *, kind: str | None = None, lights_temperat
     return CheckReport(ctx.checks)
 
 
+def _oddity_checks(catalog: FrameCatalog) -> list[Check]:
+    """Duplicate and stray files and sets of one frame: a WARN naming each file.
+
+    One check per kind of oddity (scope ``set``), so a report that condenses per-frame checks still
+    names every file.
+    """
+    kinds = (("duplicates", "have the same pixels as another frame, left out", "duplicate "),
+             ("strays", "are of another size than their folder-mates, left out", "stray "),
+             ("single_frame_sets", "are the only frame of their set (a doubtful master)", "doubtful "))
+    found = catalog.warnings
+    checks = []
+    for name, words, prefix in kinds:
+        lines = [w[len(prefix):] for w in found if w.startswith(prefix)]
+        if lines:
+            checks.append(Check(name, "set", None, "warn", len(lines), 0,
+                                f"{len(lines)} file(s) {words}: " + " | ".join(lines), "files",
+                                str(catalog.directory)))
+    return checks
+
+
 def check_session(directory: str | os.PathLike | FrameCatalog, *, adc_max: float | None = None,
                   kind: str | None = None,
                   lights_temperature: float | None = None,
@@ -984,11 +1004,14 @@ def check_session(directory: str | os.PathLike | FrameCatalog, *, adc_max: float
         problems = n_unclassified + n_skipped
         if problems:
             text = (f"{n_unclassified} frames have no recognisable type and {n_skipped} files could not be read: set "
-                    f"IMAGETYP in the capture program or sort the files into BIAS/DARK/FLAT/DARKFLAT/LIGHT folders.")
+                    f"IMAGETYP in the capture program or sort the files into BIAS/DARK/FLAT/DARKFLAT/LIGHT folders: "
+                    + "; ".join([f"{row['path']} ({row['type_reason']})" for _, row in catalog.unclassified.iterrows()]
+                                + [f"{row['path']} ({row['problem']})" for _, row in catalog.skipped.iterrows()]))
         else:
             text = "Every file was read and classified."
         report.checks.append(Check("catalogue", "set", None, "warn" if problems else "pass", problems, 0, text,
                                    "files", str(directory)))
+        report.checks += _oddity_checks(catalog)
     if progress is not None:
         progress(1.0, "checked")
     return report
