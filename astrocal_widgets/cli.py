@@ -91,12 +91,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, dark_optimization: bool,
-                     library=None, cosmetic: bool = True) -> int:
+                     library=None, cosmetic: bool = True, overscan: str = "auto") -> int:
     from .calibrate import calibrate_session
 
     print(f"Calibrating {directory} ...")
     result = calibrate_session(directory, output=output, overwrite=overwrite, strict=strict, library=library,
-                               dark_optimization=dark_optimization, cosmetic=cosmetic,
+                               dark_optimization=dark_optimization, cosmetic=cosmetic, overscan=overscan,
                                progress=ConsoleProgress("calibrate"))
     print(result.summary())
     return 0
@@ -105,7 +105,7 @@ def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     return _run_calibration(Path(args.directory), output=args.output, overwrite=args.overwrite,
                             strict=not args.lenient, dark_optimization=args.dark_optimization,
-                            library=args.library, cosmetic=not args.no_cosmetic)
+                            library=args.library, cosmetic=not args.no_cosmetic, overscan=args.overscan)
 
 
 def _fraction(ds) -> float:
@@ -135,7 +135,7 @@ def _cmd_integrate(args: argparse.Namespace) -> int:
     paths = [p for source in args.source for p in _resolve_paths(source)]
     if output.exists() and any(p.exists() and os.path.samefile(p, output) for p in paths):
         raise AstrocalError(f"{output}: is one of the input frames; choose another output name")
-    cube = open_frames(paths)
+    cube = open_frames(paths, overscan=args.overscan)
     # Masters and calibrated frames are products, never inputs; one kind of frame per master.
     is_product = [str(r).startswith("product") for r in cube["type_reason"].values]
     if any(is_product):
@@ -150,10 +150,28 @@ def _cmd_integrate(args: argparse.Namespace) -> int:
                    normalization=args.normalization, rejection_normalization=args.rejection_normalization,
                    weights=args.weights, progress=ConsoleProgress("integrate"))
     ds = ds.compute()
+    if "overscan_plan" in cube.attrs:  # name the overscan and trim in the master's header
+        from .calibrate.overscan import overscan_cards
+        ds.attrs.update(extra_cards=overscan_cards(cube.attrs["overscan_plan"]), extra_history=[cube.attrs["overscan"]])
     path = write_master(ds, args.output, overwrite=args.overwrite)
     print(f"{path}: {ds.attrs['n_frames']} frames, {ds.attrs['rejection']} ({ds.attrs['rejection_reason']}), "
           f"rejected {100 * _fraction(ds):.2f} % of values")
     return 0
+
+
+def _overscan_argument(p: argparse.ArgumentParser) -> None:
+    def option(text: str) -> str:
+        from .io.overscan import Overscan
+        try:
+            Overscan.from_option(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    p.add_argument("--overscan", type=option, default="auto", metavar="auto|off|mean|median-poly3",
+                   help="subtract the overscan (BIASSEC) per row and trim to TRIMSEC where the headers give "
+                        "them (auto, the default); off keeps the stored pixels; mean/median and -polyN choose "
+                        "the statistic and a smooth fit along the rows")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dark-optimization", action="store_true", help="choose the dark scale minimising noise")
     p.add_argument("--no-cosmetic", action="store_true",
                    help="do not correct hot and cold pixels (they are corrected by default)")
+    _overscan_argument(p)
     p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("check", help="quality checks of every calibration set of a folder (traffic lights)",
@@ -227,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="normalisation used only to decide rejection (default: as --normalization)")
     p.add_argument("--weights", choices=("none", "exposure", "noise"), default=None, help="frame weights")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _overscan_argument(p)
     p.set_defaults(func=_cmd_integrate)
     return parser
 

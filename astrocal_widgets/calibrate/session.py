@@ -38,6 +38,8 @@ from .cosmetic import correct_defects, defect_map
 from .levels import master_level_problem
 from .library import MasterLibrary, find_master
 from .masters import build_master, subtract_masters
+from .overscan import (calibrated_row, frame_plan, overscan_cards, overscan_mismatch, overscan_word,
+                       record_in_header)
 from .matching import check_compatibility, enforce
 from .outputs import (CALIBRATED_FOLDER, MASTERS_FOLDER, LightProvenance, calibrated_light_path,
                       check_one_to_one)
@@ -220,6 +222,7 @@ def calibrate_session(
     k_hot: float = 5.0,
     k_cold: float = 5.0,
     pedestal: float = 0.0,
+    overscan: Any = "auto",
     progress: Callable[[float, str], None] | None = None,
     client: Any = None,
 ) -> CalibrationResult:
@@ -255,6 +258,12 @@ def calibrate_session(
         Defect thresholds in robust sigmas.
     pedestal : float
         Added to calibrated lights (keeps them positive).
+    overscan : {'auto', 'off'}, Overscan or mapping, default 'auto'
+        ``'auto'``: frames whose headers give ``BIASSEC`` have each row's overscan level (median)
+        subtracted, and frames whose headers give ``TRIMSEC`` (else ``DATASEC``) are trimmed to it, as
+        they are read and before anything else (masters, flats and lights alike; see
+        :func:`~astrocal_widgets.open_frames`). Frames without sections are untouched. ``'off'`` keeps
+        the stored pixels. Masters and calibrated lights say what was done (``OVERSCAN``, ``TRIM``).
     progress : callable, optional
         ``progress(fraction, message)``.
     client : distributed.Client, optional
@@ -289,7 +298,7 @@ def calibrate_session(
     lights = [g for g in groups if g.frame_type == "light"]
     steps = [g for g in groups if g.frame_type in ("bias", "dark", "darkflat", "flat")]
     options = dict(allow_dark_scaling=allow_dark_scaling, dark_optimization=dark_optimization, cosmetic=cosmetic,
-                   k_hot=k_hot, k_cold=k_cold, pedestal=pedestal)
+                   k_hot=k_hot, k_cold=k_cold, pedestal=pedestal, overscan=overscan_word(overscan))
     plan = _Plan(root, masters_dir, lights_dir, steps, lights, options)
     plan.check(overwrite)  # before anything is written: one output per input, nothing stale
 
@@ -313,14 +322,14 @@ def calibrate_session(
         # 1. Bias, darks, dark flats: plain masters.
         for group in steps:
             if group.frame_type in ("bias", "dark", "darkflat"):
-                record = _master(group, plan.masters[group.slug], overwrite, report, result)
+                record = _master(group, plan.masters[group.slug], overwrite, report, result, overscan)
                 lib.add(record.path)
 
         # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
         for group in steps:
             if group.frame_type == "flat":
                 record = _master_flat(group, plan.masters[group.slug], lib, overwrite, report, result,
-                                      temperature_tolerance, strict)
+                                      temperature_tolerance, strict, overscan)
                 lib.add(record.path)
 
     # 3. Lights. Defect maps are shared by every light calibrated with the same masters.
@@ -354,7 +363,8 @@ class _Plan:
             target = self.masters[group.slug]
             if target.exists():
                 # A flat's calibration masters are compared once they exist (step 2).
-                why = master_mismatch(target, group.paths, None)
+                why = master_mismatch(target, group.paths, None) or overscan_mismatch(
+                    read_header(target), frame_plan(str(group.paths[0]), self.options["overscan"], group.aliases))
                 if why:
                     stale.append(f"{target}: {why}")
         for source, target in self.lights.items():
@@ -406,13 +416,24 @@ def _existing_master(path: Path, group: FrameGroup) -> MasterRecord:
                         str(header.get("REJECT", "")), "up to date (same input frames), reused", reused=True)
 
 
+def _record_overscan(ds: Any, cube: Any, group: FrameGroup, result: CalibrationResult) -> None:
+    """Name the overscan and trim of a master's frames in its header and in the decisions."""
+    if "overscan" not in cube.attrs:
+        return
+    ds.attrs["extra_cards"] = overscan_cards(cube.attrs["overscan_plan"])
+    ds.attrs["extra_history"] = [cube.attrs["overscan"]]
+    result.decide(group.label, cube.attrs["overscan"])
+
+
 def _master(group: FrameGroup, path: Path, overwrite: bool, report: _Progress,
-            result: CalibrationResult) -> MasterRecord:
+            result: CalibrationResult, overscan: Any = "auto") -> MasterRecord:
     sub = report.step(f"master {group.frame_type}")
     if path.exists() and not overwrite:
         record = _existing_master(path, group)  # the plan checked it is up to date
     else:
-        ds = build_master(group.open(), group.frame_type, progress=sub).compute()
+        cube = open_frames(group.paths, aliases=group.aliases, overscan=overscan)
+        ds = build_master(cube, group.frame_type, progress=sub).compute()
+        _record_overscan(ds, cube, group, result)
         write_master(ds, path, overwrite=overwrite)
         result.written.append(str(path))
         record = MasterRecord(group.frame_type, str(path), group.label, ds.attrs["n_frames"],
@@ -458,7 +479,7 @@ class FlatCalibration:
 
 def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLike, *, strict: bool = True,
                     temperature_tolerance: float = 1.0, night: FrameCatalog | None = None,
-                    saved: dict[str, Any] | None = None) -> FlatCalibration:
+                    saved: dict[str, Any] | None = None, overscan: Any = "auto") -> FlatCalibration:
     """Each flat minus its master dark flat (else the master bias), lazily.
 
     Parameters
@@ -479,6 +500,8 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         only where the night has no matching dark flats, and that is warned.
     saved : dict, optional
         With ``night``: set label -> path of masters saved under other names than ``master_<set>.fits``.
+    overscan : {'auto', 'off'}, Overscan or mapping, default 'auto'
+        Overscan subtraction and trim of the flats as they are read (as :func:`calibrate_session`).
 
     Returns
     -------
@@ -492,7 +515,7 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         With ``night``, when a matching dark flat (or bias) of the night has no saved master yet.
     """
     lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
-    cube = group.open()
+    cube = open_frames(group.paths, aliases=group.aliases, overscan=overscan)
     out = FlatCalibration(group, cube)
     if night is not None:
         needs = flat_prerequisites(group, night, lib.folder, temperature_tolerance=temperature_tolerance,
@@ -505,6 +528,7 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
     roles: dict[str, str] = {}  # master path -> what it is, for the decisions
     refusals: list[str] = []  # why the dark flats and bias there are were not used, naming both values
     for _, row in group.table.iterrows():
+        row = calibrated_row(row, overscan, group.aliases)  # matched to masters by its trimmed size
         choice = find_master(row, lib, role="darkflat", temperature_tolerance=temperature_tolerance)
         role = "dark flat"
         if not choice:
@@ -558,9 +582,10 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
 
 def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: bool,
                  report: _Progress, result: CalibrationResult, temperature_tolerance: float,
-                 strict: bool) -> MasterRecord:
+                 strict: bool, overscan: Any = "auto") -> MasterRecord:
     sub = report.step("master flat")
-    flats = calibrate_flats(group, lib, strict=strict, temperature_tolerance=temperature_tolerance)
+    flats = calibrate_flats(group, lib, strict=strict, temperature_tolerance=temperature_tolerance,
+                            overscan=overscan)
     names = flats.masters
     result.warnings += flats.warnings
     _record_decisions(result, group.label, flats.decisions)
@@ -573,6 +598,7 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
         result.masters.append(record)
         return record
     ds = build_master(flats.cube, "flat", progress=sub).compute()
+    _record_overscan(ds, flats.cube, group, result)
     ds.attrs["calibrated_with"] = [Path(n).name for n in names]
     ds.attrs["calibrated_with_paths"] = list(names)
     write_master(ds, path, overwrite=overwrite)
@@ -730,6 +756,7 @@ def calibrate_light(
     masters_cache: dict[str, np.ndarray] | None = None,
     defects: dict[tuple, Any] | None = None,
     keep_raw: bool = True,
+    overscan: Any = "auto",
 ) -> CalibratedLight:
     """Calibrate one light with the matching masters of a library, in memory (nothing is written).
 
@@ -743,7 +770,7 @@ def calibrate_light(
         Tonight's masters (a folder is indexed on the fly).
     external : MasterLibrary, optional
         Other nights' masters, used for bias and darks when none of ``library`` fits.
-    strict, temperature_tolerance, allow_dark_scaling, dark_optimization, cosmetic, k_hot, k_cold, pedestal
+    strict, temperature_tolerance, allow_dark_scaling, dark_optimization, cosmetic, k_hot, k_cold, pedestal, overscan
         As :func:`calibrate_session`.
     label : str, optional
         The light set's label, used in the decisions.
@@ -772,6 +799,7 @@ def calibrate_light(
         row = rows.iloc[0]
     else:
         row = light
+    row = calibrated_row(row, overscan)  # matched to the (trimmed) masters by its trimmed size
     lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
     cache = {} if masters_cache is None else masters_cache
     defects = {} if defects is None else defects
@@ -811,7 +839,8 @@ def calibrate_light(
             if masters_cache is not None:
                 for path in (dark_path, flat_path):  # in the prepared terms and the defect map now
                     cache.pop(path, None)
-    calibrated = open_frames([source]).values[0]  # float32, calibrated in place below
+    light_cube = open_frames([source], overscan=overscan)  # overscan subtracted and trimmed as it is read
+    calibrated = light_cube.values[0]  # float32, calibrated in place below
     raw = calibrated.copy() if keep_raw else None
     if optimise:
         bias, dark = load(bias_path), load(dark_path)
@@ -840,6 +869,9 @@ def calibrate_light(
                               if len(k_) <= 8 and isinstance(v, (int, float, str, bool))])
     for key in ("BZERO", "BSCALE", "BLANK", "BITPIX"):
         header.remove(key, ignore_missing=True)
+    record_in_header(header, light_cube.attrs.get("overscan_plan"))
+    if "overscan" in light_cube.attrs:
+        decisions.append(f"{label}: {light_cube.attrs['overscan']}")
     header["CALSTAT"] = ("".join(c for c, p in (("B", bias_path), ("D", dark_path), ("F", flat_path)) if p),
                          "calibrated with Bias/Dark/Flat")
     header["BIASFILE"] = Path(bias_path).name if bias_path else ""
@@ -869,7 +901,7 @@ def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: 
     light = calibrate_light(row, lib, external=external, dark_optimization=options["dark_optimization"],
                             cosmetic=options["cosmetic"], k_hot=options["k_hot"], k_cold=options["k_cold"],
                             pedestal=options["pedestal"], label=label, masters_cache=masters_cache,
-                            defects=defects, keep_raw=False, **rules)
+                            defects=defects, keep_raw=False, overscan=options["overscan"], **rules)
     provenance = LightProvenance.of(str(row["path"]), root, options,
                                     {"bias": light.bias, "dark": light.dark, "flat": light.flat})
     for card in provenance.cards():
@@ -916,7 +948,8 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
         return _light_task(row, lib, external, group.label, plan.options, rules, plan.root, target, overwrite,
                            cache, defects)
 
-    rows = [row for _, row in group.table.iterrows()]
+    # Matched to the masters by the size they have once trimmed.
+    rows = [calibrated_row(row, plan.options["overscan"], group.aliases) for _, row in group.table.iterrows()]
     # Locally, peak memory is the masters and their prepared terms plus one frame per thread (written by
     # the thread itself, so finished lights hold nothing), whatever the number of lights.
     pool = ThreadPoolExecutor(max_workers=LIGHT_THREADS) if client is None else None

@@ -263,6 +263,7 @@ def open_frames(source: Any, *, chunks: Any = None, aliases: Mapping[str, Any] |
     attrs: dict[str, Any] = {"units": "adu", "n_frames": n}
     if plan is not None:
         attrs["overscan"] = plan.describe()
+        attrs["overscan_plan"] = plan
         # An odd trim start moves the CFA pattern at [0, 0].
         coords["bayer_pattern"] = ("frame", np.array([shifted_bayer_pattern(str(p), plan.trimsec)
                                                       for p in coords["bayer_pattern"][1]], dtype=object))

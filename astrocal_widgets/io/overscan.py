@@ -296,17 +296,38 @@ class Overscan:
 
     @classmethod
     def from_option(cls, option: Any) -> "Overscan | None":
-        """``'auto'`` / ``True`` -> the default; ``'off'`` / ``None`` / ``False`` -> None; an
-        :class:`Overscan` as it is; a mapping -> its fields (``{"method": "mean"}``)."""
+        """The options an ``overscan=`` argument means (None: off).
+
+        ``'auto'`` / ``True``: the default (median per row). ``'off'`` / ``None`` / ``False``: None.
+        ``'mean'``, ``'median'``, ``'mean-poly3'``, ``'median-poly2'``: that statistic, and a polynomial
+        fit of that order (the words the CLI takes and :meth:`word` writes). An :class:`Overscan` as it
+        is; a mapping: its fields (``{"method": "mean"}``).
+        """
         if isinstance(option, Overscan):
             return option
-        if option is None or option is False or (isinstance(option, str) and option.lower() == "off"):
+        if option is None or option is False:
             return None
-        if option is True or (isinstance(option, str) and option.lower() == "auto"):
+        if option is True:
             return cls()
         if isinstance(option, Mapping):
             return cls(**option)
-        raise ValueError(f"overscan must be 'auto', 'off', an Overscan or a mapping of its fields, not {option!r}")
+        if isinstance(option, str):
+            text = option.strip().lower()
+            if text == "off":
+                return None
+            if text == "auto":
+                return cls()
+            m = re.fullmatch(r"(median|mean)(?:-poly(\d+))?", text)
+            if m:
+                return cls(m.group(1), "poly" if m.group(2) else None, int(m.group(2) or 3))
+        raise ValueError(f"overscan must be 'auto', 'off', 'median', 'mean', 'median-poly<order>', "
+                         f"'mean-poly<order>', an Overscan or a mapping of its fields, not {option!r}")
+
+    def word(self) -> str:
+        """The options as one word that :meth:`from_option` reads back: 'auto', 'mean', 'median-poly3'."""
+        if self == Overscan():
+            return "auto"
+        return self.method + (f"-poly{self.order}" if self.fit == "poly" else "")
 
 
 @dataclass(frozen=True)
