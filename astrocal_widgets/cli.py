@@ -150,9 +150,8 @@ def _cmd_integrate(args: argparse.Namespace) -> int:
                    normalization=args.normalization, rejection_normalization=args.rejection_normalization,
                    weights=args.weights, progress=ConsoleProgress("integrate"))
     ds = ds.compute()
-    if "overscan_plan" in cube.attrs:  # name the overscan and trim in the master's header
-        from .calibrate.overscan import overscan_cards
-        ds.attrs.update(extra_cards=overscan_cards(cube.attrs["overscan_plan"]), extra_history=[cube.attrs["overscan"]])
+    from .calibrate.overscan import overscan_attrs
+    ds.attrs.update(overscan_attrs(cube))  # the master's header names the overscan and trim
     path = write_master(ds, args.output, overwrite=args.overwrite)
     print(f"{path}: {ds.attrs['n_frames']} frames, {ds.attrs['rejection']} ({ds.attrs['rejection_reason']}), "
           f"rejected {100 * _fraction(ds):.2f} % of values")

@@ -279,3 +279,29 @@ def test_a_rerun_with_another_overscan_setting_finds_the_masters_stale(night):
     _, result, _, root = night
     with pytest.raises(StaleOutputError, match="another overscan setting"):
         calibrate_session(root / "night", output=root / "out", overscan="mean")
+
+
+def test_the_dashboard_workflow_makes_the_same_trimmed_masters(night, tmp_path):
+    """Masters made step by step (the dashboard's path) are trimmed too, so they match trimmed lights."""
+    from astrocal_widgets.workflow import integrate_master, save_master
+
+    session, result, _, _ = night
+    bias = next(g for g in result.catalog.groups() if g.frame_type == "bias")
+    made = integrate_master(bias)
+    path = save_master(made, tmp_path / "master_bias.fits")
+    data, header = fits.getdata(path, header=True)
+    assert data.shape == (session.truth.sizes["y"], session.truth.sizes["x"]) and header["TRIM"] == "[1:640,1:480]"
+    session_bias = next(m.path for m in result.masters if m.frame_type == "bias")
+    np.testing.assert_array_equal(data, fits.getdata(session_bias))
+
+
+def test_the_cli_takes_an_overscan_option(capsys):
+    from astrocal_widgets.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["calibrate", "night"]).overscan == "auto"
+    assert parser.parse_args(["calibrate", "night", "--overscan", "median-poly3"]).overscan == "median-poly3"
+    assert parser.parse_args(["integrate", "x", "-o", "m.fits", "--overscan", "off"]).overscan == "off"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["calibrate", "night", "--overscan", "sideways"])
+    assert "overscan must be" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from ..io.sources import cached_open_source
 
 __all__ = ["Overscan", "OverscanPlan", "Section", "SectionError", "parse_section", "subtract_overscan",
            "trim_image", "frame_plan", "calibrated_row", "record_in_header", "overscan_cards", "overscan_mismatch",
-           "overscan_word", "SECTION_KEYWORDS"]
+           "overscan_word", "overscan_attrs", "SECTION_KEYWORDS"]
 
 #: Keywords a trimmed output no longer carries (its pixels are the image only).
 SECTION_KEYWORDS = ("BIASSEC", "TRIMSEC", "DATASEC")
@@ -88,3 +88,15 @@ def overscan_word(option: Any) -> str:
     """The overscan option as one word for a calibrated light's ``CALOPTS``: 'auto', 'off', 'mean-poly3'."""
     options = Overscan.from_option(option)
     return "off" if options is None else options.word()
+
+
+def overscan_attrs(cube: Any) -> dict[str, Any]:
+    """Integration attrs that make a master's header name its frames' overscan and trim (``{}`` for none).
+
+    ``cube`` is a cube from :func:`~astrocal_widgets.open_frames` (or derived from one); update the
+    integrated dataset's attrs with the result before :func:`~astrocal_widgets.write_master`.
+    """
+    plan = getattr(cube, "attrs", {}).get("overscan_plan")
+    if plan is None:
+        return {}
+    return {"extra_cards": overscan_cards(plan), "extra_history": [plan.describe()]}

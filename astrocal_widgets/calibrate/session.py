@@ -38,7 +38,7 @@ from .cosmetic import correct_defects, defect_map
 from .levels import master_level_problem
 from .library import MasterLibrary, find_master
 from .masters import build_master, subtract_masters
-from .overscan import (calibrated_row, frame_plan, overscan_cards, overscan_mismatch, overscan_word,
+from .overscan import (calibrated_row, frame_plan, overscan_attrs, overscan_mismatch, overscan_word,
                        record_in_header)
 from .matching import check_compatibility, enforce
 from .outputs import (CALIBRATED_FOLDER, MASTERS_FOLDER, LightProvenance, calibrated_light_path,
@@ -420,8 +420,7 @@ def _record_overscan(ds: Any, cube: Any, group: FrameGroup, result: CalibrationR
     """Name the overscan and trim of a master's frames in its header and in the decisions."""
     if "overscan" not in cube.attrs:
         return
-    ds.attrs["extra_cards"] = overscan_cards(cube.attrs["overscan_plan"])
-    ds.attrs["extra_history"] = [cube.attrs["overscan"]]
+    ds.attrs.update(overscan_attrs(cube))
     result.decide(group.label, cube.attrs["overscan"])
 
 
