@@ -103,13 +103,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, dark_optimization: bool,
                      library=None, cosmetic: bool = True, rejection: str = "auto",
-                     rejection_thresholds=None, log: WarningLog | None = None) -> int:
+                     rejection_thresholds=None, log: WarningLog | None = None, overscan: str = "auto") -> int:
     from .calibrate import calibrate_session
 
     print(f"Calibrating {directory} ...")
     result = calibrate_session(directory, output=output, overwrite=overwrite, strict=strict, library=library,
                                dark_optimization=dark_optimization, cosmetic=cosmetic, rejection=rejection,
-                               rejection_thresholds=rejection_thresholds, progress=ConsoleProgress("calibrate"))
+                               rejection_thresholds=rejection_thresholds, overscan=overscan,
+                               progress=ConsoleProgress("calibrate"))
     if log is not None:  # the run's Python and astropy warnings: in the report, once per kind
         result.warnings += log.unshown()
     print(result.summary())
@@ -121,7 +122,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                             strict=not args.lenient, dark_optimization=args.dark_optimization,
                             library=args.library, cosmetic=not args.no_cosmetic, rejection=args.rejection,
                             rejection_thresholds=None if args.low is None and args.high is None
-                            else _thresholds(args.rejection, args.low, args.high), log=args.warning_log)
+                            else _thresholds(args.rejection, args.low, args.high), log=args.warning_log,
+                            overscan=args.overscan)
 
 
 def _thresholds(rejection: str, low: float | None, high: float | None) -> tuple[float, float]:
@@ -162,7 +164,7 @@ def _cmd_integrate(args: argparse.Namespace) -> int:
     paths = [p for source in args.source for p in _resolve_paths(source)]
     if output.exists() and any(p.exists() and os.path.samefile(p, output) for p in paths):
         raise AstrocalError(f"{output}: is one of the input frames; choose another output name")
-    cube = open_frames(paths)
+    cube = open_frames(paths, overscan=args.overscan)
     # Masters and calibrated frames are products, never inputs; one kind of frame per master.
     is_product = [str(r).startswith("product") for r in cube["type_reason"].values]
     if any(is_product):
@@ -177,10 +179,27 @@ def _cmd_integrate(args: argparse.Namespace) -> int:
                    normalization=args.normalization, rejection_normalization=args.rejection_normalization,
                    weights=args.weights, progress=ConsoleProgress("integrate"))
     ds = ds.compute()
+    from .calibrate.overscan import overscan_attrs
+    ds.attrs.update(overscan_attrs(cube))  # the master's header names the overscan and trim
     path = write_master(ds, args.output, overwrite=args.overwrite)
     print(f"{path}: {ds.attrs['n_frames']} frames, {ds.attrs['rejection']} ({ds.attrs['rejection_reason']}), "
           f"rejected {100 * _fraction(ds):.2f} % of values")
     return 0
+
+
+def _overscan_argument(p: argparse.ArgumentParser) -> None:
+    def option(text: str) -> str:
+        from .io.overscan import Overscan
+        try:
+            Overscan.from_option(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    p.add_argument("--overscan", type=option, default="auto", metavar="auto|off|mean|median-poly3",
+                   help="subtract the overscan (BIASSEC) per row and trim to TRIMSEC where the headers give "
+                        "them (auto, the default); off keeps the stored pixels; mean/median and -polyN choose "
+                        "the statistic and a smooth fit along the rows")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pixel rejection of every master (auto: chosen from each set's frame count)")
     p.add_argument("--low", type=float, default=None, help="low rejection threshold (with --rejection)")
     p.add_argument("--high", type=float, default=None, help="high rejection threshold (with --rejection)")
+    _overscan_argument(p)
     p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("check", help="quality checks of every calibration set of a folder (traffic lights)",
@@ -258,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="normalisation used only to decide rejection (default: as --normalization)")
     p.add_argument("--weights", choices=("none", "exposure", "noise"), default=None, help="frame weights")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _overscan_argument(p)
     p.set_defaults(func=_cmd_integrate)
     return parser
 

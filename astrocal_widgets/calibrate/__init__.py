@@ -7,6 +7,7 @@ from .cosmetic import DefectMap, cold_pixel_map, correct_defects, defect_map, ho
 from .levels import LevelCheck, check_calibrated_level, master_level_problem
 from .library import MasterChoice, MasterLibrary, find_master
 from .masters import MASTER_OPTIONS, build_master, subtract_masters
+from .overscan import Overscan, SectionError, parse_section, subtract_overscan, trim_image
 from .prerequisites import NeededMaster, Prerequisites, flat_prerequisites, light_prerequisites, master_file
 from .matching import CalibrationMismatchError, CalibrationWarning, Mismatch, check_compatibility, enforce
 from .session import (CalibratedLight, CalibrationResult, FlatCalibration, LightRecord, MasterRecord, calibrate_flats,
@@ -20,4 +21,5 @@ __all__ = [
     "MasterChoice", "find_master", "check_compatibility", "enforce", "Mismatch", "CalibrationMismatchError",
     "CalibrationWarning", "Prerequisites", "NeededMaster", "flat_prerequisites", "light_prerequisites",
     "master_file", "LevelCheck", "check_calibrated_level", "master_level_problem",
+    "Overscan", "SectionError", "parse_section", "subtract_overscan", "trim_image",
 ]

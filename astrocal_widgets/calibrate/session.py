@@ -39,6 +39,8 @@ from .cosmetic import correct_defects, defect_map
 from .levels import master_level_problem, sample_rows
 from .library import MasterLibrary, find_master
 from .masters import build_master, subtract_masters
+from .overscan import (calibrated_row, frame_plan, overscan_attrs, overscan_mismatch, overscan_word,
+                       record_in_header)
 from .matching import check_compatibility, enforce
 from .outputs import (CALIBRATED_FOLDER, MASTERS_FOLDER, LightProvenance, calibrated_light_path,
                       check_one_to_one)
@@ -224,6 +226,7 @@ def calibrate_session(
     pedestal: float = 0.0,
     rejection: str = "auto",
     rejection_thresholds: tuple[float, float] | None = None,
+    overscan: Any = "auto",
     progress: Callable[[float, str], None] | None = None,
     client: Any = None,
 ) -> CalibrationResult:
@@ -265,6 +268,12 @@ def calibrate_session(
         as a Siril script's ``rej w 3 3``). An existing master made with another rejection is stale.
     rejection_thresholds : (low, high), optional
         Thresholds of ``rejection`` (its defaults otherwise); needs a named ``rejection``.
+    overscan : {'auto', 'off'}, Overscan or mapping, default 'auto'
+        ``'auto'``: frames whose headers give ``BIASSEC`` have each row's overscan level (median)
+        subtracted, and frames whose headers give ``TRIMSEC`` (else ``DATASEC``) are trimmed to it, as
+        they are read and before anything else (masters, flats and lights alike; see
+        :func:`~astrocal_widgets.open_frames`). Frames without sections are untouched. ``'off'`` keeps
+        the stored pixels. Masters and calibrated lights say what was done (``OVERSCAN``, ``TRIM``).
     progress : callable, optional
         ``progress(fraction, message)``.
     client : distributed.Client, optional
@@ -296,7 +305,7 @@ def calibrate_session(
     lights = [g for g in groups if g.frame_type == "light"]
     steps = [g for g in groups if g.frame_type in ("bias", "dark", "darkflat", "flat")]
     options = dict(allow_dark_scaling=allow_dark_scaling, dark_optimization=dark_optimization, cosmetic=cosmetic,
-                   k_hot=k_hot, k_cold=k_cold, pedestal=pedestal)
+                   k_hot=k_hot, k_cold=k_cold, pedestal=pedestal, overscan=overscan_word(overscan))
     integration = _integration_options(rejection, rejection_thresholds)
     plan = _Plan(root, masters_dir, lights_dir, steps, lights, options, integration)
     plan.check(overwrite)  # before anything is written: one output per input, nothing stale
@@ -323,7 +332,8 @@ def calibrate_session(
             ThreadPoolExecutor(MASTER_THREADS, thread_name_prefix="astrocal-master") as pool:
         # 1. Bias, darks, dark flats: plain masters.
         jobs = [(log := _TaskLog(), pool.submit(_master, group, plan.masters[group.slug], overwrite,
-                                                report.step(f"master {group.frame_type}"), log, integration))
+                                                report.step(f"master {group.frame_type}"), log, integration,
+                                                overscan))
                 for group in steps if group.frame_type in ("bias", "dark", "darkflat")]
         for log, job in jobs:
             lib.add(job.result().path)
@@ -332,7 +342,7 @@ def calibrate_session(
         # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
         jobs = [(log := _TaskLog(), pool.submit(_master_flat, group, plan.masters[group.slug], lib, overwrite,
                                                 report.step("master flat"), log, temperature_tolerance, strict,
-                                                integration))
+                                                integration, overscan))
                 for group in steps if group.frame_type == "flat"]
         for log, job in jobs:
             lib.add(job.result().path)
@@ -370,7 +380,9 @@ class _Plan:
             target = self.masters[group.slug]
             if target.exists():
                 # A flat's calibration masters are compared once they exist (step 2).
-                why = master_mismatch(target, group.paths, None, settings=self.master_settings(group))
+                why = master_mismatch(target, group.paths, None, settings=self.master_settings(group)) or \
+                    overscan_mismatch(read_header(target),
+                                      frame_plan(str(group.paths[0]), self.options["overscan"], group.aliases))
                 if why:
                     stale.append(f"{target}: {why}")
         for source, target in self.lights.items():
@@ -469,12 +481,23 @@ def _integration_options(rejection: str, thresholds: tuple[float, float] | None)
     return options
 
 
+def _record_overscan(ds: Any, cube: Any, group: FrameGroup, result: CalibrationResult | _TaskLog) -> None:
+    """Name the overscan and trim of a master's frames in its header and in the decisions."""
+    if "overscan" not in cube.attrs:
+        return
+    ds.attrs.update(overscan_attrs(cube))
+    result.decide(group.label, cube.attrs["overscan"])
+
+
 def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float, str], None] | None,
-            result: CalibrationResult | _TaskLog, integration: dict[str, Any] | None = None) -> MasterRecord:
+            result: CalibrationResult | _TaskLog, integration: dict[str, Any] | None = None,
+            overscan: Any = "auto") -> MasterRecord:
     if path.exists() and not overwrite:
         record = _existing_master(path, group)  # the plan checked it is up to date
     else:
-        ds = build_master(group.open(), group.frame_type, progress=sub, **(integration or {})).compute()
+        cube = open_frames(group.paths, aliases=group.aliases, overscan=overscan)
+        ds = build_master(cube, group.frame_type, progress=sub, **(integration or {})).compute()
+        _record_overscan(ds, cube, group, result)
         write_master(ds, path, overwrite=overwrite)
         result.written.append(str(path))
         record = MasterRecord(group.frame_type, str(path), group.label, ds.attrs["n_frames"],
@@ -520,7 +543,7 @@ class FlatCalibration:
 
 def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLike, *, strict: bool = True,
                     temperature_tolerance: float = 1.0, night: FrameCatalog | None = None,
-                    saved: dict[str, Any] | None = None) -> FlatCalibration:
+                    saved: dict[str, Any] | None = None, overscan: Any = "auto") -> FlatCalibration:
     """Each flat minus its master dark flat (else the master bias), lazily.
 
     Parameters
@@ -541,6 +564,8 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         only where the night has no matching dark flats, and that is warned.
     saved : dict, optional
         With ``night``: set label -> path of masters saved under other names than ``master_<set>.fits``.
+    overscan : {'auto', 'off'}, Overscan or mapping, default 'auto'
+        Overscan subtraction and trim of the flats as they are read (as :func:`calibrate_session`).
 
     Returns
     -------
@@ -554,7 +579,7 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         With ``night``, when a matching dark flat (or bias) of the night has no saved master yet.
     """
     lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
-    cube = group.open()
+    cube = open_frames(group.paths, aliases=group.aliases, overscan=overscan)
     out = FlatCalibration(group, cube)
     if night is not None:
         needs = flat_prerequisites(group, night, lib.folder, temperature_tolerance=temperature_tolerance,
@@ -567,6 +592,7 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
     roles: dict[str, str] = {}  # master path -> what it is, for the decisions
     refusals: list[str] = []  # why the dark flats and bias there are were not used, naming both values
     for _, row in group.table.iterrows():
+        row = calibrated_row(row, overscan, group.aliases)  # matched to masters by its trimmed size
         choice = find_master(row, lib, role="darkflat", temperature_tolerance=temperature_tolerance)
         role = "dark flat"
         if not choice:
@@ -621,8 +647,10 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
 
 def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: bool,
                  sub: Callable[[float, str], None] | None, result: CalibrationResult | _TaskLog,
-                 temperature_tolerance: float, strict: bool, integration: dict[str, Any] | None = None) -> MasterRecord:
-    flats = calibrate_flats(group, lib, strict=strict, temperature_tolerance=temperature_tolerance)
+                 temperature_tolerance: float, strict: bool, integration: dict[str, Any] | None = None,
+                 overscan: Any = "auto") -> MasterRecord:
+    flats = calibrate_flats(group, lib, strict=strict, temperature_tolerance=temperature_tolerance,
+                            overscan=overscan)
     names = flats.masters
     result.warnings += flats.warnings
     _record_decisions(result, group.label, flats.decisions)
@@ -637,6 +665,7 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
         result.masters.append(record)
         return record
     ds = build_master(flats.cube, "flat", progress=sub, **(integration or {})).compute()
+    _record_overscan(ds, flats.cube, group, result)
     ds.attrs["calibrated_with"] = [Path(n).name for n in names]
     ds.attrs["calibrated_with_paths"] = list(names)
     write_master(ds, path, overwrite=overwrite)
@@ -794,6 +823,7 @@ def calibrate_light(
     masters_cache: dict[str, np.ndarray] | None = None,
     defects: dict[tuple, Any] | None = None,
     keep_raw: bool = True,
+    overscan: Any = "auto",
 ) -> CalibratedLight:
     """Calibrate one light with the matching masters of a library, in memory (nothing is written).
 
@@ -807,7 +837,7 @@ def calibrate_light(
         Tonight's masters (a folder is indexed on the fly).
     external : MasterLibrary, optional
         Other nights' masters, used for bias and darks when none of ``library`` fits.
-    strict, temperature_tolerance, allow_dark_scaling, dark_optimization, cosmetic, k_hot, k_cold, pedestal
+    strict, temperature_tolerance, allow_dark_scaling, dark_optimization, cosmetic, k_hot, k_cold, pedestal, overscan
         As :func:`calibrate_session`.
     label : str, optional
         The light set's label, used in the decisions.
@@ -836,6 +866,7 @@ def calibrate_light(
         row = rows.iloc[0]
     else:
         row = light
+    row = calibrated_row(row, overscan)  # matched to the (trimmed) masters by its trimmed size
     lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
     cache = {} if masters_cache is None else masters_cache
     defects = {} if defects is None else defects
@@ -875,7 +906,8 @@ def calibrate_light(
             if masters_cache is not None:
                 for path in (dark_path, flat_path):  # in the prepared terms and the defect map now
                     cache.pop(path, None)
-    calibrated = open_frames([source]).values[0]  # float32, calibrated in place below
+    light_cube = open_frames([source], overscan=overscan)  # overscan subtracted and trimmed as it is read
+    calibrated = light_cube.values[0]  # float32, calibrated in place below
     raw = calibrated.copy() if keep_raw else None
     if optimise:
         bias, dark = load(bias_path), load(dark_path)
@@ -904,6 +936,9 @@ def calibrate_light(
                               if len(k_) <= 8 and isinstance(v, (int, float, str, bool))])
     for key in ("BZERO", "BSCALE", "BLANK", "BITPIX"):
         header.remove(key, ignore_missing=True)
+    record_in_header(header, light_cube.attrs.get("overscan_plan"))
+    if "overscan" in light_cube.attrs:
+        decisions.append(f"{label}: {light_cube.attrs['overscan']}")
     header["CALSTAT"] = ("".join(c for c, p in (("B", bias_path), ("D", dark_path), ("F", flat_path)) if p),
                          "calibrated with Bias/Dark/Flat")
     header["BIASFILE"] = Path(bias_path).name if bias_path else ""
@@ -933,7 +968,7 @@ def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: 
     light = calibrate_light(row, lib, external=external, dark_optimization=options["dark_optimization"],
                             cosmetic=options["cosmetic"], k_hot=options["k_hot"], k_cold=options["k_cold"],
                             pedestal=options["pedestal"], label=label, masters_cache=masters_cache,
-                            defects=defects, keep_raw=False, **rules)
+                            defects=defects, keep_raw=False, overscan=options["overscan"], **rules)
     provenance = LightProvenance.of(str(row["path"]), root, options,
                                     {"bias": light.bias, "dark": light.dark, "flat": light.flat})
     for card in provenance.cards():
@@ -980,7 +1015,8 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
         return _light_task(row, lib, external, group.label, plan.options, rules, plan.root, target, overwrite,
                            cache, defects)
 
-    rows = [row for _, row in group.table.iterrows()]
+    # Matched to the masters by the size they have once trimmed.
+    rows = [calibrated_row(row, plan.options["overscan"], group.aliases) for _, row in group.table.iterrows()]
     # Locally, peak memory is the masters and their prepared terms plus one frame per thread (written by
     # the thread itself, so finished lights hold nothing), whatever the number of lights.
     pool = ThreadPoolExecutor(max_workers=LIGHT_THREADS) if client is None else None

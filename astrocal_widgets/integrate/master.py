@@ -116,6 +116,10 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
         if key == "REJECT":
             h["REJCODE"] = (_REJECTION_CODES.get(attrs["rejection"], attrs["rejection"]), "Siril/IRAF name")
     h["CREATOR"] = f"astrocal-widgets {__version__}"
+    for key, value, comment in attrs.get("extra_cards", ()):  # e.g. OVERSCAN and TRIM of the frames
+        h[key] = (value, comment)
+    for text in attrs.get("extra_history", ()):
+        h.add_history(_ascii(text))
     h.add_history(f"astrocal-widgets {__version__} integrate: {attrs['rejection_reason']}")
     h.add_history(f"combine={attrs['combine']} rejection={attrs['rejection']} low={attrs['low']:g} "
                   f"high={attrs['high']:g} normalization={attrs['normalization']} "

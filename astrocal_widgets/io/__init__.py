@@ -2,6 +2,7 @@
 from .cube import open_frames, find_frame_files, read_band
 from .headers import (COORDINATE_COLUMNS, FRAME_TYPES, HEADER_FIELDS, HeaderField, HeaderKeyword,
                       bayer_pattern_at_origin, frame_metadata, read_field, register_keywords)
+from .overscan import Overscan, Section, SectionError, parse_section, subtract_overscan, trim_image
 from .sources import READ_STATISTICS, FrameSource, open_source, read_header
 from .write import atomic_path, write_fits_atomic
 
@@ -9,5 +10,6 @@ __all__ = [
     "open_frames", "find_frame_files", "read_band", "COORDINATE_COLUMNS", "FRAME_TYPES",
     "HEADER_FIELDS", "HeaderField", "HeaderKeyword", "read_field", "register_keywords",
     "bayer_pattern_at_origin", "frame_metadata", "READ_STATISTICS", "FrameSource", "open_source",
-    "read_header", "atomic_path", "write_fits_atomic",
+    "read_header", "atomic_path", "write_fits_atomic", "Overscan", "Section", "SectionError", "parse_section",
+    "subtract_overscan", "trim_image",
 ]

@@ -15,6 +15,7 @@ from dask.base import tokenize
 
 from ..errors import AstrocalError, FrameReadError, IncompatibleFramesError
 from .headers import COORDINATE_COLUMNS, frame_metadata
+from .overscan import OverscanPlan, overscan_plan, shifted_bayer_pattern
 from .sources import FrameSource, cached_open_source, is_frame_file, read_header
 
 __all__ = ["open_frames", "find_frame_files", "band_rows", "read_band", "DEFAULT_BAND_BYTES"]
@@ -89,6 +90,45 @@ def read_band(sources: Sequence[FrameSource], y0: int, y1: int) -> np.ndarray:
     return out
 
 
+def read_corrected_band(sources: Sequence[FrameSource], plan: OverscanPlan, y0: int, y1: int,
+                        profiles: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """Rows ``y0:y1`` of every source after overscan subtraction and trimming (``plan``), ``(frame, rows, x)``.
+
+    Rows are counted in the trimmed frame. Each file is read for the band's rows only (full width:
+    the overscan columns are in the same rows); ``profiles`` hold each frame's whole-strip level when
+    the plan needs one (a fit, or a level per column).
+    """
+    out_sec = plan.output
+    out = np.empty((len(sources), y1 - y0, out_sec.width), dtype=np.float32)
+    for i, src in enumerate(sources):
+        raw = src.read_rows(out_sec.y0 + y0, out_sec.y0 + y1)
+        out[i] = plan.correct(raw, y0, None if profiles is None else profiles[i])
+    return out
+
+
+def _frame_profile(source: FrameSource, plan: OverscanPlan) -> np.ndarray:
+    return plan.profile(source)
+
+
+def _overscan_plans(sources: Sequence[FrameSource], headers: Sequence[Any], option: Any,
+                    aliases: Mapping[str, Any] | None) -> OverscanPlan | None:
+    """The one plan of a stack (None: nothing to do); frames of other sections are refused."""
+    plans = [overscan_plan(h, s.shape, s.path, option, aliases=aliases) for h, s in zip(headers, sources)]
+    first = plans[0]
+    for src, plan in zip(sources[1:], plans[1:]):
+        if (plan is None) != (first is None) or (plan is not None and plan.key != first.key):
+            def words(p: OverscanPlan | None) -> str:
+                if p is None:
+                    return "no overscan or trim section"
+                return (f"BIASSEC {p.biassec.fits if p.biassec else '-'}, "
+                        f"trim {p.trimsec.fits if p.trimsec else '-'}")
+            raise IncompatibleFramesError(
+                f"frames differ in their overscan sections: {sources[0].path} has {words(first)} but "
+                f"{src.path} has {words(plan)}; they cannot be stacked together (open each layout "
+                "separately, or pass overscan='off' to read them untrimmed)")
+    return first
+
+
 def _parse_chunks(chunks: Any, n: int, height: int, width: int) -> tuple[int, int]:
     """(frames per chunk, rows per chunk) from the ``chunks`` argument."""
     frame_chunk, row_chunk = n, None
@@ -124,7 +164,8 @@ def _splits(total: int, step: int) -> list[tuple[int, int]]:
     return [(start, min(total, start + step)) for start in range(0, total, step)]
 
 
-def open_frames(source: Any, *, chunks: Any = None, aliases: Mapping[str, Any] | None = None) -> xr.DataArray:
+def open_frames(source: Any, *, chunks: Any = None, aliases: Mapping[str, Any] | None = None,
+                overscan: Any = "off") -> xr.DataArray:
     """Open frames as a lazy ``(frame, y, x)`` float32 cube whose coordinates come from the headers.
 
     Only headers are read here. Pixels are read when a chunk is computed, and a chunk reads only
@@ -142,6 +183,14 @@ def open_frames(source: Any, *, chunks: Any = None, aliases: Mapping[str, Any] |
     aliases : mapping, optional
         Field -> extra header keyword(s) for this call (see
         :func:`~astrocal_widgets.io.headers.frame_metadata`); a catalogue group passes its own.
+    overscan : {'off', 'auto'}, Overscan or mapping, default 'off'
+        ``'auto'``: where the headers give ``BIASSEC``, each row's overscan level (median of its
+        overscan pixels) is subtracted, and where they give ``TRIMSEC`` (else ``DATASEC``) the frames
+        are trimmed to it, band by band as they are read: every consumer sees corrected, trimmed frames.
+        Frames without sections are read as they are. ``Overscan(method="mean", fit="poly")`` (or a
+        dict of its fields) chooses the statistic and a smooth fit along the rows (see
+        :mod:`astrocal_widgets.io.overscan`). ``'off'`` reads the stored pixels. The cube's
+        ``attrs["overscan"]`` says what was done.
 
     Returns
     -------
@@ -158,7 +207,9 @@ def open_frames(source: Any, *, chunks: Any = None, aliases: Mapping[str, Any] |
     FrameReadError
         A file is unreadable, truncated or not an image (the message names it).
     IncompatibleFramesError
-        Frames differ in size or binning (the message names a file of each).
+        Frames differ in size, binning or (with ``overscan``) sections (the message names a file of each).
+    SectionError
+        With ``overscan``, a section that cannot be read or does not fit its frame (naming the file).
     """
     paths = _resolve_paths(source)
     if aliases is None:
@@ -168,20 +219,34 @@ def open_frames(source: Any, *, chunks: Any = None, aliases: Mapping[str, Any] |
     sources = [s for _, s in opened]
     metas = [frame_metadata(h, s.path, s.shape, aliases=aliases) for h, s in opened]
     _check_same_geometry(sources, metas)
+    plan = _overscan_plans(sources, headers, overscan, aliases)
 
     n = len(sources)
-    height, width = sources[0].shape
+    height, width = sources[0].shape if plan is None else plan.output_shape
     frame_chunk, row_chunk = _parse_chunks(chunks, n, height, width)
     frame_splits = _splits(n, frame_chunk)
     row_splits = _splits(height, row_chunk)
 
-    name = "read-frames-" + tokenize([(s.path, s.offset, s.shape) for s in sources], frame_chunk, row_chunk,
-                                      [os.stat(s.path).st_mtime_ns for s in sources])
+    # Another name for corrected frames: integrate samples "read-frames-" cubes straight from the files.
+    prefix = "read-frames-" if plan is None else "overscan-frames-"
+    name = prefix + tokenize([(s.path, s.offset, s.shape) for s in sources], frame_chunk, row_chunk,
+                             [os.stat(s.path).st_mtime_ns for s in sources], plan)
     dsk = {}
+    profiles = [None] * n
+    if plan is not None and plan.needs_profile:
+        # One task per frame reads its overscan strip once; every band of the frame uses it.
+        for k, src in enumerate(sources):
+            profiles[k] = ("overscan-level-" + name, k)
+            dsk[profiles[k]] = (_frame_profile, src, plan)
     for i, (f0, f1) in enumerate(frame_splits):
         group = tuple(sources[f0:f1])
         for j, (y0, y1) in enumerate(row_splits):
-            dsk[(name, i, j, 0)] = (read_band, group, y0, y1)
+            if plan is None:
+                dsk[(name, i, j, 0)] = (read_band, group, y0, y1)
+            elif plan.needs_profile:
+                dsk[(name, i, j, 0)] = (read_corrected_band, group, plan, y0, y1, list(profiles[f0:f1]))
+            else:
+                dsk[(name, i, j, 0)] = (read_corrected_band, group, plan, y0, y1)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
     chunk_sizes = (tuple(b - a for a, b in frame_splits), tuple(b - a for a, b in row_splits), (width,))
     data = da.Array(graph, name, chunk_sizes, dtype=np.float32)
@@ -195,8 +260,14 @@ def open_frames(source: Any, *, chunks: Any = None, aliases: Mapping[str, Any] |
             coords[column] = ("frame", np.array(values, dtype=np.float64))
         else:
             coords[column] = ("frame", np.array(values, dtype=object))
-    cube = xr.DataArray(data, dims=("frame", "y", "x"), coords=coords, name="frames",
-                        attrs={"units": "adu", "n_frames": n})
+    attrs: dict[str, Any] = {"units": "adu", "n_frames": n}
+    if plan is not None:
+        attrs["overscan"] = plan.describe()
+        attrs["overscan_plan"] = plan
+        # An odd trim start moves the CFA pattern at [0, 0].
+        coords["bayer_pattern"] = ("frame", np.array([shifted_bayer_pattern(str(p), plan.trimsec)
+                                                      for p in coords["bayer_pattern"][1]], dtype=object))
+    cube = xr.DataArray(data, dims=("frame", "y", "x"), coords=coords, name="frames", attrs=attrs)
     del headers  # headers stay reachable through the cache: cube.astrocal.header(i)
     return cube
 

@@ -43,7 +43,7 @@ FRAME_TYPES = ("bias", "dark", "flat", "darkflat", "light")
 COORDINATE_COLUMNS = (
     "path", "frame_type", "type_reason", "exposure", "temperature", "set_temperature", "gain",
     "offset", "iso", "egain", "readout_mode", "filter", "xbinning", "ybinning", "date_obs", "instrument",
-    "bayer_pattern",
+    "bayer_pattern", "biassec", "trimsec", "datasec",
 )
 
 
@@ -89,6 +89,11 @@ def _binning_axis(axis: int) -> Callable[[Any], float]:
         return _as_float(parts[min(axis, len(parts) - 1)])
     parse.__name__ = f"binning_axis_{axis}"
     return parse
+
+
+def _as_section_text(value: Any) -> str:
+    """A FITS/IRAF section such as ``'[3001:3040, 1:2000]'`` as text without spaces (checked when used)."""
+    return "" if value is None else "".join(str(value).split())
 
 
 def _says_electrons_per_adu(comment: str) -> bool:
@@ -207,6 +212,13 @@ HEADER_FIELDS: dict[str, HeaderField] = {f.name: f for f in (
                 _as_text, "", "time of day of the start (UTC), for a DATE-OBS that holds only the date"),
     HeaderField("instrument", _k("INSTRUME", "CAMERA"), _as_text, "", "camera name"),
     HeaderField("bayer_pattern", _k("BAYERPAT", "CFA-PAT", "COLORTYP"), _as_text, "", "CFA pattern as written"),
+    # Sections in stored (binned) pixels, '[x1:x2,y1:y2]', 1-based, inclusive, x first (IRAF, ccdproc).
+    HeaderField("biassec", _k("BIASSEC", note="IRAF, LOIS, MaxIm DL (CCDs with overscan)"),
+                _as_section_text, "", "overscan section '[x1:x2,y1:y2]' (1-based, x first)"),
+    HeaderField("trimsec", _k("TRIMSEC", note="IRAF, LOIS"), _as_section_text, "",
+                "section kept after trimming '[x1:x2,y1:y2]'"),
+    HeaderField("datasec", _k("DATASEC", note="IRAF, LOIS"), _as_section_text, "",
+                "section holding the image data '[x1:x2,y1:y2]' (the trim section when TRIMSEC is absent)"),
 )}
 
 
@@ -524,7 +536,7 @@ def frame_metadata(header: Mapping[str, Any], path: str | Path, shape: tuple[int
                                else "no IMAGETYP and no type in the file or folder name")
 
     for name in ("exposure", "temperature", "set_temperature", "gain", "offset", "iso", "egain",
-                 "xbinning", "ybinning", "readout_mode", "instrument"):
+                 "xbinning", "ybinning", "readout_mode", "instrument", "biassec", "trimsec", "datasec"):
         meta[name] = lookup(name)[2]
 
     filter_keyword, _, filt = lookup("filter")

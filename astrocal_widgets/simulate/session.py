@@ -26,7 +26,7 @@ from astropy.io import fits
 
 from ..errors import OutputExistsError
 from ..io.write import write_fits_atomic
-from .camera import CameraModel, SensorModel, camera_preset, stream_rng
+from .camera import CameraModel, SensorModel, camera_preset, quantize, stream_rng
 from .scene import DEFAULT_FILTERS, FilterSpec, LightConditions, Scene
 
 __all__ = [
@@ -238,6 +238,7 @@ class _Job:
     light_signal: np.ndarray  # (n_lights, h, w) float32, filled by the workers
     verify: bool = False  # the files are there already: check they are these frames, write nothing
     flat_rates: dict[str, float] = field(default_factory=dict)  # e-/s per pixel at flat = 1
+    overscan: int = 0  # overscan columns right of the image (0: none)
 
     def prepare(self, specs: Sequence[FrameSpec]) -> None:
         """Compute the shared maps once, in the calling thread, before the workers read them."""
@@ -267,7 +268,10 @@ class _Job:
             filter_name=spec.filter,
             flicker=spec.flicker,
         )
-        hdu = fits.PrimaryHDU(data, header=_header(cam, spec, self.darkflat_style, self.seed))
+        if self.overscan:
+            data = with_overscan(data, sensor, stream_rng(self.seed, "overscan", *spec.labels), self.overscan)
+        hdu = fits.PrimaryHDU(data, header=_header(cam, spec, self.darkflat_style, self.seed, self.overscan,
+                                                   sensor.shape))
         path = self.directory / spec.relpath(self.darkflat_style)
         if self.verify:
             rendered = io.BytesIO()
@@ -280,8 +284,34 @@ class _Job:
         return hits
 
 
-def _header(cam: CameraModel, spec: FrameSpec, darkflat_style: str, seed: int) -> fits.Header:
-    """FITS header with the keywords and order NINA writes."""
+#: Largest per-frame shift of the bias level (ADU) in frames with overscan, and of its drift down the frame.
+OVERSCAN_LEVEL_JUMP = 8
+OVERSCAN_ROW_DRIFT = 3.0
+
+
+def with_overscan(data: np.ndarray, sensor: SensorModel, rng: np.random.Generator, columns: int) -> np.ndarray:
+    """The frame with ``columns`` overscan columns on its right, as a CCD reads them past the sensor.
+
+    The overscan holds each row's bias level (the bias pedestal and its fixed row offsets) and read
+    noise: no light, no dark current, no hot pixels. The readout electronics move the level of the
+    whole frame by a few ADU from frame to frame (up to :data:`OVERSCAN_LEVEL_JUMP`), with a slight
+    drift down the rows (up to :data:`OVERSCAN_ROW_DRIFT`); image and overscan move together, so only
+    an overscan correction removes it. Whole ADU are added to the image, so its pixels stay exact.
+    """
+    cam = sensor.camera
+    h, w = data.shape
+    jump = float(rng.integers(-OVERSCAN_LEVEL_JUMP, OVERSCAN_LEVEL_JUMP + 1))
+    drift = np.rint(jump + rng.uniform(-OVERSCAN_ROW_DRIFT, OVERSCAN_ROW_DRIFT) * np.arange(h) / max(1, h - 1))
+    image = np.clip(data.astype(np.int32) + drift.astype(np.int32)[:, None], 0, cam.adc_max).astype(np.uint16)
+    row_level = np.median(sensor.bias_map, axis=1) + drift  # the pedestal and row offsets of each row
+    strip = rng.standard_normal((h, columns), dtype=np.float32) * np.float32(cam.read_noise / cam.gain)
+    strip += row_level.astype(np.float32)[:, None]
+    return np.concatenate([image, quantize(strip, cam.adc_max)], axis=1)
+
+
+def _header(cam: CameraModel, spec: FrameSpec, darkflat_style: str, seed: int, overscan: int = 0,
+            shape: tuple[int, int] | None = None) -> fits.Header:
+    """FITS header with the keywords and order NINA writes (and IRAF's sections with overscan)."""
     cards: list[tuple] = [
         ("IMAGETYP", spec.imagetyp(darkflat_style), "Type of exposure"),
         ("EXPOSURE", spec.exposure, "[s] Exposure duration"),
@@ -315,6 +345,13 @@ def _header(cam: CameraModel, spec: FrameSpec, darkflat_style: str, seed: int) -
         cards.append(("FILTER", spec.filter, "Active filter name"))
     if spec.kind == "light":
         cards.append(("OBJECT", OBJECT, "Name of the object of interest"))
+    if overscan and shape is not None:
+        h, w = shape
+        cards += [
+            ("BIASSEC", f"[{w + 1}:{w + overscan},1:{h}]", "overscan section"),
+            ("TRIMSEC", f"[1:{w},1:{h}]", "section to keep after trimming"),
+            ("DATASEC", f"[1:{w},1:{h}]", "image data section"),
+        ]
     cards += [
         ("ROWORDER", "TOP-DOWN", "FITS Image Orientation"),
         ("SWCREATE", _SOFTWARE[darkflat_style], "Software that created this file"),
@@ -433,6 +470,7 @@ def _truth(job: _Job, specs: Sequence[FrameSpec], paths: Mapping[str, list[Path]
         seed=job.seed,
         darkflat_style=job.darkflat_style,
         flicker_column=sensor.flicker_column,
+        overscan_columns=job.overscan,
         satellite_trail_light=-1 if trail_light is None else int(trail_light.light),
     )
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
@@ -489,11 +527,12 @@ def _execute(
     progress: ProgressCallback | None,
     workers: int | None,
     t0: float,
+    overscan: int = 0,
 ) -> SimulatedSession:
     n_lights = sum(s.kind == "light" for s in specs)
     job = _Job(
         directory, sensor, scene, filters, darkflat_style, overwrite, int(seed),
-        np.zeros((n_lights, *sensor.shape), np.float32),
+        np.zeros((n_lights, *sensor.shape), np.float32), overscan=int(overscan),
     )
     paths, frames = _run(job, specs, progress, workers)
     truth = _truth(job, specs, paths)
@@ -522,6 +561,7 @@ def simulate_session(
     filters: Sequence[FilterSpec] | None = None,
     start: datetime | str = DEFAULT_START,
     workers: int | None = None,
+    overscan: int = 0,
     **camera_overrides,
 ) -> SimulatedSession:
     """Write a realistic simulated night of calibration frames and lights as NINA would.
@@ -564,6 +604,11 @@ def simulate_session(
         Start of the first light (UTC).
     workers : int, optional
         Writer threads (default: number of cores, at most 4).
+    overscan : int, default 0
+        Overscan columns to add right of each frame (a lab CCD's layout, see :func:`with_overscan`),
+        named by ``BIASSEC``, ``TRIMSEC`` and ``DATASEC``. The bias level then jumps by a few ADU from
+        frame to frame and drifts down the rows, in the image and the overscan alike. The truth stays
+        in image pixels (``shape``); files are ``shape[1] + overscan`` columns wide.
     **camera_overrides
         :class:`CameraModel` fields, e.g. ``read_noise=5.0``.
 
@@ -576,6 +621,8 @@ def simulate_session(
     OutputExistsError
         The session's folders already hold FITS files and ``overwrite`` is False.
     """
+    if int(overscan) != overscan or overscan < 0:
+        raise ValueError(f"overscan must be a number of columns >= 0, got {overscan!r}")
     t0 = time.perf_counter()
     directory, cam, sensor, scene, fdict = _prepare(
         directory, camera, seed, shape, darkflat_style, defects, filters, camera_overrides
@@ -605,7 +652,7 @@ def simulate_session(
     plan.group("bias", n["bias"], 0.0)
     return _execute(
         directory, sensor, scene, fdict, plan.finish(), seed=seed, darkflat_style=darkflat_style,
-        overwrite=overwrite, progress=progress, workers=workers, t0=t0,
+        overwrite=overwrite, progress=progress, workers=workers, t0=t0, overscan=overscan,
     )
 
 

@@ -14,10 +14,12 @@ import pandas as pd
 import xarray as xr
 
 from ..calibrate import MasterLibrary, build_master
+from ..calibrate.overscan import overscan_attrs
 from ..calibrate.session import FlatCalibration, calibrate_flats
 from ..errors import AstrocalError
 from ..frames import FrameGroup
 from ..integrate import write_master
+from ..io.cube import open_frames
 from ..quality import (central_crop, channel_levels, frame_statistics, frames_needed, master_noise, radial_profile,
                        temporal_noise)
 from ..quality.checks import RECOMMENDED_COUNTS
@@ -195,10 +197,12 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
         notes += flats.warnings
         cube = flats.cube
     else:
-        cube = group.open()
+        # As calibrate_session reads them: overscan subtracted and trimmed where the headers say so.
+        cube = open_frames(group.paths, aliases=group.aliases, overscan="auto")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dataset = build_master(cube, kind, progress=_scaled(progress, 0.0, 0.8), **options).compute()
+    dataset.attrs.update(overscan_attrs(cube))
     notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     if progress is not None:
         progress(0.8, "per-frame statistics")
@@ -308,7 +312,8 @@ def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | o
         raise IndexError(f"{group.label}: frame {frame} out of 0-{flats.cube.sizes['frame'] - 1}")
     path = str(flats.cube["path"].values[frame]) if "path" in flats.cube.coords else group.paths[frame]
     position = group.paths.index(path) if path in group.paths else frame
-    before = np.asarray(group.open().isel(frame=position).values, np.float32)
+    before = np.asarray(open_frames(group.paths, aliases=group.aliases, overscan="auto").isel(frame=position).values,
+                        np.float32)  # as the flats were read: overscan subtracted and trimmed
     after = np.asarray(flats.cube.isel(frame=frame).values, np.float32)
     index = flats.index[frame] if flats.index else -1
     subtracted = flats.masters[index] if index >= 0 else None
