@@ -520,6 +520,7 @@ def _clip_monotone(method, ws, n, low, high, g):
 # Each pixel does exactly what _clip_monotone does, in the same order: the same results, bit for bit.
 
 BATCH = 16                              # pixels side by side: enough chains, workspaces in L1
+BATCH_SIGMA_MAX_FRAMES = 64
 LO_, K_, NLO, NHI, N0, ACT, CA, CB, RUN = range(9)   # rows of the batch's int state
 CEN, SPR = 0, 1                         # rows of its float state: centre, spread
 
@@ -897,18 +898,22 @@ def _band_kernel(stack, method, low, high, combine, weights, rs, ro, os_, oo, si
     bo = np.empty((nf, chunk) if not simple else (1, 1))
     bw = np.empty((nf, chunk) if not simple else (1, 1))
     cnt = np.empty(chunk, np.int64)
-    batched = method == R_SIGMA or method == R_MAD or method == R_WINSOR
+    # sigma and MAD gain from batching on short stacks only (measured: 0.75x at 10-30 frames,
+    # 1.02-1.09x at 100, where one pixel's pass is long enough to keep the processor busy)
+    batched = method == R_WINSOR or ((method == R_SIGMA or method == R_MAD)
+                                     and nf <= BATCH_SIGMA_MAX_FRAMES)
     nb_max = BATCH if batched else 1
     wsb = np.empty((nb_max, 7, nf + 1))
     st = np.empty((9, nb_max), np.int64)
     sf = np.empty((2, nb_max))
-    ws = wsb[0]
+    ws = np.empty((7, nf + 1))   # the workspace of the pixel-by-pixel methods
     iw = np.empty((2, nf), np.int64)
     terms = np.empty(cols)
     orow = O
     if simple:
         orow = R              # output value == rejection value: one row, moved once
-        wsb[:, W, :] = weights[0]  # equal weights: compaction keeps the row constant
+        ws[W, :] = weights[0]  # equal weights: compaction keeps the row constant
+        wsb[:, W, :] = weights[0]
     sc = rs[0]
     of = ro[0]
     for row in range(rows):
