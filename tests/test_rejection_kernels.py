@@ -114,9 +114,10 @@ def test_every_combination(rejection):
             assert_same(fast, slow, f"{combine} integer={integer}")
 
 
-@pytest.mark.parametrize("rejection", ["sigma", "averaged_sigma", "linear_fit"])
+@pytest.mark.parametrize("rejection", ["sigma", "mad", "winsorized_sigma", "averaged_sigma", "linear_fit"])
 def test_rows_wider_than_a_chunk(rejection):
-    """Several column chunks per row: averaged_sigma's row gain spans them all."""
+    """Several column chunks per row: averaged_sigma's row gain spans them all; the last chunk
+    (17 columns) ends with a partial batch of pixels for the batched methods."""
     rng = np.random.default_rng(12)
     cols = 2 * kernels.CHUNK + 17
     stack = make_stack(rng, 8, 2, cols, False)
@@ -125,6 +126,82 @@ def test_rows_wider_than_a_chunk(rejection):
     fast, slow = both(stack, rejection=rejection, low=low, high=high, combine="average",
                       **coefficients(rng, 8, False, False))
     assert_same(fast, slow, rejection)
+
+
+@pytest.mark.parametrize("rejection", REJECTIONS)
+def test_one_normalisation_for_every_frame(rejection):
+    """The same scale and offset for every frame: the kernel sorts the raw float32 values and
+    normalises them after sorting, which must give the reference's results."""
+    rng = np.random.default_rng(13)
+    low, high = DEFAULT_THRESHOLDS.get(rejection, (0, 0))
+    for n in (3, 10, 30, 100):
+        stack = make_stack(rng, n, 2, 40, False)
+        for scale, offset in ((1.7, -12.5), (0.3, 0.0)):
+            kw = dict(weights=np.ones(n), rej_scale=np.full(n, scale), rej_offset=np.full(n, offset))
+            fast, slow = both(stack, rejection=rejection, low=low, high=high, combine="average",
+                              out_scale=kw["rej_scale"], out_offset=kw["rej_offset"], **kw)
+            assert_same(fast, slow, f"n={n} scale={scale} offset={offset}")
+
+
+def _band_kernel_outputs(stack, rejection, combine, scale, offset, raw):
+    nf, rows, cols = stack.shape
+    out = [np.empty((rows, cols), np.float32)] + [np.empty((rows, cols), np.uint16) for _ in range(3)]
+    low, high = DEFAULT_THRESHOLDS.get(rejection, (0, 0))
+    rs = np.full(nf, scale)
+    ro = np.full(nf, offset)
+    lam = kernels.esd_lambda_table(high, nf) if rejection == "esd" else np.empty(1)
+    kernels._band_kernel(stack, kernels._REJ_CODE[rejection], float(low), float(high),
+                         kernels._COMB_CODE[combine], np.ones(nf), rs, ro, rs, ro, True, raw,
+                         kernels.sorting_network(nf), lam, kernels.CHUNK, *out)
+    return out
+
+
+@pytest.mark.parametrize("rejection", REJECTIONS)
+def test_float32_sort_gives_the_float64_results_bit_for_bit(rejection):
+    """Sorting raw float32 values and normalising afterwards (one normalisation for all frames)
+    gives the same float64 values in the same order as normalising then sorting in float64:
+    every output is identical, the master included (not just within rounding)."""
+    rng = np.random.default_rng(14)
+    for n, integer in ((5, True), (30, False), (30, True), (64, False)):
+        stack = make_stack(rng, n, 2, kernels.CHUNK + 9, integer)
+        for combine in ("average", "median"):
+            for scale, offset in ((1.0, 0.0), (1.3, 7.25)):
+                a = _band_kernel_outputs(stack, rejection, combine, scale, offset, raw=True)
+                b = _band_kernel_outputs(stack, rejection, combine, scale, offset, raw=False)
+                for x, y in zip(a, b):
+                    np.testing.assert_array_equal(x, y, err_msg=f"n={n} {combine} {scale} {offset}")
+
+
+@pytest.mark.parametrize("rejection", ["sigma", "mad", "winsorized_sigma"])
+@pytest.mark.parametrize("setting", THRESHOLDS)
+def test_batched_clipping_is_the_per_pixel_clipping(rejection, setting):
+    """_clip_columns (a batch of pixels side by side) returns exactly _clip_monotone's windows
+    and counts for every pixel, guard included (aggressive thresholds)."""
+    rng = np.random.default_rng(zlib.crc32(f"batch/{rejection}/{setting}".encode()))
+    low, high = THRESHOLDS[setting][rejection]
+    code = kernels._REJ_CODE[rejection]
+    for n in (3, 4, 7, 16, 30, 100):
+        for integer in (False, True):
+            stack = make_stack(rng, n, 1, 3 * kernels.BATCH + 5, integer)[:, 0, :]
+            nb_max = kernels.BATCH
+            wsb = np.empty((nb_max, 7, n + 1))
+            st_ = np.empty((9, nb_max), np.int64)
+            sf = np.empty((2, nb_max))
+            for j0 in range(0, stack.shape[1], nb_max):
+                nb = min(nb_max, stack.shape[1] - j0)
+                expected = []
+                for j in range(nb):
+                    v = np.sort(stack[:, j0 + j][~np.isnan(stack[:, j0 + j])].astype(np.float64))
+                    wsb[j, kernels.R, :v.size] = v
+                    st_[kernels.N0, j] = v.size
+                    ws = np.empty((7, n + 1))
+                    ws[kernels.R, :v.size] = v
+                    expected.append(kernels._clip_monotone(code, ws, v.size, float(low), float(high), np.nan)
+                                    if v.size > 2 else (0, v.size, 0, 0))
+                kernels._clip_columns(code, wsb, nb, st_, sf, float(low), float(high))
+                got = [tuple(int(st_[r, j]) for r in (kernels.LO_, kernels.K_, kernels.NLO, kernels.NHI))
+                       for j in range(nb)]
+                assert got == [tuple(map(int, e)) for e in expected], f"n={n} integer={integer}"
 
 
 def test_sorting_network_sorts():

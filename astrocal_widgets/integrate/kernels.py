@@ -13,11 +13,19 @@ it is computed:
   monotone in the sorted values, so the rejected values are a prefix and a suffix and the kept
   values a shrinking window ``[lo, lo + k)`` (nothing is moved); linear_fit and esd compact
   their rows stably. Every median is a lookup;
+* when every frame has the same normalisation (above all none: bias, darks), the raw float32
+  values are sorted (twice as many per vector instruction as float64) and normalised after
+  sorting: the normalisation is monotone, so these are the same float64 values in the same order;
 * means and spreads are linear passes (sigma: one pass over the deviations from the median;
   winsorized: prefix sums, then O(1) per inner iteration), summed in the reference's fixed
   order (four lane sums, ``reference._sum``), so every comparison is the same bit for bit: the
   rejection maps are identical to the reference's, and the master too up to the float32 cast;
 * the MAD's median of ``|x - m|`` is a merge of the two sorted halves (no second sort);
+* sigma, MAD and Winsorized clipping take a batch of :data:`BATCH` pixels through each stage side
+  by side (spreads, Winsorizing iterations, rejections): one pixel's spread is a chain of
+  dependent divisions and square roots, and the processor overlaps the chains of a batch.
+  Measured on 30-frame bias bands (CPU time, with the float32 sort and the prefix sums kept in
+  registers): Winsorized about 0.7x and sigma about 0.8x the previous kernel;
 * the per-pixel data live in one workspace array allocated once per band (numba passes each
   array argument as about ten machine words, which cost more than the work on 30 values when a
   dozen separate arrays were passed); nothing is allocated inside the row or pixel loops;
@@ -55,6 +63,9 @@ COMPILING_MESSAGE = "compiling the rejection kernels (first run only, about 10 s
 # error_model="numpy": a float division by zero gives inf instead of raising (a guard score
 # with a zero threshold is +inf, as in the reference)
 _JIT = dict(nogil=True, cache=True, error_model="numpy")
+# small helpers called per pixel or per iteration: inlined by numba itself (a call that passes
+# arrays costs more than these functions' work)
+_INLINE = dict(_JIT, inline="always")
 
 # Columns sorted together. 248 float64 = 31 cache lines: an odd stride in lines spreads the N
 # values of one column over different L1 sets (a power-of-two stride makes them evict each other).
@@ -126,6 +137,21 @@ def _load_chunk(stack, row, c0, cc, scale, offset, buf, cnt):
             x = src[c]
             bad = math.isnan(x)
             dst[c] = np.inf if bad else np.float64(x) * sc + of
+            cnt[c] += 0 if bad else 1
+
+
+@njit(**_JIT)
+def _load_chunk_raw(stack, row, c0, cc, buf, cnt):
+    """As _load_chunk without normalising: the float32 values themselves (NaN -> +inf)."""
+    for c in range(cc):
+        cnt[c] = 0
+    for i in range(stack.shape[0]):
+        src = stack[i, row, c0:c0 + cc]
+        dst = buf[i]
+        for c in range(cc):
+            x = src[c]
+            bad = math.isnan(x)
+            dst[c] = np.float32(np.inf) if bad else x
             cnt[c] += 0 if bad else 1
 
 
@@ -280,38 +306,57 @@ def _std_about(ws, lo, n, c):
     return _std_from_sums(s1, s2, n)
 
 
+@njit(**_INLINE)
+def _winsor_prefix(ws, lo, n, c):
+    """Deviations d of the window from c (sorted) and their prefix sums of d and d^2 into ws[D],
+    ws[P1], ws[P2]; -> the plain sample spread, the Winsorizing's starting point."""
+    # the running sums stay in registers: read back from ws, each add would wait for the
+    # previous store (numba cannot tell that the rows do not overlap)
+    s1 = 0.0
+    s2 = 0.0
+    ws[P1, 0] = s1
+    ws[P2, 0] = s2
+    for p in range(n):
+        dv = ws[R, lo + p] - c
+        ws[D, p] = dv
+        s1 += dv
+        s2 += dv * dv
+        ws[P1, p + 1] = s1
+        ws[P2, p + 1] = s2
+    return _std_from_sums(s1, s2, n)
+
+
+@njit(**_INLINE)
+def _winsor_step(ws, n, s, a, b):
+    """One Winsorizing iteration (reference._winsorized_pass) from the spread s and the clamp
+    counts a, b of the previous one; -> (new spread, a, b, converged)."""
+    lim = WINSOR_CLAMP * s
+    # a = number of d < -lim, b = number of d <= lim (from the previous a, b: lim moves little)
+    while a > 0 and ws[D, a - 1] >= -lim:
+        a -= 1
+    while a < n and ws[D, a] < -lim:
+        a += 1
+    while b < n and ws[D, b] <= lim:
+        b += 1
+    while b > 0 and ws[D, b - 1] > lim:
+        b -= 1
+    s1 = (ws[P1, b] - ws[P1, a]) + (n - b - a) * lim
+    s2 = (ws[P2, b] - ws[P2, a]) + (n - b + a) * (lim * lim)
+    s_new = WINSOR_FACTOR * _std_from_sums(s1, s2, n)
+    return s_new, a, b, abs(s_new - s) <= WINSOR_TOL * s
+
+
 @njit(**_JIT)
 def _winsorized_std(ws, lo, n, c):
     """Winsorized sigma about c (reference._winsorized_pass), from prefix sums of the sorted
     deviations: each inner iteration is O(1) plus a short search instead of O(n)."""
-    ws[P1, 0] = 0.0
-    ws[P2, 0] = 0.0
-    for p in range(n):
-        dv = ws[R, lo + p] - c
-        ws[D, p] = dv
-        ws[P1, p + 1] = ws[P1, p] + dv
-        ws[P2, p + 1] = ws[P2, p] + dv * dv
-    s = _std_from_sums(ws[P1, n], ws[P2, n], n)
+    s = _winsor_prefix(ws, lo, n, c)
     if not _spread_ok(s, ws, lo, n):
         return s
     a = 0
     b = n
     for _ in range(WINSOR_MAX_ITER):
-        lim = WINSOR_CLAMP * s
-        # a = number of d < -lim, b = number of d <= lim (from the previous a, b: lim moves little)
-        while a > 0 and ws[D, a - 1] >= -lim:
-            a -= 1
-        while a < n and ws[D, a] < -lim:
-            a += 1
-        while b < n and ws[D, b] <= lim:
-            b += 1
-        while b > 0 and ws[D, b - 1] > lim:
-            b -= 1
-        s1 = (ws[P1, b] - ws[P1, a]) + (n - b - a) * lim
-        s2 = (ws[P2, b] - ws[P2, a]) + (n - b + a) * (lim * lim)
-        s_new = WINSOR_FACTOR * _std_from_sums(s1, s2, n)
-        done = abs(s_new - s) <= WINSOR_TOL * s
-        s = s_new
+        s, a, b, done = _winsor_step(ws, n, s, a, b)
         if done:
             break
     return s
@@ -404,6 +449,38 @@ def _centre_spread(method, ws, lo, n, low, high, g, first):
     return True, c, low * s, high * s
 
 
+@njit(**_INLINE)
+def _clip_candidates(ws, lo, k, floor, c, tl, th):
+    """Numbers (a, b) of the lowest and highest values of the window [lo, lo + k) to reject in
+    one pass about the centre c with thresholds tl, th, the guard (at least floor kept) applied."""
+    r = ws[R]
+    a = 0
+    while a < k and -(r[lo + a] - c) > tl:
+        a += 1
+    b = 0
+    while b < k - a and r[lo + k - 1 - b] - c > th:
+        b += 1
+    if a + b > 0 and k - a - b < floor:
+        # guard: merge the two candidate lists by score (as reference._guard_select:
+        # score desc, then nearer its own end, then the high side)
+        ia = 0
+        ib = 0
+        for _ in range(k - floor):
+            if ia < a and ib < b:
+                sl = -(r[lo + ia] - c) / tl
+                sh = (r[lo + k - 1 - ib] - c) / th
+                take_high = sh > sl or (sh == sl and ib <= ia)
+            else:
+                take_high = ib < b
+            if take_high:
+                ib += 1
+            else:
+                ia += 1
+        a = ia
+        b = ib
+    return a, b
+
+
 @njit(**_JIT)
 def _clip_monotone(method, ws, n, low, high, g):
     """Iterative (percentile: one-pass) clipping about a centre.
@@ -412,7 +489,6 @@ def _clip_monotone(method, ws, n, low, high, g):
     candidates are the a lowest and b highest kept values and the kept values stay a window
     [lo, lo + k) of the sorted row. -> (lo, k, n low, n high).
     """
-    r = ws[R]
     floor = max(3, (n + 1) // 2)
     lo = 0
     k = n
@@ -424,32 +500,9 @@ def _clip_monotone(method, ws, n, low, high, g):
         first = False
         if not ok:
             break
-        a = 0
-        while a < k and -(r[lo + a] - c) > tl:
-            a += 1
-        b = 0
-        while b < k - a and r[lo + k - 1 - b] - c > th:
-            b += 1
+        a, b = _clip_candidates(ws, lo, k, floor, c, tl, th)
         if a + b == 0:
             break
-        if k - a - b < floor:
-            # guard: merge the two candidate lists by score (as reference._guard_select:
-            # score desc, then nearer its own end, then the high side)
-            ia = 0
-            ib = 0
-            for _ in range(k - floor):
-                if ia < a and ib < b:
-                    sl = -(r[lo + ia] - c) / tl
-                    sh = (r[lo + k - 1 - ib] - c) / th
-                    take_high = sh > sl or (sh == sl and ib <= ia)
-                else:
-                    take_high = ib < b
-                if take_high:
-                    ib += 1
-                else:
-                    ia += 1
-            a = ia
-            b = ib
         lo += a
         k -= a + b
         nlo += a
@@ -457,6 +510,103 @@ def _clip_monotone(method, ws, n, low, high, g):
         if method == R_PERCENTILE:
             break
     return lo, k, nlo, nhi
+
+
+# --- sigma, MAD and Winsorized clipping of a batch of pixels at once ----------------------------
+#
+# One pixel's spread is a chain of dependent steps (Winsorized: ~6 iterations, each a division
+# and a square root), and the rejection after it branches on the data, which stops the processor
+# from working ahead on the next pixel. Taking a batch of pixels through each stage side by side
+# (spreads, Winsorizing iterations, then rejections) gives it independent chains to overlap.
+# Each pixel does exactly what _clip_monotone does, in the same order: the same results, bit for bit.
+
+BATCH = 16                              # pixels side by side: enough chains, workspaces in L1
+BATCH_SIGMA_MAX_FRAMES = 64
+LO_, K_, NLO, NHI, N0, ACT, CA, CB, RUN = range(9)   # rows of the batch's int state
+CEN, SPR = 0, 1                         # rows of its float state: centre, spread
+
+
+@njit(**_JIT)
+def _clip_columns(method, wsb, nb, st, sf, low, high):
+    """Sigma, MAD or Winsorized sigma clipping of the sorted pixels wsb[j, R, :st[N0, j]], j < nb.
+
+    -> kept windows and counts in st[LO_], st[K_], st[NLO], st[NHI] (as _clip_monotone's).
+    """
+    for j in range(nb):
+        n = st[N0, j]
+        st[LO_, j] = 0
+        st[K_, j] = n
+        st[NLO, j] = 0
+        st[NHI, j] = 0
+        st[ACT, j] = 1 if n > max(3, (n + 1) // 2) else 0
+        st[RUN, j] = 0
+    nact = nb
+    while nact > 0:
+        # each active pixel: centre and spread (Winsorized: deviations, prefix sums and the
+        # starting spread)
+        nrun = 0
+        for j in range(nb):
+            if st[ACT, j] == 0:
+                continue
+            ws = wsb[j]
+            lo = st[LO_, j]
+            k = st[K_, j]
+            c = _median(ws, R, lo, k)
+            sf[CEN, j] = c
+            if method == R_SIGMA:
+                sf[SPR, j] = _std_about(ws, lo, k, c)
+                continue
+            if method == R_MAD:
+                sf[SPR, j] = MAD_TO_SIGMA * _mad(ws, lo, k, c)
+                continue
+            s = _winsor_prefix(ws, lo, k, c)
+            if not _spread_ok(s, ws, lo, k):
+                st[ACT, j] = 0
+                continue
+            sf[SPR, j] = s
+            st[CA, j] = 0
+            st[CB, j] = k
+            st[RUN, j] = 1
+            nrun += 1
+        # the Winsorizing iterations, side by side
+        for _ in range(WINSOR_MAX_ITER):
+            if nrun == 0:
+                break
+            for j in range(nb):
+                if st[RUN, j] == 0:
+                    continue
+                s, a, b, done = _winsor_step(wsb[j], st[K_, j], sf[SPR, j], st[CA, j], st[CB, j])
+                sf[SPR, j] = s
+                st[CA, j] = a
+                st[CB, j] = b
+                if done:
+                    st[RUN, j] = 0
+                    nrun -= 1
+        # reject about the spreads
+        nact = 0
+        for j in range(nb):
+            if st[ACT, j] == 0:
+                continue
+            st[RUN, j] = 0
+            ws = wsb[j]
+            lo = st[LO_, j]
+            k = st[K_, j]
+            s = sf[SPR, j]
+            if not _spread_ok(s, ws, lo, k):
+                st[ACT, j] = 0
+                continue
+            n = st[N0, j]
+            floor = max(3, (n + 1) // 2)
+            a, b = _clip_candidates(ws, lo, k, floor, sf[CEN, j], low * s, high * s)
+            if a + b == 0:
+                st[ACT, j] = 0
+                continue
+            st[LO_, j] = lo + a
+            st[K_, j] = k - a - b
+            st[NLO, j] += a
+            st[NHI, j] += b
+            st[ACT, j] = 1 if k - a - b > floor else 0
+            nact += st[ACT, j]
 
 
 @njit(**_JIT)
@@ -724,42 +874,85 @@ def _row_gain(stack, row, rs, ro, pairs, br, cnt, ws, terms):
     return ((s0 + s1) + (s2 + s3)) / nterm
 
 
+@njit(**_INLINE)
+def _column_into(ws, br, br32, bo, bw, c, n, raw, sc, of, simple):
+    """Sorted values of column c of the chunk into the workspace rows R (and O, W)."""
+    if raw:   # sorted raw values, normalised now: the same float64 values as _load_chunk's
+        for p in range(n):
+            ws[R, p] = np.float64(br32[p, c]) * sc + of
+    else:
+        for p in range(n):
+            ws[R, p] = br[p, c]
+    if not simple:
+        for p in range(n):
+            ws[O, p] = bo[p, c]
+            ws[W, p] = bw[p, c]
+
+
 @njit(**_JIT)
-def _band_kernel(stack, method, low, high, combine, weights, rs, ro, os_, oo, simple, pairs,
+def _band_kernel(stack, method, low, high, combine, weights, rs, ro, os_, oo, simple, raw, pairs,
                  lam, chunk, master, rej_lo, rej_hi, contributing):
     nf, rows, cols = stack.shape
     # per-band scratch: nothing is allocated inside the row or pixel loops
-    br = np.empty((nf, chunk))
+    br = np.empty((nf, chunk) if not raw or method == R_AVSIGMA else (1, 1))
+    br32 = np.empty((nf, chunk) if raw else (1, 1), np.float32)
     bo = np.empty((nf, chunk) if not simple else (1, 1))
     bw = np.empty((nf, chunk) if not simple else (1, 1))
     cnt = np.empty(chunk, np.int64)
-    ws = np.empty((7, nf + 1))
+    # sigma and MAD gain from batching on short stacks only (measured: 0.75x at 10-30 frames,
+    # 1.02-1.09x at 100, where one pixel's pass is long enough to keep the processor busy)
+    batched = method == R_WINSOR or ((method == R_SIGMA or method == R_MAD)
+                                     and nf <= BATCH_SIGMA_MAX_FRAMES)
+    nb_max = BATCH if batched else 1
+    wsb = np.empty((nb_max, 7, nf + 1))
+    st = np.empty((9, nb_max), np.int64)
+    sf = np.empty((2, nb_max))
+    ws = np.empty((7, nf + 1))   # the workspace of the pixel-by-pixel methods
     iw = np.empty((2, nf), np.int64)
     terms = np.empty(cols)
     orow = O
     if simple:
         orow = R              # output value == rejection value: one row, moved once
         ws[W, :] = weights[0]  # equal weights: compaction keeps the row constant
+        wsb[:, W, :] = weights[0]
+    sc = rs[0]
+    of = ro[0]
     for row in range(rows):
         g = np.nan
         if method == R_AVSIGMA:
             g = _row_gain(stack, row, rs, ro, pairs, br, cnt, ws, terms)
         for c0 in range(0, cols, chunk):
             cc = min(chunk, cols - c0)
-            _load_chunk(stack, row, c0, cc, rs, ro, br, cnt)
-            if simple:
-                _sort_chunk(pairs, cc, br)
+            if raw:
+                _load_chunk_raw(stack, row, c0, cc, br32, cnt)
+                _sort_chunk(pairs, cc, br32)
             else:
-                _load_payload(stack, row, c0, cc, os_, oo, weights, bo, bw)
-                _sort_chunk_payload(pairs, cc, br, bo, bw)
+                _load_chunk(stack, row, c0, cc, rs, ro, br, cnt)
+                if simple:
+                    _sort_chunk(pairs, cc, br)
+                else:
+                    _load_payload(stack, row, c0, cc, os_, oo, weights, bo, bw)
+                    _sort_chunk_payload(pairs, cc, br, bo, bw)
+            if batched:
+                for j0 in range(0, cc, nb_max):
+                    nb = min(nb_max, cc - j0)
+                    for j in range(nb):
+                        n = cnt[j0 + j]
+                        _column_into(wsb[j], br, br32, bo, bw, j0 + j, n, raw, sc, of, simple)
+                        st[N0, j] = n
+                    _clip_columns(method, wsb, nb, st, sf, low, high)
+                    for j in range(nb):
+                        col = c0 + j0 + j
+                        lo = st[LO_, j]
+                        k = st[K_, j]
+                        master[row, col] = np.float32(_combine(combine, wsb[j], orow, lo, k, st[N0, j]))
+                        rej_lo[row, col] = st[NLO, j]
+                        rej_hi[row, col] = st[NHI, j]
+                        contributing[row, col] = k
+                continue
             for c in range(cc):
                 n = cnt[c]
-                for p in range(n):
-                    ws[R, p] = br[p, c]
-                if not simple:
-                    for p in range(n):
-                        ws[O, p] = bo[p, c]
-                        ws[W, p] = bw[p, c]
+                _column_into(ws, br, br32, bo, bw, c, n, raw, sc, of, simple)
                 lo, k, nlo, nhi = _reject(method, ws, iw, orow, n, low, high, g, lam)
                 col = c0 + c
                 master[row, col] = np.float32(_combine(combine, ws, orow, lo, k, n))
@@ -811,12 +1004,17 @@ def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float
     # equal (bias, darks, flats); otherwise (value, output, weight) are sorted together
     simple = bool(np.array_equal(rej_scale, out_scale) and np.array_equal(rej_offset, out_offset)
                   and np.all(weights == weights[0]))
+    # the same normalisation for every frame (above all none: bias, darks) keeps the order of the
+    # raw values: sort those in float32 (twice the values per vector instruction) and normalise
+    # each sorted value as _load_chunk would, which gives the same float64 values in the same order
+    raw = bool(simple and rej_scale[0] > 0 and np.all(rej_scale == rej_scale[0])
+               and np.all(rej_offset == rej_offset[0]))
     master = np.empty((rows, cols), np.float32)
     rej_lo = np.empty((rows, cols), np.uint16)
     rej_hi = np.empty((rows, cols), np.uint16)
     contributing = np.empty((rows, cols), np.uint16)
     _band_kernel(stack, _REJ_CODE[rejection], low, high, _COMB_CODE[combine], weights,
-                 rej_scale, rej_offset, out_scale, out_offset, simple, sorting_network(nf), lam,
+                 rej_scale, rej_offset, out_scale, out_offset, simple, raw, sorting_network(nf), lam,
                  CHUNK, master, rej_lo, rej_hi, contributing)
     return master, rej_lo, rej_hi, contributing
 
