@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -69,8 +70,14 @@ class TreePeak(threading.Thread):
             time.sleep(0.02)
 
 
+#: CPUs the measured tools may use (``--cores``); None = all.
+CORES: int | None = None
+
+
 def measure(command: list[str], cwd: Path, log: Path) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS (bytes) and exit code of a command."""
+    """Wall seconds, peak RSS (bytes) and exit code of a command (on ``CORES`` CPUs when set)."""
+    if CORES is not None:
+        command = ["taskset", "-c", ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:CORES])] + command
     with open(log, "w") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -253,6 +260,8 @@ def main() -> None:
     parser.add_argument("--lights", type=int, default=4, help="number of lights (default 4)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each tool (default 3)")
     parser.add_argument("--no-siril", action="store_true", help="time ours only")
+    parser.add_argument("--cores", type=int, default=None,
+                        help="run the tools on this many CPUs (taskset), e.g. 1 to measure the gain of 2")
     parser.add_argument("--like-siril", action="store_true",
                         help="time ours with the script's rejection for every master (Winsorized 3/3) "
                              "instead of the default auto rule")
@@ -260,6 +269,8 @@ def main() -> None:
                         help="compare the calibrated lights with Siril's (cosmetic correction off)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "session", help="scratch and cached night")
     args = parser.parse_args()
+    global CORES
+    CORES = args.cores
     shape = tuple(args.shape) if args.shape else SIZES[args.size]
     name = f"{shape[0]}x{shape[1]}-{args.lights}lights"
     root = args.data / name
@@ -289,7 +300,8 @@ def main() -> None:
         if args.agreement:
             result["agreement"] = agreement(root, sets, logs, args.lights)
     result["ours_rejection"] = "winsorized_sigma 3/3 (--like-siril)" if args.like_siril else "auto"
-    suffix = "-like-siril" if args.like_siril else ""
+    suffix = ("-like-siril" if args.like_siril else "") + (f"-{args.cores}cores" if args.cores else "")
+    result["cores"] = args.cores or len(os.sched_getaffinity(0))
     out_dir = HERE / "results" / f"session-{shape[0]}x{shape[1]}-{args.lights}lights{suffix}"
     lines = write_report(result, out_dir, " ".join(sys.argv))
     print("\n".join(lines))

@@ -954,7 +954,7 @@ def calibrate_light(
 
 
 #: Lights calibrated at once: reading, the float32 arithmetic and writing release the GIL.
-LIGHT_THREADS = min(2, os.cpu_count() or 1)
+LIGHT_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, options: dict[str, Any],
