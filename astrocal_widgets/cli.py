@@ -16,6 +16,7 @@ from typing import Sequence
 from ._version import __version__
 from .errors import AstrocalError, OutputExistsError
 from .integrate import integrate, write_master
+from .calibrate.cosmetic import COMPILING_MESSAGE as COSMETIC_COMPILING_MESSAGE
 from .integrate.kernels import COMPILING_MESSAGE
 from .warning_report import WarningLog, collect_warnings
 
@@ -34,7 +35,7 @@ class ConsoleProgress:
 
     def __call__(self, fraction: float, message: str = "") -> None:
         fraction = min(1.0, max(0.0, fraction))
-        if COMPILING_MESSAGE in message:
+        if COMPILING_MESSAGE in message or COSMETIC_COMPILING_MESSAGE in message:
             # A pause of several seconds follows: say why, on a line of its own, tty or log.
             self.stream.write(f"\r{self.label}: {message}\n")
             self.stream.flush()

@@ -129,3 +129,28 @@ def test_the_readme_notebook_snippet_runs_twice(tmp_path, monkeypatch):
         assert out.returncode == 0, f"run {run + 1}:\n{out.stderr[-3000:]}"
         assert "Traceback" not in out.stderr
     assert "nothing written" in out.stdout
+
+
+def test_cosmetic_kernel_compilation_is_announced(monkeypatch, tmp_path):
+    """The hot/cold pixel kernels compile on first use too (about 15 s): the light step says so."""
+    from astrocal_widgets.calibrate import cosmetic, session as session_module
+
+    aw.simulate_session(tmp_path / "night", shape=(16, 24), counts={**COUNTS, "light": 1})
+    monkeypatch.setattr(session_module, "cosmetic_kernels_need_compiling", lambda: True)
+    messages = []
+    aw.calibrate_session(tmp_path / "night", progress=lambda f, m: messages.append(m))
+    assert any(cosmetic.COMPILING_MESSAGE in m for m in messages), messages
+    log = io.StringIO()
+    cli.ConsoleProgress("calibrate", stream=log)(0.5, f"lights: {cosmetic.COMPILING_MESSAGE}")
+    assert cosmetic.COMPILING_MESSAGE in log.getvalue()
+
+
+def test_cosmetic_kernels_need_compiling_only_without_a_cache(tmp_path):
+    from astrocal_widgets.calibrate import cosmetic
+
+    code = "from astrocal_widgets.calibrate import cosmetic as c; print(c.kernels_need_compiling())"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")})
+    assert fresh.stdout.split() == ["True"], fresh.stderr  # an empty cache: they will compile
+    cosmetic.defect_map(np.ones((16, 16), np.float32) + np.eye(16, dtype=np.float32), np.ones((16, 16), np.float32))
+    assert cosmetic.kernels_need_compiling() is False

@@ -55,6 +55,7 @@ or ``""`` for a monochrome sensor.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -228,6 +229,21 @@ def _median_network(n: int) -> np.ndarray:
     out = np.array(kept[::-1], dtype=np.int64).reshape(-1, 2)
     out.flags.writeable = False
     return out
+
+
+#: Said by progress bars before the first defect map of an installation (numba compiles, then caches).
+COMPILING_MESSAGE = "compiling the hot/cold pixel kernels (first run only, about 15 s)"
+
+
+def kernels_need_compiling() -> bool:
+    """True when the next defect map will compile its kernels (no compiled copy in memory or on disk)."""
+    kernels = (_median_filter_kernel, _row_stats, _column_stats, _largest_term, _subtract_background, _exceeds)
+    if all(k.signatures for k in kernels):
+        return False
+    try:
+        return not all(os.path.exists(k._cache._cache_file._index_path) for k in kernels)
+    except AttributeError:  # another numba's internals: say nothing rather than something wrong
+        return False
 
 
 #: Pixels of a row filtered together: the comparators run over this many values at once (vectorised),

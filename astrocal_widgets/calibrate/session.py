@@ -35,7 +35,9 @@ from ..io.provenance import content_hash
 from ..io.sources import read_header
 from ..io.write import write_fits_atomic
 from .apply import optimize_dark_scale, prepare_masters
+from .cosmetic import COMPILING_MESSAGE as COSMETIC_COMPILING_MESSAGE
 from .cosmetic import correct_defects, defect_map
+from .cosmetic import kernels_need_compiling as cosmetic_kernels_need_compiling
 from .levels import master_level_problem, sample_rows
 from .library import MasterLibrary, find_master
 from .masters import build_master, subtract_masters
@@ -1015,6 +1017,8 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
         return _light_task(row, lib, external, group.label, plan.options, rules, plan.root, target, overwrite,
                            cache, defects)
 
+    if plan.options["cosmetic"] and client is None and cosmetic_kernels_need_compiling():
+        report(report.done / report.total, f"lights: {COSMETIC_COMPILING_MESSAGE}")
     # Matched to the masters by the size they have once trimmed.
     rows = [calibrated_row(row, plan.options["overscan"], group.aliases) for _, row in group.table.iterrows()]
     # Locally, peak memory is the masters and their prepared terms plus one frame per thread (written by
