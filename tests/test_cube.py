@@ -305,3 +305,36 @@ def test_review_regressions(tmp_path, monkeypatch):
     assert "rawpy" in str(err)
     err = pickle.loads(pickle.dumps(aw.FrameReadError("a.fits", "truncated")))
     assert str(err) == "a.fits: truncated"
+
+
+@pytest.mark.parametrize("kind", ["uint16", "int16-blank", "uint8", "float32", "int32-scaled"])
+def test_read_rows_into_gives_read_rows_values(tmp_path, kind):
+    """Bands convert straight from the file's bytes into the band array: the same values as read_rows."""
+    from astrocal_widgets.io.sources import open_source
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / f"{kind}.fits"
+    if kind == "uint16":
+        hdu = fits.PrimaryHDU(rng.integers(0, 65535, (20, 30)).astype(np.uint16))
+    elif kind == "int16-blank":
+        data = rng.integers(-3000, 3000, (20, 30)).astype(np.int16)
+        data[3, 4] = -32768
+        hdu = fits.PrimaryHDU(data)
+        hdu.header["BLANK"] = -32768
+    elif kind == "uint8":
+        hdu = fits.PrimaryHDU(rng.integers(0, 255, (20, 30)).astype(np.uint8))
+    elif kind == "float32":
+        hdu = fits.PrimaryHDU(rng.normal(0, 1, (20, 30)).astype(np.float32))
+    else:
+        hdu = fits.PrimaryHDU(rng.integers(-2**30, 2**30, (20, 30)).astype(np.int32))
+        hdu.header["BSCALE"], hdu.header["BZERO"] = 0.5, 7.0
+    hdu.writeto(path)
+    _, source = open_source(path)
+    expected = source.read_rows(5, 17)
+    out = np.full((12, 30), -1.0, np.float32)
+    source.read_rows_into(out, 5, 17)
+    assert np.array_equal(out, expected, equal_nan=True)
+    if kind == "int16-blank":
+        whole = np.empty((20, 30), np.float32)
+        source.read_rows_into(whole, 0, 20)
+        assert np.isnan(whole[3, 4])

@@ -87,7 +87,10 @@ def subtract_masters(cube: xr.DataArray, masters: Sequence[np.ndarray], index: S
 
     def _subtract(block: np.ndarray, block_info=None) -> np.ndarray:
         (f0, f1), (y0, y1), (x0, x1) = block_info[0]["array-location"]
-        return block - stack[index[f0:f1], y0:y1, x0:x1]
+        out = np.empty(block.shape, np.float32)
+        for i, f in enumerate(range(f0, f1)):  # frame by frame: no gathered copy of the masters
+            np.subtract(block[i], stack[index[f], y0:y1, x0:x1], out=out[i])
+        return out
 
     out = data.map_blocks(_subtract, dtype=np.float32, meta=np.empty((0, 0, 0), np.float32))
     result = cube.copy(data=out)

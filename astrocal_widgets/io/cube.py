@@ -86,7 +86,7 @@ def read_band(sources: Sequence[FrameSource], y0: int, y1: int) -> np.ndarray:
     width = sources[0].shape[1]
     out = np.empty((len(sources), height, width), dtype=np.float32)
     for i, src in enumerate(sources):
-        out[i] = src.read_rows(y0, y1)
+        src.read_rows_into(out[i], y0, y1)
     return out
 
 

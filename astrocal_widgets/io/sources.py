@@ -153,6 +153,25 @@ class FrameSource:
         READ_STATISTICS.add(stored.nbytes, (y1 - y0))
         return self._to_float32(stored)
 
+    def read_rows_into(self, out: np.ndarray, y0: int, y1: int) -> None:
+        """:meth:`read_rows` written into ``out`` (float32, ``(y1 - y0, width)``), the same values.
+
+        Uncompressed 8/16-bit integer FITS (most camera frames) convert straight from the file's
+        bytes into ``out``, with no intermediate array; other data go through :meth:`read_rows`.
+        """
+        dtype = np.dtype(self.dtype)
+        if not (self.reader == "direct" and dtype.kind in "iu" and dtype.itemsize <= 2 and self.bscale == 1.0
+                and 0 <= y0 <= y1 <= self.shape[0]):
+            out[...] = self.read_rows(y0, y1)
+            return
+        stored = self._read_direct(y0, y1)
+        READ_STATISTICS.add(stored.nbytes, (y1 - y0))
+        np.copyto(out, stored, casting="unsafe")  # byte order and type in one pass
+        if self.bzero != 0.0:
+            out += np.float32(self.bzero)
+        if self.blank is not None:
+            out[stored == self.blank] = np.nan
+
     def _read_direct(self, y0: int, y1: int) -> np.ndarray:
         dtype = np.dtype(self.dtype)
         width = self.shape[1]
