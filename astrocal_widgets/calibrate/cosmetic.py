@@ -816,14 +816,23 @@ def defect_map(
     if not k_hot > 0:
         raise ValueError(f"k_hot must be > 0, got {k_hot!r}")
     pat = check_bayer_pattern(bayer_pattern)
-    memo: dict = {}  # the dark's residual serves both maps: computed once
+    # The dark's residual serves both maps: computed once, both of its maps taken, then let go
+    # before the flat's residual is made (the peak holds one residual, not two).
+    dark_cold = None
     if master_dark is not None:
-        r, sigma, invalid = _dark_residual(master_dark, bias, pat, size, memo)
+        r, sigma, invalid = _dark_residual(master_dark, bias, pat, size)
         hot = _flag(r, sigma, k_hot, +1, pat, window) | invalid
+        dark_cold = cold_pixel_map(None, master_dark, k_cold=k_cold, bias=bias, min_deficit=min_deficit,
+                                   _memo={"dark": (r, sigma, invalid)}, **opts)
+        del r, sigma, invalid
     else:
         hot = np.zeros(shape, bool)
-    cold = cold_pixel_map(master_flat, master_dark, k_cold=k_cold, bias=bias, min_deficit=min_deficit, _memo=memo,
-                          **opts)
+    if master_flat is not None:
+        cold = cold_pixel_map(master_flat, None, k_cold=k_cold, min_deficit=min_deficit, **opts)
+        if dark_cold is not None:
+            cold |= dark_cold
+    else:
+        cold = dark_cold
     counts = {"hot": int(hot.sum()), "cold": int(cold.sum()), "total": int((hot | cold).sum())}
     thresholds = {"k_hot": float(k_hot), "k_cold": float(k_cold), "min_deficit": float(min_deficit),
                   "size": int(size), "window": window}
