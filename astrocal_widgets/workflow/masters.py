@@ -9,17 +9,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import dask
+import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
+from astropy.io import fits
 
 from ..calibrate import MasterLibrary, build_master
 from ..calibrate.session import FlatCalibration, calibrate_flats
 from ..errors import AstrocalError
 from ..frames import FrameGroup
 from ..integrate import write_master
-from ..quality import (central_crop, channel_levels, frame_statistics, frames_needed, master_noise, radial_profile,
-                       temporal_noise)
+from ..quality import (central_crop, channel_levels, downsample, frame_statistics, frames_needed, master_noise,
+                       radial_profile, temporal_noise)
 from ..quality.checks import RECOMMENDED_COUNTS
 
 __all__ = ["MasterResult", "integrate_master", "save_master", "FlatPreview", "preview_flat_calibration",
@@ -63,6 +66,9 @@ class MasterResult:
         Median level of the master per colour channel (``{'all': ...}`` for mono).
     warnings : list of str
         Fallbacks and problems, in words.
+    saved_path : pathlib.Path or None
+        The file :func:`save_master` wrote. From then on ``dataset`` reads its arrays from that file
+        when they are used, instead of holding them in memory (:meth:`use_saved`).
     """
 
     group: FrameGroup
@@ -77,6 +83,7 @@ class MasterResult:
     profile: pd.DataFrame | None = None
     levels: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    saved_path: Path | None = None
 
     @property
     def kind(self) -> str:
@@ -91,6 +98,32 @@ class MasterResult:
     @property
     def n_frames(self) -> int:
         return int(self.dataset.attrs.get("n_frames", len(self.group)))
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the master and its maps are held in memory (not yet saved)."""
+        return self.saved_path is None
+
+    def use_saved(self, path: str | os.PathLike) -> None:
+        """Let go of the master and its maps held in memory: read them from ``path`` when used.
+
+        ``path`` is the file :func:`save_master` wrote from this result (the master in the primary
+        HDU, the maps in ``REJ_LOW``, ``REJ_HIGH`` and ``CONTRIB``); the values read back are the
+        same, in the same types. Variables the file does not hold stay as they are.
+        """
+        path = Path(path)
+        extensions = {"master": 0, "rejected_low": "REJ_LOW", "rejected_high": "REJ_HIGH",
+                      "contributing": "CONTRIB"}
+        variables = {}
+        for name, variable in self.dataset.data_vars.items():
+            if name in extensions:
+                data = da.from_delayed(dask.delayed(_read_hdu)(path, extensions[name], variable.dtype),
+                                       variable.shape, variable.dtype)
+                variables[name] = (variable.dims, data, variable.attrs)
+            else:
+                variables[name] = variable
+        self.dataset = xr.Dataset(variables, coords=self.dataset.coords, attrs=self.dataset.attrs)
+        self.saved_path = path
 
     @property
     def bayer_pattern(self) -> str:
@@ -144,8 +177,16 @@ def _scaled(progress: Progress | None, start: float, stop: float) -> Progress | 
     return lambda fraction, message: progress(start + (stop - start) * float(fraction), message)
 
 
+def _read_hdu(path: Path, extension: int | str, dtype: np.dtype) -> np.ndarray:
+    """One image HDU of a saved master, read when needed (no file is kept open in between)."""
+    with fits.open(path, memmap=False) as hdus:
+        return np.asarray(hdus[extension].data, dtype=dtype)
+
+
 #: Side of the central crop the temporal noise is measured on (4 megapixels are plenty).
 NOISE_CROP = 2048
+#: Pixels the vignetting profile is measured on (about 100,000 a ring): the frame's whole area, sampled.
+PROFILE_PIXELS = 4_000_000
 
 
 def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.PathLike | None = None,
@@ -219,7 +260,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     if kind == "flat":
         flats.cube = None  # the lazy cube holds the subtracted masters: the result does not need it
         result.flat_calibration = flats
-        result.profile = radial_profile(result.master, bayer_pattern=result.bayer_pattern)
+        result.profile = radial_profile(result.master, bayer_pattern=result.bayer_pattern, max_pixels=PROFILE_PIXELS)
     if progress is not None:
         progress(1.0, f"master {kind} ready")
     return result
@@ -227,6 +268,9 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
 
 def save_master(result: MasterResult, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write a master atomically (refusing to replace an existing file unless ``overwrite``).
+
+    The result then reads its master and maps from the file when they are used
+    (:meth:`MasterResult.use_saved`): a saved master costs no memory.
 
     Parameters
     ----------
@@ -249,7 +293,9 @@ def save_master(result: MasterResult, path: str | os.PathLike, *, overwrite: boo
     if result.flat_calibration is not None:
         result.dataset.attrs["calibrated_with"] = [Path(m).name for m in result.flat_calibration.masters]
         result.dataset.attrs["calibrated_with_paths"] = list(result.flat_calibration.masters)
-    return Path(write_master(result.dataset, path, overwrite=overwrite))
+    written = Path(write_master(result.dataset, path, overwrite=overwrite))
+    result.use_saved(written)
+    return written
 
 
 @dataclass
@@ -261,12 +307,16 @@ class FlatPreview:
     path : str
         The flat.
     before, after : numpy.ndarray
-        The raw and the calibrated flat (float32).
+        The raw and the calibrated flat (float32), or their block-mean previews (see ``factor``).
     subtracted : str or None
         The master subtracted.
     level_removed : float
         Median of that master (ADU): the pedestal and dark signal taken out of the flat.
     warnings : list of str
+    factor : int
+        ``before`` and ``after`` are ``factor`` x ``factor`` block means of the flat (1: full size).
+    median_before, median_after : float
+        Medians of the full-size flat before and after (ADU).
     """
 
     path: str
@@ -275,16 +325,21 @@ class FlatPreview:
     subtracted: str | None
     level_removed: float
     warnings: list[str] = field(default_factory=list)
+    factor: int = 1
+    median_before: float = math.nan
+    median_after: float = math.nan
 
     def summary(self) -> str:
         name = Path(self.subtracted).name if self.subtracted else "nothing"
+        before = self.median_before if math.isfinite(self.median_before) else float(np.median(self.before))
+        after = self.median_after if math.isfinite(self.median_after) else float(np.median(self.after))
         return (f"{Path(self.path).name}: subtracted {name}, a level of {self.level_removed:.1f} ADU; median "
-                f"{float(np.median(self.before)):.1f} -> {float(np.median(self.after)):.1f} ADU")
+                f"{before:.1f} -> {after:.1f} ADU")
 
 
 def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | os.PathLike, *, frame: int = 0,
-                             strict: bool = True, night: Any = None, saved: dict[str, Any] | None = None
-                             ) -> FlatPreview:
+                             strict: bool = True, night: Any = None, saved: dict[str, Any] | None = None,
+                             max_pixels: int | None = None) -> FlatPreview:
     """Calibrate one flat of a set by its master dark flat (else bias) to see what is removed.
 
     Parameters
@@ -297,6 +352,9 @@ def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | o
         Which flat of the set.
     strict, night, saved
         As :func:`~astrocal_widgets.calibrate.calibrate_flats`.
+    max_pixels : int, optional
+        Keep ``before`` and ``after`` as block-mean previews of at most this many pixels (what a
+        view shows); the medians are measured on the full-size flat first. Default: full size.
 
     Returns
     -------
@@ -308,8 +366,15 @@ def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | o
         raise IndexError(f"{group.label}: frame {frame} out of 0-{flats.cube.sizes['frame'] - 1}")
     path = str(flats.cube["path"].values[frame]) if "path" in flats.cube.coords else group.paths[frame]
     position = group.paths.index(path) if path in group.paths else frame
-    before = np.asarray(group.open().isel(frame=position).values, np.float32)
-    after = np.asarray(flats.cube.isel(frame=frame).values, np.float32)
     index = flats.index[frame] if flats.index else -1
     subtracted = flats.masters[index] if index >= 0 else None
-    return FlatPreview(path, before, after, subtracted, flats.level_removed(frame), list(flats.warnings))
+    images, medians = [], []
+    for cube, k in ((group.open(), position), (flats.cube, frame)):  # one full-size frame at a time
+        full = np.asarray(cube.isel(frame=k).values, np.float32)
+        medians.append(float(np.median(full)))
+        small, factor = downsample(full, max_pixels)
+        images.append(small)
+        del full
+    flats.cube = None  # it holds the subtracted masters
+    return FlatPreview(path, images[0], images[1], subtracted, flats.level_removed(frame), list(flats.warnings),
+                       factor=factor, median_before=medians[0], median_after=medians[1])
