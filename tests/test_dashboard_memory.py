@@ -7,6 +7,7 @@ dashboard's state, and before/after views keep block-mean previews. (The walk-th
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pandas as pd
@@ -216,3 +217,42 @@ def test_release_memory_hands_freed_heap_pages_back():
     assert release_memory() is True
     assert held - process.memory_info().rss > 100 * 2**20
     assert len(last) == 65536
+
+
+HEAPS_SCRIPT = r"""
+import ctypes, sys, tempfile, threading
+from astrocal_widgets.workflow.memory import limit_heap_arenas
+limited = limit_heap_arenas(2) if sys.argv[1] == "limit" else False
+def work():
+    chunks = [bytearray(4096) for _ in range(2000)]
+    del chunks
+threads = [threading.Thread(target=work) for _ in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+path = tempfile.mktemp()
+stream = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, ctypes.c_void_p(stream))
+libc.fclose(ctypes.c_void_p(stream))
+print(limited, open(path).read().count("<heap nr="))
+"""
+
+
+def test_limit_heap_arenas_keeps_new_threads_on_few_heaps():
+    import platform
+    import subprocess
+    import sys
+
+    if platform.libc_ver()[0] != "glibc":
+        from astrocal_widgets.workflow.memory import limit_heap_arenas
+        assert limit_heap_arenas() is False
+        return
+    counts = {}
+    for mode in ("limit", "default"):
+        out = subprocess.run([sys.executable, "-c", HEAPS_SCRIPT, mode], capture_output=True, text=True, check=True,
+                             env={k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"})
+        limited, heaps = out.stdout.split()
+        counts[mode] = int(heaps)
+        assert (limited == "True") == (mode == "limit")
+    assert counts["limit"] <= 2 < counts["default"], counts

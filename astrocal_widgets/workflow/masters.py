@@ -243,8 +243,9 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     if progress is not None:
         progress(0.8, "per-frame statistics")
-    # The per-frame histograms (65,536 bins a frame) and grid levels are not shown: drop them.
-    statistics = frame_statistics(group.open()).compute().drop_vars(["histogram", "grid", "bin_centre"], errors="ignore")
+    # The per-frame histograms (65,536 bins a frame, and their bin centres) and grid levels are not shown.
+    statistics = frame_statistics(group.open()).compute().drop_vars(["histogram", "grid", "bin_centre"],
+                                                                     errors="ignore")
     n = int(dataset.attrs.get("n_frames", len(group)))
     combine = "median" if dataset.attrs.get("combine") == "median" else "average"
     result = MasterResult(group, dataset, statistics, warnings=notes, recommended=RECOMMENDED_COUNTS.get(kind))

