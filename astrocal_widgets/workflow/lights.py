@@ -12,8 +12,7 @@ import numpy as np
 from ..calibrate import MasterLibrary
 from ..calibrate.session import CalibratedLight, calibrate_light
 from ..errors import AstrocalError, MissingMasterError
-from ..io.cube import open_frames
-from ..quality import downsample
+from ..quality.previews import downsample
 from .session import SessionOverview
 
 __all__ = ["preview_light", "LightPreview", "light_before_after"]
@@ -112,9 +111,8 @@ def light_before_after(session: SessionOverview, light: int | Any = 0, *, max_pi
                        saved: dict[str, Any] | None = None, **options: Any) -> LightPreview:
     """Calibrate one light as :func:`preview_light` does and keep only what a before/after view shows.
 
-    The full-size frames are let go as soon as their previews exist: the calibrated light is
-    block-averaged first, then the raw light is read again for its own preview (it is on disk), and
-    the masters are released once their prepared terms and defect map exist.
+    The full-size frames are let go as soon as their previews exist, and the masters once their
+    prepared terms and defect map exist: what is kept is two previews and the decisions.
 
     Parameters
     ----------
@@ -130,14 +128,11 @@ def light_before_after(session: SessionOverview, light: int | Any = 0, *, max_pi
     own_cache = "masters_cache" not in options
     # With a cache, the raw dark and flat are dropped once their prepared terms and defect map exist.
     cache = options.pop("masters_cache", None) if not own_cache else {}
-    calibrated = preview_light(session, light, saved=saved, keep_raw=False, masters_cache=cache, **options)
+    calibrated = preview_light(session, light, saved=saved, masters_cache=cache, **options)
     if own_cache:
         cache.clear()  # the bias and the prepared terms
-    after, factor = downsample(calibrated.data, max_pixels)
-    source = calibrated.source
-    facts = dict(bias=calibrated.bias, dark=calibrated.dark, flat=calibrated.flat, dark_scale=calibrated.dark_scale,
-                 dark_scale_method=calibrated.dark_scale_method, defects_corrected=calibrated.defects_corrected,
-                 decisions=list(calibrated.decisions), warnings=list(calibrated.warnings))
-    del calibrated  # the full-size light and its defect map
-    before, _ = downsample(open_frames([source]).isel(frame=0), max_pixels)
-    return LightPreview(source, before, after, factor, **facts)
+    # The raw light as the calibration read it (same size and orientation as the calibrated one).
+    (before, factor), (after, _) = downsample(calibrated.raw, max_pixels), downsample(calibrated.data, max_pixels)
+    return LightPreview(calibrated.source, before, after, factor, calibrated.bias, calibrated.dark, calibrated.flat,
+                        calibrated.dark_scale, calibrated.dark_scale_method, calibrated.defects_corrected,
+                        list(calibrated.decisions), list(calibrated.warnings))

@@ -21,8 +21,9 @@ from ..calibrate.session import FlatCalibration, calibrate_flats
 from ..errors import AstrocalError
 from ..frames import FrameGroup
 from ..integrate import write_master
-from ..quality import (central_crop, channel_levels, downsample, frame_statistics, frames_needed, master_noise,
-                       radial_profile, temporal_noise)
+from ..quality import (central_crop, channel_levels, frame_statistics, frames_needed, master_noise, radial_profile,
+                       temporal_noise)
+from ..quality.previews import downsample
 from ..quality.checks import RECOMMENDED_COUNTS
 
 __all__ = ["MasterResult", "integrate_master", "save_master", "FlatPreview", "preview_flat_calibration",
@@ -367,15 +368,12 @@ def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | o
         raise IndexError(f"{group.label}: frame {frame} out of 0-{flats.cube.sizes['frame'] - 1}")
     path = str(flats.cube["path"].values[frame]) if "path" in flats.cube.coords else group.paths[frame]
     position = group.paths.index(path) if path in group.paths else frame
+    before = np.asarray(group.open().isel(frame=position).values, np.float32)
+    after = np.asarray(flats.cube.isel(frame=frame).values, np.float32)
     index = flats.index[frame] if flats.index else -1
     subtracted = flats.masters[index] if index >= 0 else None
-    images, medians = [], []
-    for cube, k in ((group.open(), position), (flats.cube, frame)):  # one full-size frame at a time
-        full = np.asarray(cube.isel(frame=k).values, np.float32)
-        medians.append(float(np.median(full)))
-        small, factor = downsample(full, max_pixels)
-        images.append(small)
-        del full
+    medians = float(np.median(before)), float(np.median(after))
+    (before, factor), (after, _) = downsample(before, max_pixels), downsample(after, max_pixels)
     flats.cube = None  # it holds the subtracted masters
-    return FlatPreview(path, images[0], images[1], subtracted, flats.level_removed(frame), list(flats.warnings),
+    return FlatPreview(path, before, after, subtracted, flats.level_removed(frame), list(flats.warnings),
                        factor=factor, median_before=medians[0], median_after=medians[1])
