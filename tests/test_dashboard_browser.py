@@ -78,6 +78,8 @@ class Walk:
     def __init__(self, page, shots: Path, expect, patience: float = 1.0):
         self.page, self.shots, self.expect = page, shots, expect
         self.patience = patience  # waits are multiplied by this (big frames take minutes a step)
+        self.memory = None  # a KernelMemoryMonitor, once the kernel runs
+        self.peak_so_far: dict[str, float] = {}
         self.images_seen = 0
         self.progress: dict[str, list[float]] = {}
 
@@ -121,6 +123,12 @@ class Walk:
 
     def shot(self, name: str) -> None:
         full_screenshot(self.page, self.shots / f"{name}.png")
+        self.mark(name)
+
+    def mark(self, name: str) -> None:
+        """Note the kernel's peak so far (the report shows at which step it was reached)."""
+        if self.memory is not None:
+            self.peak_so_far[name] = round(self.memory.peak_rss / 2**20, 1)
 
     def next(self, title: str) -> None:
         self.page.get_by_role("button", name="Next", exact=True).click()
@@ -175,6 +183,7 @@ def test_dashboard_in_a_real_browser(tmp_path):
                               ready=lambda pg: pg.get_by_role("button", name="Next", exact=True),
                               timeout=120 * min(patience, 3))
             walk = Walk(page, shots, expect, patience)
+            walk.memory = memory
             t_render = time.monotonic() - t0
             walk.no_errors("Session")
             expect(walk.body().get_by_role("button", name="Back", exact=True)).to_be_disabled()
@@ -233,6 +242,7 @@ def test_dashboard_in_a_real_browser(tmp_path):
 
             walk.next("Lights")
             walk.click_and_watch("Calibrate", "Lights", lambda: walk.images_loaded("Light", 2))
+            walk.mark("light before/after")
             walk.click_and_watch("Calibrate all", "Lights", lambda: walk.wait_text("calibrated lights in"))
             walk.shot("7-lights")
 
@@ -250,7 +260,8 @@ def test_dashboard_in_a_real_browser(tmp_path):
     written = sorted(p.name for p in (night / "calibrated").rglob("*_calibrated.fits"))
     masters = sorted(p.name for p in (night / "masters").glob("master_*.fits"))
     report = {"night": source or "default simulated night", "frames": n_frames, "frame_pixels": frame_pixels,
-              "peak_kernel_rss_mib": round(peak / 2**20, 1), "page_rendered_s": round(t_render, 1),
+              "peak_kernel_rss_mib": round(peak / 2**20, 1), "peak_so_far_mib": walk.peak_so_far,
+              "page_rendered_s": round(t_render, 1),
               "total_s": round(time.monotonic() - t0, 1), "masters": masters, "calibrated": len(written),
               "images_seen": walk.images_seen, "steps": status_notes,
               "progress_values_seen": {k: len(v) for k, v in walk.progress.items()}}

@@ -256,3 +256,15 @@ def test_limit_heap_arenas_keeps_new_threads_on_few_heaps():
         counts[mode] = int(heaps)
         assert (limited == "True") == (mode == "limit")
     assert counts["limit"] <= 2 < counts["default"], counts
+
+
+def test_a_saved_result_refuses_a_file_replaced_since(night, tmp_path):
+    session = wf.open_session(night, output=tmp_path)
+    group = session.groups("bias")[0]
+    first = wf.integrate_master(group, combine="average")
+    path = wf.save_master(first, session.masters_dir)
+    second = wf.integrate_master(group, combine="median")
+    wf.save_master(second, path, overwrite=True)
+    np.testing.assert_array_equal(second.master, fits.getdata(path))
+    with pytest.raises(aw.errors.AstrocalError, match="replaced since this master was saved"):
+        first.master

@@ -231,6 +231,7 @@ class MasterPanel:
         ok, path = run_action(lambda: save_master(result, self.state.session.masters_dir,
                                                   overwrite=self.overwrite.value), self.feedback)
         if ok:
+            self.state.forget_replaced(result, path)
             self.state.saved[self.selected.label] = Path(path)
             self.state.forget_calibration()
             self.overwrite.value = False

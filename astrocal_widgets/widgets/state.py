@@ -53,6 +53,11 @@ class DashboardState:
         for old in unsaved[:max(0, len(unsaved) - self.max_results)]:
             del self.results[old]
 
+    def forget_replaced(self, result: MasterResult, path: Path) -> None:
+        """``result`` was saved to ``path``: results saved there before are not what it holds any more."""
+        for key in [k for k, r in self.results.items() if r is not result and r.saved_path == Path(path)]:
+            del self.results[key]
+
     def master_on_disk(self, group: FrameGroup) -> Path | None:
         """The saved master of a set (this session's or an earlier run's), if there is one."""
         path = self.session.master_path(group, self.saved)

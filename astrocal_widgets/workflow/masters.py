@@ -113,12 +113,14 @@ class MasterResult:
         same, in the same types. Variables the file does not hold stay as they are.
         """
         path = Path(path)
+        info = path.stat()
+        stamp = (info.st_size, info.st_mtime_ns)  # a file replaced later is not this master any more
         extensions = {"master": 0, "rejected_low": "REJ_LOW", "rejected_high": "REJ_HIGH",
                       "contributing": "CONTRIB"}
         variables = {}
         for name, variable in self.dataset.data_vars.items():
             if name in extensions:
-                data = da.from_delayed(dask.delayed(_read_hdu)(path, extensions[name], variable.dtype),
+                data = da.from_delayed(dask.delayed(_read_hdu)(path, extensions[name], variable.dtype, stamp),
                                        variable.shape, variable.dtype)
                 variables[name] = (variable.dims, data, variable.attrs)
             else:
@@ -146,7 +148,7 @@ class MasterResult:
         lines = [f"{self.group.label}: {self.n_frames} frames, {a.get('combine', '?')} with {a.get('rejection')} "
                  f"rejection ({a.get('rejection_reason', '')}), normalisation {a.get('normalization', 'none')}"]
         low, high = int(self.dataset["rejected_low"].sum()), int(self.dataset["rejected_high"].sum())
-        total = self.master.size * max(1, self.n_frames)
+        total = self.dataset["master"].size * max(1, self.n_frames)
         lines.append(f"rejected {low:,} low and {high:,} high values ({(low + high) / total:.3%} of all)")
         if math.isfinite(self.frame_sigma):
             text = (f"noise of one frame {self.frame_sigma:.3g} ADU; of the master about {self.master_sigma:.3g} ADU")
@@ -178,8 +180,12 @@ def _scaled(progress: Progress | None, start: float, stop: float) -> Progress | 
     return lambda fraction, message: progress(start + (stop - start) * float(fraction), message)
 
 
-def _read_hdu(path: Path, extension: int | str, dtype: np.dtype) -> np.ndarray:
+def _read_hdu(path: Path, extension: int | str, dtype: np.dtype, stamp: tuple[int, int]) -> np.ndarray:
     """One image HDU of a saved master, read when needed (no file is kept open in between)."""
+    info = path.stat() if path.exists() else None
+    if info is None or (info.st_size, info.st_mtime_ns) != stamp:
+        raise AstrocalError(f"{path}: {'removed' if info is None else 'replaced'} since this master was saved to "
+                            "it; integrate the set again")
     with fits.open(path, memmap=False) as hdus:
         return np.asarray(hdus[extension].data, dtype=dtype)
 
