@@ -268,3 +268,15 @@ def test_a_saved_result_refuses_a_file_replaced_since(night, tmp_path):
     np.testing.assert_array_equal(second.master, fits.getdata(path))
     with pytest.raises(aw.errors.AstrocalError, match="replaced since this master was saved"):
         first.master
+
+
+def test_binder_start_exports_what_the_browser_tests_give_voila():
+    from pathlib import Path
+
+    from browser_support import BINDER_ENV
+
+    start = Path(__file__).resolve().parents[1] / "binder" / "start"
+    text = start.read_text()
+    assert os.access(start, os.X_OK) and text.rstrip().endswith('exec "$@"')  # Binder's contract
+    for name, value in BINDER_ENV.items():
+        assert f"export {name}={value}\n" in text
