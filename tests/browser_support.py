@@ -98,6 +98,8 @@ CELL_TIMEOUT = 600
 #: The checkout under test: put first on the kernel's PYTHONPATH, so the served notebook imports the
 #: same ``astrocal_widgets`` pytest imports (not a stale or broken installed copy).
 VOILA_CONFIG = Path(__file__).resolve().parents[1] / "binder" / "voila.json"
+#: What binder/start exports for the server and its kernels (tests/test_dashboard_memory.py checks it).
+BINDER_ENV = {"MALLOC_ARENA_MAX": "2"}
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -338,7 +340,8 @@ def serve_voila(notebook_path: str | os.PathLike, *, cwd: str | os.PathLike | No
     (server and kernels) is terminated. Voila's output goes to ``voila-<port>.log`` in ``log_dir``
     (default: next to the notebook); :meth:`VoilaServer.log_tail` gives its end for failure messages.
     ``pythonpath`` (default: the repository root) is prepended to the kernel's ``PYTHONPATH``;
-    ``env`` adds environment variables for the server and its kernels.
+    ``env`` adds environment variables for the server and its kernels, after Binder's own
+    (:data:`BINDER_ENV`, what ``binder/start`` exports).
     """
     notebook_path = Path(notebook_path).resolve()
     cwd = Path(cwd) if cwd is not None else notebook_path.parent
@@ -353,6 +356,7 @@ def serve_voila(notebook_path: str | os.PathLike, *, cwd: str | os.PathLike | No
     atexit.register(shutil.rmtree, config_dir, ignore_errors=True)  # if the server never starts
     shutil.copy(VOILA_CONFIG, config_dir / "voila.json")
     env["JUPYTER_CONFIG_DIR"] = str(config_dir)
+    env.update(BINDER_ENV)  # as Binder's start script sets them
     _finish_env(env, pythonpath, extra_env)
 
     def command(port: int) -> list[str]:

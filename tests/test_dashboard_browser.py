@@ -9,6 +9,11 @@ measures the kernel's peak RSS (Binder allows 2 GB).
 Screenshots of every step go to the test's tmp folder; with ``ASTROCAL_SCREENSHOTS=DIR`` they are also
 copied to DIR (that is how docs/images/dashboard/ is made). Skips for a user without chromium, voila
 or playwright; fails in CI (CI=true), where .ci/run installs them.
+
+``ASTROCAL_BROWSER_NIGHT=DIR`` walks another simulated night instead (any shape and frame counts of
+:func:`~astrocal_widgets.simulate_session`, e.g. the 24-megapixel night ``benchmarks/dashboard_memory.py``
+keeps under /tmp): its frames are linked, not copied, into the test's folder, where the masters and
+lights are written, and every wait is longer. The default stays the small night, so CI stays fast.
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from browser_support import (KernelMemoryMonitor, full_screenshot, launch_chromi
                              require_browser_tools, serve_voila)
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "dashboard.ipynb"
+#: Another simulated night to walk (opt-in; see the module's docstring).
+NIGHT_ENV = "ASTROCAL_BROWSER_NIGHT"
 BINDER_LIMIT = 2 * 10**9  # bytes: mybinder.org's memory limit
 OFFLINE_NOISE = ("cdn.jsdelivr.net", "ERR_NAME_NOT_RESOLVED", "ERR_INTERNET_DISCONNECTED")
 
@@ -47,11 +54,32 @@ CANVAS_DRAWN = """() => [...document.querySelectorAll('.astrocal-interactive can
 })"""
 
 
+def linked_night(source: Path, target: Path) -> None:
+    """``target`` as a copy of the night ``source`` made of symbolic links to its frames.
+
+    The dashboard writes its masters and calibrated lights into the night's folder: the source stays
+    untouched (its own ``masters`` and ``calibrated`` folders are left out).
+    """
+    from astrocal_widgets.calibrate.outputs import CALIBRATED_FOLDER, MASTERS_FOLDER
+
+    frames = [p for p in source.rglob("*.fits") if not {MASTERS_FOLDER, CALIBRATED_FOLDER} & set(
+        p.relative_to(source).parts[:1])]
+    if not frames:
+        raise AssertionError(f"{NIGHT_ENV}={source}: no FITS frames there")
+    for path in frames:
+        link = target / path.relative_to(source)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path.resolve())
+
+
 class Walk:
     """The page, with the checks made after every action."""
 
-    def __init__(self, page, shots: Path, expect):
+    def __init__(self, page, shots: Path, expect, patience: float = 1.0):
         self.page, self.shots, self.expect = page, shots, expect
+        self.patience = patience  # waits are multiplied by this (big frames take minutes a step)
+        self.memory = None  # a KernelMemoryMonitor, once the kernel runs
+        self.peak_so_far: dict[str, float] = {}
         self.images_seen = 0
         self.progress: dict[str, list[float]] = {}
 
@@ -70,10 +98,10 @@ class Walk:
         images = self.body().locator("img.widget-image")
         self.page.wait_for_function(
             f"() => document.querySelectorAll('.astrocal-dashboard img.widget-image').length >= {at_least}",
-            timeout=120_000)
+            timeout=120_000 * self.patience)
         self.page.wait_for_function(
             "() => [...document.querySelectorAll('.astrocal-dashboard img.widget-image')]"
-            ".every(i => i.complete && i.naturalWidth > 100)", timeout=60_000)
+            ".every(i => i.complete && i.naturalWidth > 100)", timeout=60_000 * self.patience)
         n = images.count()
         assert n >= at_least, f"{where}: {n} images, expected at least {at_least}"
         self.images_seen += n
@@ -91,14 +119,20 @@ class Walk:
         return widths
 
     def wait_text(self, text: str, timeout: float = 180_000) -> None:
-        self.expect(self.body().get_by_text(text).first).to_be_visible(timeout=timeout)
+        self.expect(self.body().get_by_text(text).first).to_be_visible(timeout=timeout * self.patience)
 
     def shot(self, name: str) -> None:
         full_screenshot(self.page, self.shots / f"{name}.png")
+        self.mark(name)
+
+    def mark(self, name: str) -> None:
+        """Note the kernel's peak so far (the report shows at which step it was reached)."""
+        if self.memory is not None:
+            self.peak_so_far[name] = round(self.memory.peak_rss / 2**20, 1)
 
     def next(self, title: str) -> None:
         self.page.get_by_role("button", name="Next", exact=True).click()
-        self.expect(self.body().locator("h3", has_text=title)).to_be_visible(timeout=30_000)
+        self.expect(self.body().locator("h3", has_text=title)).to_be_visible(timeout=30_000 * self.patience)
         self.no_errors(title)
 
     def integrate_and_save_each_set(self, where: str, plots: int, sets: list[int] | None = None) -> None:
@@ -108,15 +142,16 @@ class Walk:
             if k:  # a new set: its plots are cleared before it is integrated (wait for the kernel's reply)
                 select.select_option(index=k)
                 self.page.wait_for_function(
-                    f"() => document.querySelectorAll('.astrocal-dashboard img.widget-image').length < {plots}")
+                    f"() => document.querySelectorAll('.astrocal-dashboard img.widget-image').length < {plots}",
+                    timeout=30_000 * self.patience)
             widths = self.click_and_watch("Integrate", f"{where} set {k}", lambda: self.page.wait_for_function(
                 f"() => document.querySelectorAll('.astrocal-dashboard img.widget-image').length >= {plots}",
-                timeout=180_000))
+                timeout=180_000 * self.patience))
             moving = [w for w in widths if 0 < w < 100]
             assert moving, f"{where} set {k}: the progress bar never showed an intermediate value: {widths}"
             self.images_loaded(f"{where} set {k}", plots)
             save = self.page.get_by_role("button", name="Save", exact=True)
-            self.expect(save).to_be_enabled()
+            self.expect(save).to_be_enabled(timeout=5_000 * self.patience)
             save.click()
             self.wait_text("Saved /")
             self.no_errors(f"{where} set {k} after Save")
@@ -127,7 +162,16 @@ def test_dashboard_in_a_real_browser(tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     night = tmp_path / "night"
-    aw.simulate_session(night)  # the default simulated session, as CalibrationDashboard.simulated() makes it
+    source = os.environ.get(NIGHT_ENV)
+    if source:
+        linked_night(Path(source), night)
+    else:
+        aw.simulate_session(night)  # the default simulated session, as CalibrationDashboard.simulated() makes it
+    catalog = aw.scan(night)
+    n_frames = len(catalog.table)
+    n_lights = int((catalog.table["frame_type"] == "light").sum())
+    frame_pixels = int((catalog.table["height"] * catalog.table["width"]).max())
+    patience = max(1.0, frame_pixels / 2e6)  # 12x for 24 megapixels
     shots = tmp_path / "screenshots"
     shots.mkdir()
     t0 = time.monotonic()
@@ -136,12 +180,14 @@ def test_dashboard_in_a_real_browser(tmp_path):
         browser = launch_chromium(p)
         try:
             page = open_voila(browser, url, server=server, viewport={"width": 1400, "height": 1000},
-                              ready=lambda pg: pg.get_by_role("button", name="Next", exact=True))
-            walk = Walk(page, shots, expect)
+                              ready=lambda pg: pg.get_by_role("button", name="Next", exact=True),
+                              timeout=120 * min(patience, 3))
+            walk = Walk(page, shots, expect, patience)
+            walk.memory = memory
             t_render = time.monotonic() - t0
             walk.no_errors("Session")
             expect(walk.body().get_by_role("button", name="Back", exact=True)).to_be_disabled()
-            walk.wait_text("96 frames in 9 sets")
+            walk.wait_text(f"{n_frames} frames in 9 sets")
 
             # Session: the catalogue, the sets, the check summary.
             walk.click_and_watch("Check", "Session", lambda: walk.wait_text("OVERALL"))
@@ -153,8 +199,9 @@ def test_dashboard_in_a_real_browser(tmp_path):
             # Optional pan and zoom: the master in an ipympl canvas, then back to the PNG.
             zoom = page.get_by_role("checkbox", name="pan and zoom the master (ipympl)")
             zoom.check()
-            expect(walk.body().locator(".astrocal-interactive canvas").first).to_be_visible(timeout=60_000)
-            page.wait_for_function(CANVAS_DRAWN, timeout=60_000)  # the kernel drew the figure into it
+            wait = 60_000 * patience
+            expect(walk.body().locator(".astrocal-interactive canvas").first).to_be_visible(timeout=wait)
+            page.wait_for_function(CANVAS_DRAWN, timeout=wait)  # the kernel drew the figure into it
             walk.no_errors("Bias, ipympl view")
             # (an element shot: growing the viewport for a full-page shot makes ipympl redraw)
             walk.body().locator(".astrocal-interactive").first.screenshot(path=str(shots / "2-bias-zoom.png"))
@@ -195,6 +242,7 @@ def test_dashboard_in_a_real_browser(tmp_path):
 
             walk.next("Lights")
             walk.click_and_watch("Calibrate", "Lights", lambda: walk.images_loaded("Light", 2))
+            walk.mark("light before/after")
             walk.click_and_watch("Calibrate all", "Lights", lambda: walk.wait_text("calibrated lights in"))
             walk.shot("7-lights")
 
@@ -211,13 +259,15 @@ def test_dashboard_in_a_real_browser(tmp_path):
     peak = memory.peak_rss
     written = sorted(p.name for p in (night / "calibrated").rglob("*_calibrated.fits"))
     masters = sorted(p.name for p in (night / "masters").glob("master_*.fits"))
-    report = {"peak_kernel_rss_mib": round(peak / 2**20, 1), "page_rendered_s": round(t_render, 1),
+    report = {"night": source or "default simulated night", "frames": n_frames, "frame_pixels": frame_pixels,
+              "peak_kernel_rss_mib": round(peak / 2**20, 1), "peak_so_far_mib": walk.peak_so_far,
+              "page_rendered_s": round(t_render, 1),
               "total_s": round(time.monotonic() - t0, 1), "masters": masters, "calibrated": len(written),
               "images_seen": walk.images_seen, "steps": status_notes,
               "progress_values_seen": {k: len(v) for k, v in walk.progress.items()}}
     (tmp_path / "report.json").write_text(json.dumps(report, indent=2))
     print("\n" + json.dumps(report, indent=2))
-    assert len(masters) == 7 and len(written) == 8
+    assert len(masters) == 7 and len(written) == n_lights
     assert memory.kernel_pids, "no kernel process was found under Voila"
     assert peak < BINDER_LIMIT, f"the kernel peaked at {peak / 2**20:.0f} MiB, over Binder's 2 GB"
     target = os.environ.get("ASTROCAL_SCREENSHOTS")

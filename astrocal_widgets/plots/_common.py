@@ -9,6 +9,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..quality.previews import block_reduce, preview_factor  # noqa: F401 (shared with the views)
+
 __all__ = ["to_png", "new_figure", "as_array", "block_reduce", "robust_location_scale"]
 
 #: Normalised MAD -> Gaussian sigma.
@@ -51,32 +53,6 @@ def as_array(data: Any) -> np.ndarray:
     if hasattr(values, "compute") and not isinstance(values, np.ndarray):
         values = values.compute()
     return np.asarray(values)
-
-
-def block_reduce(image: np.ndarray, factor: int, how: str = "mean") -> np.ndarray:
-    """Reduce a 2-D image by ``factor`` x ``factor`` blocks (edges that do not fill a block are dropped).
-
-    ``how`` is ``"mean"`` (a preview of an image: noise averages down) or ``"max"`` (a map of counts:
-    an isolated non-zero pixel stays visible).
-    """
-    if factor <= 1:
-        return image
-    rows, cols = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
-    blocks = image[:rows, :cols].reshape(rows // factor, factor, cols // factor, factor)
-    if how == "max":
-        return blocks.max(axis=(1, 3))
-    return blocks.mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
-
-
-def preview_factor(shape: tuple[int, ...], max_pixels: int) -> int:
-    """The smallest integer block size that brings ``shape`` under ``max_pixels`` pixels."""
-    size = int(np.prod(shape))
-    if max_pixels <= 0 or size <= max_pixels:
-        return 1
-    factor = max(2, math.ceil(math.sqrt(size / max_pixels)))
-    while (shape[0] // factor) * (shape[1] // factor) > max_pixels:
-        factor += 1
-    return factor
 
 
 def robust_location_scale(values: np.ndarray) -> tuple[float, float]:

@@ -91,6 +91,7 @@ def image(
     cmap: str = "gray",
     max_pixels: int = 2_000_000,
     colorbar_label: str = "ADU",
+    downsampled: int = 1,
 ) -> Figure:
     """An image with an automatic stretch and a colour bar in data units.
 
@@ -113,6 +114,10 @@ def image(
         in the title and the axes stay in original pixel coordinates.
     colorbar_label : str, default 'ADU'
         Unit label of the colour bar.
+    downsampled : int, default 1
+        ``data`` is already a block-mean preview of this factor (from
+        :func:`astrocal_widgets.quality.downsample`): the axes show original pixel coordinates and the
+        title notes the factor.
 
     Returns
     -------
@@ -122,8 +127,9 @@ def image(
     values = np.squeeze(values)
     if values.ndim != 2:
         raise ValueError(f"image() needs a 2-D array, got shape {values.shape}")
-    factor = preview_factor(values.shape, max_pixels)
-    shown = block_reduce(values.astype(np.float32, copy=False), factor)
+    more = preview_factor(values.shape, max_pixels)
+    shown = block_reduce(values.astype(np.float32, copy=False), more)
+    factor = more * max(1, int(downsampled))
     norm, description = auto_stretch(shown, stretch)
 
     aspect = values.shape[0] / max(values.shape[1], 1)
@@ -138,7 +144,7 @@ def image(
         colorbar.set_ticks(ticks(np.linspace(0.0, 1.0, 6)))
         colorbar.ax.yaxis.set_major_formatter("{x:.5g}")
     colorbar.set_label(colorbar_label)
-    label = title if title is not None else f"{values.shape[1]} x {values.shape[0]} image"
+    label = title if title is not None else f"{values.shape[1] * downsampled} x {values.shape[0] * downsampled} image"
     label += f" (stretch: {description}"
     if factor > 1:
         label += f"; preview 1/{factor}: {factor}x{factor} block mean"

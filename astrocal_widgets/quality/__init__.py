@@ -7,9 +7,11 @@ from .masters import (background_noise, central_crop, channel_levels, radial_pro
                       temporal_noise)
 from .checks import Check, CheckLine, CheckReport, check_frames, check_session
 from .stats import frame_statistics
+from .previews import downsample
 
 __all__ = [
     "check_frames", "check_session", "Check", "CheckLine", "CheckReport", "frame_statistics", "characterize_camera",
     "CameraCharacteristics", "master_noise", "frames_needed", "master_noise_table", "radial_profile",
     "channel_levels", "robust_sigma", "background_noise", "temporal_noise", "central_crop",
+    "downsample",
 ]

@@ -110,7 +110,7 @@ def temporal_noise(frame_a: Any, frame_b: Any, *, match_levels: bool = False) ->
 
 
 def radial_profile(image: Any, *, bins: int = 40, center: tuple[float, float] | None = None,
-                   normalize: bool = True, bayer_pattern: str = "") -> pd.DataFrame:
+                   normalize: bool = True, bayer_pattern: str = "", max_pixels: int | None = None) -> pd.DataFrame:
     """Mean level of an image in rings around its centre: a flat's vignetting profile.
 
     Parameters
@@ -127,17 +127,28 @@ def radial_profile(image: Any, *, bins: int = 40, center: tuple[float, float] | 
     bayer_pattern : str, optional
         For a colour (CFA) flat: each channel is first divided by its own median
         (:func:`channel_levels`), so the very different R, G and B levels do not count as spread.
+    max_pixels : int, optional
+        Measure at most about this many pixels: every k-th pair of rows and of columns (whole 2 x 2
+        colour cells, spread over the whole frame). A few million pixels give each of 40 rings tens of
+        thousands of pixels, and the working memory stays that of the sample, not of the frame.
 
     Returns
     -------
     pandas.DataFrame
         ``radius`` (ring centre, pixels), ``level`` (mean), ``median``, ``sigma`` (spread within
         the ring, 1.4826 x the mean absolute deviation from the ring's mean scaled to a sigma;
-        dust donuts and gradients widen it) and ``n_pixels``, one row per non-empty ring.
+        dust donuts and gradients widen it) and ``n_pixels`` (pixels measured), one row per non-empty ring.
     """
-    a = np.array(image, dtype=np.float32)  # a copy: the CFA equalisation below writes into it
-    if a.ndim != 2:
-        raise ValueError(f"radial_profile needs a 2-D image, got shape {a.shape}")
+    shape = tuple(int(n) for n in np.shape(image))
+    if len(shape) != 2:
+        raise ValueError(f"radial_profile needs a 2-D image, got shape {shape}")
+    h, w = shape
+    step = math.ceil(math.sqrt(h * w / max_pixels)) if max_pixels and h * w > max_pixels else 1
+    rows, cols = _cell_indices(h, step), _cell_indices(w, step)
+    if step > 1:  # only the sample is copied
+        a = np.asarray(getattr(image, "values", image))[np.ix_(rows, cols)].astype(np.float32)
+    else:
+        a = np.array(image, dtype=np.float32)  # a copy: the CFA equalisation below writes into it
     if bayer_pattern:
         pattern = check_bayer_pattern(bayer_pattern)
         levels = channel_levels(a, pattern)
@@ -145,11 +156,11 @@ def radial_profile(image: Any, *, bins: int = 40, center: tuple[float, float] | 
             dy, dx = divmod(index, 2)
             if levels.get(colour):
                 a[dy::2, dx::2] /= levels[colour]
-    h, w = a.shape
     cy, cx = ((h - 1) / 2.0, (w - 1) / 2.0) if center is None else center
-    yy, xx = np.ogrid[:h, :w]
+    yy, xx = rows[:, None], cols[None, :]
     r = np.sqrt((yy.astype(np.float32) - cy) ** 2 + (xx.astype(np.float32) - cx) ** 2)
-    r_max = float(r.max()) + 1e-6
+    # The farthest corner (also when the sample leaves out the last rows or columns).
+    r_max = max(math.hypot(y - cy, x - cx) for y in (0, h - 1) for x in (0, w - 1)) + 1e-6
     ring = np.minimum((r * (bins / r_max)).astype(np.int32), bins - 1).ravel()
     del r
     values = a.ravel()
@@ -178,6 +189,11 @@ def radial_profile(image: Any, *, bins: int = 40, center: tuple[float, float] | 
             if ref and math.isfinite(ref):
                 table[column] = table[column] / ref
     return table
+
+
+def _cell_indices(n: int, step: int) -> np.ndarray:
+    """Every ``step``-th pair of indices (0, 1, 2k, 2k + 1, ...): whole 2 x 2 colour cells."""
+    return np.flatnonzero((np.arange(n) // 2) % step == 0)
 
 
 def channel_levels(image: Any, bayer_pattern: str = "") -> dict[str, float]:

@@ -224,6 +224,8 @@ def frame_statistics(cube: xr.DataArray, *, bins: int | None = None, adc_max: fl
         data = da.from_array(np.asarray(data), chunks=(nframes, max(16, height // 4), w))
     if len(data.chunks[2]) != 1:
         data = data.rechunk({2: -1})
+    if max(data.chunks[0]) > 1:  # one frame per task: a band's bin indices (int64) would be 8x its pixels
+        data = data.rechunk({0: 1})
     blocks = data.to_delayed()
     ystarts = np.concatenate([[0], np.cumsum(data.chunks[1])[:-1]])
     per_chunk = []

@@ -16,6 +16,7 @@ import ipywidgets as w
 import pandas as pd
 
 from ..plots import to_png
+from ..workflow.memory import release_memory
 
 #: Largest number of pixels an image preview shows (a 24-megapixel master is block-averaged to this).
 PREVIEW_PIXELS = 1_000_000
@@ -144,7 +145,8 @@ def run_action(action: Callable[[], Any], feedback: w.Box, progress: ProgressVie
     """Call ``action``; show a readable message (never a traceback) if it raises.
 
     Returns ``(True, result)`` or ``(False, exception)``. The traceback is kept on the exception
-    (``__traceback__``) and in ``feedback.last_traceback`` for whoever debugs.
+    (``__traceback__``) and in ``feedback.last_traceback`` for whoever debugs. Memory the action freed is
+    handed back to the system afterwards (:func:`~astrocal_widgets.workflow.memory.release_memory`).
     """
     feedback.children = ()
     if progress is not None:
@@ -158,6 +160,8 @@ def run_action(action: Callable[[], Any], feedback: w.Box, progress: ProgressVie
         if progress is not None:
             progress.finish("failed", ok=False)
         return False, error
+    finally:
+        release_memory()  # what the action freed, back to the system before the next one
     if progress is not None:
         progress.finish("done")
     return True, result

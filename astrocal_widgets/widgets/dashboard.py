@@ -12,6 +12,7 @@ from typing import Any
 import ipywidgets as w
 
 from ..workflow import open_session
+from ..workflow.memory import limit_heap_arenas
 from ._display import STATUS_COLOURS, STATUS_ICONS, run_action
 from .base import Step
 from .master_steps import DarkFlatStep, FlatStep, MasterStep
@@ -47,6 +48,8 @@ class CalibrationDashboard:
     """
 
     def __init__(self, directory: str | os.PathLike, *, output: str | os.PathLike | None = None) -> None:
+        # A kernel that steps through a night's big frames: fewer C heaps keep its peak low (Binder's 2 GB).
+        limit_heap_arenas()
         self.directory = Path(directory)
         self.steps: list[Step] = []
         self.index = 0

@@ -231,6 +231,7 @@ class MasterPanel:
         ok, path = run_action(lambda: save_master(result, self.state.session.masters_dir,
                                                   overwrite=self.overwrite.value), self.feedback)
         if ok:
+            self.state.forget_replaced(result, path)
             self.state.saved[self.selected.label] = Path(path)
             self.state.forget_calibration()
             self.overwrite.value = False
@@ -332,13 +333,14 @@ class DarkFlatStep(MasterStep):
             def compute():
                 preview = preview_flat_calibration(group, self.state.session.masters_dir,
                                                    frame=int(self.flat_index.value),
-                                                   night=self.state.session.catalog, saved=self.state.saved)
+                                                   night=self.state.session.catalog, saved=self.state.saved,
+                                                   max_pixels=PREVIEW_PIXELS)
                 self.flat_progress(0.5, "rendering")
                 name = Path(preview.path).name
-                images = [figure_image(plots.image(preview.before, title=f"{name}: raw", max_pixels=PREVIEW_PIXELS),
-                                       "Before"),
+                images = [figure_image(plots.image(preview.before, title=f"{name}: raw",
+                                                   downsampled=preview.factor), "Before"),
                           figure_image(plots.image(preview.after, title=f"{name}: calibrated",
-                                                   max_pixels=PREVIEW_PIXELS), "After")]
+                                                   downsampled=preview.factor), "After")]
                 return preview, w.VBox([text_block(preview.summary()), plot_grid(images)])
             ok, value = run_action(compute, self.flat_feedback, self.flat_progress, "calibrating one flat")
             if not ok:

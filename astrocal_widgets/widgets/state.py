@@ -20,10 +20,11 @@ class DashboardState:
     checks : SessionChecks or None
         The traffic-light checks, once run.
     results : dict
-        Master results by (set label, options).
+        Master results by (set label, options). Saved ones read their arrays from their files; those
+        not saved yet hold a master and its rejection maps in memory, and at most :attr:`max_results`
+        of them are kept.
     warnings : dict
-        The warnings of the latest master result per set label (results themselves are bounded by
-        :attr:`max_results`: each holds a master and its rejection maps).
+        The warnings of the latest master result per set label.
     saved : dict
         Set label -> path of the master saved from the dashboard.
     previews : dict
@@ -40,15 +41,22 @@ class DashboardState:
     previews: dict[tuple, Any] = field(default_factory=dict)
     calibration: Any = None
 
-    #: Master results kept (each holds a master and its rejection maps: about 230 MB at 24 megapixels).
+    #: Results not saved yet that are kept (each holds a master and its rejection maps in memory:
+    #: about 230 MB at 24 megapixels).
     max_results: int = 2
 
     def remember(self, key: tuple, result: MasterResult) -> None:
-        """Keep ``result`` as the most recent; forget the oldest beyond :attr:`max_results`."""
+        """Keep ``result`` as the most recent; forget the oldest unsaved ones beyond :attr:`max_results`."""
         self.results.pop(key, None)
         self.results[key] = result
-        while len(self.results) > self.max_results:
-            self.results.pop(next(iter(self.results)))
+        unsaved = [k for k, r in self.results.items() if r.in_memory]
+        for old in unsaved[:max(0, len(unsaved) - self.max_results)]:
+            del self.results[old]
+
+    def forget_replaced(self, result: MasterResult, path: Path) -> None:
+        """``result`` was saved to ``path``: results saved there before are not what it holds any more."""
+        for key in [k for k, r in self.results.items() if r is not result and r.saved_path == Path(path)]:
+            del self.results[key]
 
     def master_on_disk(self, group: FrameGroup) -> Path | None:
         """The saved master of a set (this session's or an earlier run's), if there is one."""

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .. import plots
 from ..calibrate import calibrate_session
-from ..workflow import check_sets, preview_light
+from ..workflow import check_sets, light_before_after
 from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, ProgressView, figure_image, message, plot_grid, run_action,
                        table_html, text_block)
 from .base import Step
@@ -195,13 +195,14 @@ class LightsStep(Step):
         key = ("light", index, self.state.masters_fingerprint("bias", "dark", "darkflat", "flat"))
         if key not in self.state.previews:
             def compute():
-                light = preview_light(self.state.session, index, saved=self.state.saved)
+                light = light_before_after(self.state.session, index, saved=self.state.saved,
+                                           max_pixels=PREVIEW_PIXELS)
                 self.progress(0.6, "rendering")
                 name = Path(light.source).name
-                images = [figure_image(plots.image(light.raw, title=f"{name}: raw", max_pixels=PREVIEW_PIXELS),
+                images = [figure_image(plots.image(light.before, title=f"{name}: raw", downsampled=light.factor),
                                        "Before"),
-                          figure_image(plots.image(light.data, title=f"{name}: calibrated",
-                                                   max_pixels=PREVIEW_PIXELS), "After")]
+                          figure_image(plots.image(light.after, title=f"{name}: calibrated",
+                                                   downsampled=light.factor), "After")]
                 dark = (f"dark x{light.dark_scale:.3f} ({light.dark_scale_method})" if light.dark
                         else "no dark subtracted")
                 lines = [f"{dark}, {light.defects_corrected} defective pixels corrected"] + light.decisions

@@ -4,14 +4,16 @@ What the dashboards call (and what a notebook user can call directly): :func:`op
 catalogue), :func:`check_sets` (traffic-light checks with a frame per set), :func:`integrate_master`
 and :func:`save_master` (one master with its rejection maps, statistics and noise),
 :func:`preview_flat_calibration` (one flat before/after its dark flat), :func:`preview_light` (one
-light before/after); the whole night is :func:`~astrocal_widgets.calibrate.calibrate_session`.
+light calibrated in memory) and :func:`light_before_after` (its downsampled before/after); the whole
+night is :func:`~astrocal_widgets.calibrate.calibrate_session`.
 Computation only: nothing here imports plotting or widgets.
 """
-from .lights import preview_light
+from .lights import LightPreview, light_before_after, preview_light
 from .masters import MASTER_KINDS, FlatPreview, MasterResult, integrate_master, preview_flat_calibration, save_master
 from .session import SessionChecks, SessionOverview, check_sets, open_session
 
 __all__ = [
     "open_session", "SessionOverview", "check_sets", "SessionChecks", "integrate_master", "save_master",
     "MasterResult", "MASTER_KINDS", "preview_flat_calibration", "FlatPreview", "preview_light",
+    "light_before_after", "LightPreview",
 ]

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import numbers
 import os
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from ..calibrate import MasterLibrary
 from ..calibrate.session import CalibratedLight, calibrate_light
 from ..errors import AstrocalError, MissingMasterError
+from ..quality.previews import downsample
 from .session import SessionOverview
 
-__all__ = ["preview_light"]
+__all__ = ["preview_light", "LightPreview", "light_before_after"]
+
+#: Pixels of a before/after image (a 24-megapixel light is block-averaged 5 x 5 to this).
+PREVIEW_PIXELS = 1_000_000
 
 
 def preview_light(session: SessionOverview, light: int | Any = 0, *, saved: dict[str, Any] | None = None,
@@ -63,3 +70,69 @@ def preview_light(session: SessionOverview, light: int | Any = 0, *, saved: dict
         if needs.blocked:
             raise MissingMasterError(f"{needs.label}: {needs.reason}")
     return calibrate_light(light, MasterLibrary(session.masters_dir), **options)
+
+
+@dataclass
+class LightPreview:
+    """One light before and after calibration, as block-mean previews, and how it was calibrated.
+
+    Attributes
+    ----------
+    source : str
+        The raw light.
+    before, after : numpy.ndarray
+        Block means of ``factor`` x ``factor`` pixels of the raw and the calibrated light (float32).
+    factor : int
+        The block size (1: full size).
+    bias, dark, flat : str or None
+        The masters used.
+    dark_scale : float
+    dark_scale_method : str
+    defects_corrected : int
+    decisions, warnings : list of str
+        As :class:`~astrocal_widgets.calibrate.CalibratedLight`.
+    """
+
+    source: str
+    before: np.ndarray
+    after: np.ndarray
+    factor: int
+    bias: str | None
+    dark: str | None
+    flat: str | None
+    dark_scale: float
+    dark_scale_method: str
+    defects_corrected: int = 0
+    decisions: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def light_before_after(session: SessionOverview, light: int | Any = 0, *, max_pixels: int | None = PREVIEW_PIXELS,
+                       saved: dict[str, Any] | None = None, **options: Any) -> LightPreview:
+    """Calibrate one light as :func:`preview_light` does and keep only what a before/after view shows.
+
+    The full-size frames are let go as soon as their previews exist, and the masters once their
+    prepared terms and defect map exist: what is kept is two previews and the decisions.
+
+    Parameters
+    ----------
+    session, light, saved, **options
+        As :func:`preview_light`.
+    max_pixels : int or None, default PREVIEW_PIXELS
+        Pixels of each preview; ``None`` keeps full size.
+
+    Returns
+    -------
+    LightPreview
+    """
+    own_cache = "masters_cache" not in options
+    # With a cache, the raw dark and flat are dropped once their prepared terms and defect map exist.
+    cache = options.pop("masters_cache", None) if not own_cache else {}
+    calibrated = preview_light(session, light, saved=saved, masters_cache=cache, **options)
+    if own_cache:
+        cache.clear()  # the bias and the prepared terms
+    # The raw light as the calibration read it (same size and orientation as the calibrated one).
+    (before, factor), (after, _) = downsample(calibrated.raw, max_pixels), downsample(calibrated.data, max_pixels)
+    return LightPreview(calibrated.source, before, after, factor, calibrated.bias, calibrated.dark, calibrated.flat,
+                        calibrated.dark_scale, calibrated.dark_scale_method, calibrated.defects_corrected,
+                        list(calibrated.decisions), list(calibrated.warnings))

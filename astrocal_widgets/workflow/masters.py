@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import dask
+import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
+from astropy.io import fits
 
 from ..calibrate import MasterLibrary, build_master
 from ..calibrate.overscan import overscan_attrs
@@ -22,6 +25,7 @@ from ..integrate import write_master
 from ..io.cube import open_frames
 from ..quality import (central_crop, channel_levels, frame_statistics, frames_needed, master_noise, radial_profile,
                        temporal_noise)
+from ..quality.previews import downsample
 from ..quality.checks import RECOMMENDED_COUNTS
 
 __all__ = ["MasterResult", "integrate_master", "save_master", "FlatPreview", "preview_flat_calibration",
@@ -65,6 +69,9 @@ class MasterResult:
         Median level of the master per colour channel (``{'all': ...}`` for mono).
     warnings : list of str
         Fallbacks and problems, in words.
+    saved_path : pathlib.Path or None
+        The file :func:`save_master` wrote. From then on ``dataset`` reads its arrays from that file
+        when they are used, instead of holding them in memory (:meth:`use_saved`).
     """
 
     group: FrameGroup
@@ -79,6 +86,7 @@ class MasterResult:
     profile: pd.DataFrame | None = None
     levels: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    saved_path: Path | None = None
 
     @property
     def kind(self) -> str:
@@ -93,6 +101,34 @@ class MasterResult:
     @property
     def n_frames(self) -> int:
         return int(self.dataset.attrs.get("n_frames", len(self.group)))
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the master and its maps are held in memory (not yet saved)."""
+        return self.saved_path is None
+
+    def use_saved(self, path: str | os.PathLike) -> None:
+        """Let go of the master and its maps held in memory: read them from ``path`` when used.
+
+        ``path`` is the file :func:`save_master` wrote from this result (the master in the primary
+        HDU, the maps in ``REJ_LOW``, ``REJ_HIGH`` and ``CONTRIB``); the values read back are the
+        same, in the same types. Variables the file does not hold stay as they are.
+        """
+        path = Path(path)
+        info = path.stat()
+        stamp = (info.st_size, info.st_mtime_ns)  # a file replaced later is not this master any more
+        extensions = {"master": 0, "rejected_low": "REJ_LOW", "rejected_high": "REJ_HIGH",
+                      "contributing": "CONTRIB"}
+        variables = {}
+        for name, variable in self.dataset.data_vars.items():
+            if name in extensions:
+                data = da.from_delayed(dask.delayed(_read_hdu)(path, extensions[name], variable.dtype, stamp),
+                                       variable.shape, variable.dtype)
+                variables[name] = (variable.dims, data, variable.attrs)
+            else:
+                variables[name] = variable
+        self.dataset = xr.Dataset(variables, coords=self.dataset.coords, attrs=self.dataset.attrs)
+        self.saved_path = path
 
     @property
     def bayer_pattern(self) -> str:
@@ -114,7 +150,7 @@ class MasterResult:
         lines = [f"{self.group.label}: {self.n_frames} frames, {a.get('combine', '?')} with {a.get('rejection')} "
                  f"rejection ({a.get('rejection_reason', '')}), normalisation {a.get('normalization', 'none')}"]
         low, high = int(self.dataset["rejected_low"].sum()), int(self.dataset["rejected_high"].sum())
-        total = self.master.size * max(1, self.n_frames)
+        total = self.dataset["master"].size * max(1, self.n_frames)
         lines.append(f"rejected {low:,} low and {high:,} high values ({(low + high) / total:.3%} of all)")
         if math.isfinite(self.frame_sigma):
             text = (f"noise of one frame {self.frame_sigma:.3g} ADU; of the master about {self.master_sigma:.3g} ADU")
@@ -146,8 +182,20 @@ def _scaled(progress: Progress | None, start: float, stop: float) -> Progress | 
     return lambda fraction, message: progress(start + (stop - start) * float(fraction), message)
 
 
+def _read_hdu(path: Path, extension: int | str, dtype: np.dtype, stamp: tuple[int, int]) -> np.ndarray:
+    """One image HDU of a saved master, read when needed (no file is kept open in between)."""
+    info = path.stat() if path.exists() else None
+    if info is None or (info.st_size, info.st_mtime_ns) != stamp:
+        raise AstrocalError(f"{path}: {'removed' if info is None else 'replaced'} since this master was saved to "
+                            "it; integrate the set again")
+    with fits.open(path, memmap=False) as hdus:
+        return np.asarray(hdus[extension].data, dtype=dtype)
+
+
 #: Side of the central crop the temporal noise is measured on (4 megapixels are plenty).
 NOISE_CROP = 2048
+#: Pixels the vignetting profile is measured on (about 100,000 a ring): the frame's whole area, sampled.
+PROFILE_PIXELS = 4_000_000
 
 
 def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.PathLike | None = None,
@@ -206,8 +254,9 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     if progress is not None:
         progress(0.8, "per-frame statistics")
-    # The per-frame histograms (65,536 bins a frame) and grid levels are not shown: drop them.
-    statistics = frame_statistics(group.open()).compute().drop_vars(["histogram", "grid"], errors="ignore")
+    # The per-frame histograms (65,536 bins a frame, and their bin centres) and grid levels are not shown.
+    statistics = frame_statistics(group.open()).compute().drop_vars(["histogram", "grid", "bin_centre"],
+                                                                     errors="ignore")
     n = int(dataset.attrs.get("n_frames", len(group)))
     combine = "median" if dataset.attrs.get("combine") == "median" else "average"
     result = MasterResult(group, dataset, statistics, warnings=notes, recommended=RECOMMENDED_COUNTS.get(kind))
@@ -223,7 +272,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     if kind == "flat":
         flats.cube = None  # the lazy cube holds the subtracted masters: the result does not need it
         result.flat_calibration = flats
-        result.profile = radial_profile(result.master, bayer_pattern=result.bayer_pattern)
+        result.profile = radial_profile(result.master, bayer_pattern=result.bayer_pattern, max_pixels=PROFILE_PIXELS)
     if progress is not None:
         progress(1.0, f"master {kind} ready")
     return result
@@ -231,6 +280,9 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
 
 def save_master(result: MasterResult, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write a master atomically (refusing to replace an existing file unless ``overwrite``).
+
+    The result then reads its master and maps from the file when they are used
+    (:meth:`MasterResult.use_saved`): a saved master costs no memory.
 
     Parameters
     ----------
@@ -253,7 +305,9 @@ def save_master(result: MasterResult, path: str | os.PathLike, *, overwrite: boo
     if result.flat_calibration is not None:
         result.dataset.attrs["calibrated_with"] = [Path(m).name for m in result.flat_calibration.masters]
         result.dataset.attrs["calibrated_with_paths"] = list(result.flat_calibration.masters)
-    return Path(write_master(result.dataset, path, overwrite=overwrite))
+    written = Path(write_master(result.dataset, path, overwrite=overwrite))
+    result.use_saved(written)
+    return written
 
 
 @dataclass
@@ -265,12 +319,16 @@ class FlatPreview:
     path : str
         The flat.
     before, after : numpy.ndarray
-        The raw and the calibrated flat (float32).
+        The raw and the calibrated flat (float32), or their block-mean previews (see ``factor``).
     subtracted : str or None
         The master subtracted.
     level_removed : float
         Median of that master (ADU): the pedestal and dark signal taken out of the flat.
     warnings : list of str
+    factor : int
+        ``before`` and ``after`` are ``factor`` x ``factor`` block means of the flat (1: full size).
+    median_before, median_after : float
+        Medians of the full-size flat before and after (ADU).
     """
 
     path: str
@@ -279,16 +337,21 @@ class FlatPreview:
     subtracted: str | None
     level_removed: float
     warnings: list[str] = field(default_factory=list)
+    factor: int = 1
+    median_before: float = math.nan
+    median_after: float = math.nan
 
     def summary(self) -> str:
         name = Path(self.subtracted).name if self.subtracted else "nothing"
+        before = self.median_before if math.isfinite(self.median_before) else float(np.median(self.before))
+        after = self.median_after if math.isfinite(self.median_after) else float(np.median(self.after))
         return (f"{Path(self.path).name}: subtracted {name}, a level of {self.level_removed:.1f} ADU; median "
-                f"{float(np.median(self.before)):.1f} -> {float(np.median(self.after)):.1f} ADU")
+                f"{before:.1f} -> {after:.1f} ADU")
 
 
 def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | os.PathLike, *, frame: int = 0,
-                             strict: bool = True, night: Any = None, saved: dict[str, Any] | None = None
-                             ) -> FlatPreview:
+                             strict: bool = True, night: Any = None, saved: dict[str, Any] | None = None,
+                             max_pixels: int | None = None) -> FlatPreview:
     """Calibrate one flat of a set by its master dark flat (else bias) to see what is removed.
 
     Parameters
@@ -301,6 +364,9 @@ def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | o
         Which flat of the set.
     strict, night, saved
         As :func:`~astrocal_widgets.calibrate.calibrate_flats`.
+    max_pixels : int, optional
+        Keep ``before`` and ``after`` as block-mean previews of at most this many pixels (what a
+        view shows); the medians are measured on the full-size flat first. Default: full size.
 
     Returns
     -------
@@ -317,4 +383,8 @@ def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | o
     after = np.asarray(flats.cube.isel(frame=frame).values, np.float32)
     index = flats.index[frame] if flats.index else -1
     subtracted = flats.masters[index] if index >= 0 else None
-    return FlatPreview(path, before, after, subtracted, flats.level_removed(frame), list(flats.warnings))
+    medians = float(np.median(before)), float(np.median(after))
+    (before, factor), (after, _) = downsample(before, max_pixels), downsample(after, max_pixels)
+    flats.cube = None  # it holds the subtracted masters
+    return FlatPreview(path, before, after, subtracted, flats.level_removed(frame), list(flats.warnings),
+                       factor=factor, median_before=medians[0], median_after=medians[1])

@@ -1,0 +1,68 @@
+"""Give memory freed by a finished step back to the system, so a long session stays within its limit."""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import gc
+
+__all__ = ["release_memory", "limit_heap_arenas", "HEAP_ARENAS"]
+
+#: Heaps ("arenas") glibc's malloc may keep; by default up to 8 per core, one per new thread.
+HEAP_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    """The C library if it is glibc (it has ``malloc_trim`` and ``mallopt``), else None."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+
+
+def _malloc_trim():
+    libc = _libc()
+    return None if libc is None else libc.malloc_trim
+
+
+def limit_heap_arenas(arenas: int = HEAP_ARENAS) -> bool:
+    """Let glibc's malloc keep at most ``arenas`` heaps for the threads created from now on.
+
+    Every thread that reads, integrates or calibrates (dask's, the light calibration's) otherwise gets
+    a heap of its own, and freed bands stay scattered over all of them: a 24-megapixel night
+    calibrated in a dashboard's kernel peaked at 1.7 GB with 2 threads, 1.3 GB with 2 heaps, in the
+    same time. The setting is the process's (as ``MALLOC_ARENA_MAX`` is); other C libraries are left
+    alone.
+
+    Returns
+    -------
+    bool
+        Whether the limit was set (glibc only).
+    """
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(_M_ARENA_MAX, int(arenas)))
+
+
+def release_memory() -> bool:
+    """Collect garbage and hand the C heap's free pages back to the system.
+
+    A step leaves freed bands and buffers in the C heap of each thread, which the process keeps:
+    a kernel that has integrated a few 24-megapixel masters holds hundreds of megabytes it no
+    longer uses, on top of which the next step's large arrays come. glibc's ``malloc_trim`` returns
+    them (as dask's workers do); elsewhere only the garbage is collected.
+
+    Returns
+    -------
+    bool
+        Whether the heap was trimmed (glibc only).
+    """
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
