@@ -309,14 +309,10 @@ def tune_process_memory() -> dict[str, bool]:
         if setter is not None:
             setter(False)
             changed["huge_pages_off"] = True
-    if "MALLOC_ARENA_MAX" not in os.environ and sys.platform.startswith("linux"):
-        try:
-            import ctypes
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        from .workflow.memory import limit_heap_arenas  # the dashboard's kernel does the same
 
-            m_arena_max = -8  # glibc's mallopt parameter number
-            changed["malloc_arenas"] = bool(ctypes.CDLL("libc.so.6").mallopt(m_arena_max, 2))
-        except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
-            pass
+        changed["malloc_arenas"] = limit_heap_arenas()
     return changed
 
 
