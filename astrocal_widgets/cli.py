@@ -289,7 +289,7 @@ def tune_process_memory() -> dict[str, bool]:
 
     The command owns its process, so it sets them (a notebook user can set the equivalent
     environment variables ``NUMPY_MADVISE_HUGEPAGE=0`` and ``MALLOC_ARENA_MAX=2`` before starting
-    Jupyter; see docs/benchmarks.md). A variable the user has set is respected.
+    Jupyter; see docs/dashboards.md). A variable the user has set is respected.
 
     - **Huge pages off.** numpy asks Linux for transparent huge pages for every large array. In
       virtual machines that give freed memory back to their host (cloud VMs, CI runners, Binder),
