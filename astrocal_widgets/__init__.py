@@ -9,6 +9,7 @@ The layers depend in one direction only::
 """
 from __future__ import annotations
 
+from . import _threading  # noqa: F401  (numba's threading layer, before any kernel runs)
 from .errors import (AstrocalError, FrameReadError, IncompatibleFramesError, MissingExtraError,
                      OutputExistsError)
 from .frames import FrameCatalog, FrameGroup, scan

@@ -1,0 +1,27 @@
+"""Which threading layer numba's parallel kernels use, chosen before any of them runs.
+
+The hot/cold pixel kernels are parallel and are called from worker threads (two lights at a time).
+With numba's TBB layer and oneTBB 2022, a process that did this and may use fewer CPUs than the
+machine has (``taskset``, a container's CPU limit, a batch job's allocation) hangs at exit after
+its work is done (numba issue #10556). OpenMP has no such problem and is as fast here, so it comes
+first when it is available; TBB, then numba's own work queue, remain the fallbacks. A choice made
+with ``NUMBA_THREADING_LAYER`` or ``NUMBA_THREADING_LAYER_PRIORITY`` is left alone.
+"""
+from __future__ import annotations
+
+import os
+
+LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+
+
+def prefer_openmp() -> bool:
+    """Put OpenMP first in numba's threading-layer priority unless the user chose; True if set."""
+    if "NUMBA_THREADING_LAYER" in os.environ or "NUMBA_THREADING_LAYER_PRIORITY" in os.environ:
+        return False
+    import numba
+
+    numba.config.THREADING_LAYER_PRIORITY = list(LAYER_PRIORITY)  # read when the threads start
+    return True
+
+
+prefer_openmp()
