@@ -308,7 +308,7 @@ def test_flats_without_any_dark_flat_or_bias(tmp_path):
 
 def test_one_rejection_for_every_master_and_reruns_honour_it(tmp_path):
     """rejection= names one algorithm for all masters (as a Siril script's ``rej w 3 3``); a rerun with
-    the same choice reuses everything, a rerun with another choice finds the masters stale."""
+    the same choice reuses everything, a rerun naming another finds the masters stale, "auto" reuses them."""
     from astrocal_widgets.errors import StaleOutputError
 
     aw.simulate_session(tmp_path / "night", shape=(48, 64), counts={"bias": 9, "dark": 5, "flat": 6, "darkflat": 6,
@@ -324,6 +324,8 @@ def test_one_rejection_for_every_master_and_reruns_honour_it(tmp_path):
                               cosmetic=False)
     assert again.written == []
     with pytest.raises(StaleOutputError, match="REJECT|rejection"):
-        calibrate_session(tmp_path / "night", cosmetic=False)  # auto picks other algorithms for 5-9 frames
+        calibrate_session(tmp_path / "night", rejection="sigma", cosmetic=False)
+    # "auto" accepts the masters as they are (as one saved from the dashboard with the user's choice)
+    assert calibrate_session(tmp_path / "night", cosmetic=False).written == []
     with pytest.raises(ValueError, match="named rejection"):
         calibrate_session(tmp_path / "night", rejection_thresholds=(3, 3))

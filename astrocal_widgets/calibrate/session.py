@@ -27,7 +27,6 @@ from ..errors import AstrocalError, MissingMasterError, StaleOutputError
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import exposures_match
 from ..integrate import write_master
-from ..integrate.combine import resolve_rejection
 from ..integrate.master import master_mismatch
 from ..io.cube import open_frames
 from ..io.headers import read_field
@@ -267,7 +266,9 @@ def calibrate_session(
     rejection : str, default "auto"
         Pixel rejection of every master: ``"auto"`` chooses by frame count (see
         :func:`~astrocal_widgets.integrate`), or one algorithm for all (e.g. ``"winsorized_sigma"``,
-        as a Siril script's ``rej w 3 3``). An existing master made with another rejection is stale.
+        as a Siril script's ``rej w 3 3``). With a named rejection, an existing master made with
+        another is stale; with ``"auto"`` any existing master of the same frames is reused (such as one
+        saved from the dashboard with the user's own choice).
     rejection_thresholds : (low, high), optional
         Thresholds of ``rejection`` (its defaults otherwise); needs a named ``rejection``.
     overscan : {'auto', 'off'}, Overscan or mapping, default 'auto'
@@ -395,12 +396,13 @@ class _Plan:
         if stale:
             raise StaleOutputError(stale)
 
-    def master_settings(self, group: FrameGroup) -> dict[str, Any]:
-        """The integration settings a master of ``group`` must have been made with to be reused."""
-        settings = dict(self.integration)
-        # "auto" stands for the algorithm it picks for this many frames
-        settings["rejection"] = resolve_rejection(settings.get("rejection", "auto"), len(group.paths))[0]
-        return settings
+    def master_settings(self, group: FrameGroup) -> dict[str, Any] | None:
+        """The integration settings a master of ``group`` must have been made with to be reused.
+
+        None with ``rejection="auto"``: any rejection is accepted then, so a master saved from the
+        dashboard with the user's own choice is reused, not rebuilt.
+        """
+        return dict(self.integration) or None
 
     def provenance(self, source: str, masters: dict[str, str | None] | None = None) -> LightProvenance:
         return LightProvenance.of(source, self.root, self.options, masters)
@@ -657,9 +659,8 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
     result.warnings += flats.warnings
     _record_decisions(result, group.label, flats.decisions)
     if path.exists() and not overwrite:
-        settings = dict(integration or {})
-        settings["rejection"] = resolve_rejection(settings.get("rejection", "auto"), flats.cube.sizes["frame"])[0]
-        why = master_mismatch(path, [str(p) for p in flats.cube["path"].values], names, settings=settings)
+        why = master_mismatch(path, [str(p) for p in flats.cube["path"].values], names,
+                              settings=dict(integration or {}) or None)  # "auto" accepts any rejection
         if why:
             raise StaleOutputError([f"{path}: {why}"])
         record = _existing_master(path, group)
