@@ -55,7 +55,6 @@ or ``""`` for a monochrome sensor.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -237,13 +236,10 @@ COMPILING_MESSAGE = "compiling the hot/cold pixel kernels (first run only, about
 
 def kernels_need_compiling() -> bool:
     """True when the next defect map will compile its kernels (no compiled copy in memory or on disk)."""
-    kernels = (_median_filter_kernel, _row_stats, _column_stats, _largest_term, _subtract_background, _exceeds)
-    if all(k.signatures for k in kernels):
-        return False
-    try:
-        return not all(os.path.exists(k._cache._cache_file._index_path) for k in kernels)
-    except AttributeError:  # another numba's internals: say nothing rather than something wrong
-        return False
+    from ..integrate.kernels import dispatchers_need_compiling
+
+    return dispatchers_need_compiling(_median_filter_kernel, _row_stats, _column_stats, _largest_term,
+                                      _subtract_background, _exceeds)
 
 
 #: Pixels of a row filtered together: the comparators run over this many values at once (vectorised),
@@ -424,8 +420,10 @@ def _largest_term(out, floor, columns, rows, local):  # pragma: no cover - compi
     return out
 
 
-def _signal_noise(residual: np.ndarray, level: np.ndarray, bayer_pattern: str) -> np.ndarray:
-    """Noise that grows with the signal, ``sqrt(v0 + g * level)``, fitted per colour plane.
+def _raise_to_signal_noise(sigma: np.ndarray, residual: np.ndarray, level: np.ndarray, bayer_pattern: str) -> None:
+    """Raise ``sigma`` to the noise that grows with the signal, ``sqrt(v0 + g * level)``, in place.
+
+    The noise is fitted per colour plane, without full-size temporaries.
 
     The variance of a master dark is linear in its level, ``read^2 / N + level / (gain N)``
     (shot noise of the thermal signal). Pixels are put in :data:`_LEVEL_BINS` bins by quantile
@@ -434,13 +432,6 @@ def _signal_noise(residual: np.ndarray, level: np.ndarray, bayer_pattern: str) -
     hardly varies the fitted slope is noisy, but then ``level`` is small too and ``g * level``
     stays within the scatter of the bin variances.
     """
-    out = np.zeros(residual.shape, residual.dtype)
-    _raise_to_signal_noise(out, residual, level, bayer_pattern)
-    return out
-
-
-def _raise_to_signal_noise(sigma: np.ndarray, residual: np.ndarray, level: np.ndarray, bayer_pattern: str) -> None:
-    """``sigma = max(sigma, _signal_noise(residual, level))``, in place and without full-size temporaries."""
     for ys, xs in cfa_planes(bayer_pattern):
         level_plane = level[ys, xs]
         centre = np.median(level_plane)

@@ -1025,9 +1025,14 @@ def kernels_need_compiling() -> bool:
     Numba caches the machine code beside this module, so this is true once per installation (and
     again after an upgrade); a progress bar can say so instead of looking frozen.
     """
-    if _band_kernel.signatures:
+    return dispatchers_need_compiling(_band_kernel)
+
+
+def dispatchers_need_compiling(*dispatchers) -> bool:
+    """True when some of these numba functions has no compiled copy in memory or in numba's cache."""
+    if all(d.signatures for d in dispatchers):
         return False
     try:
-        return not os.path.exists(_band_kernel._cache._cache_file._index_path)
+        return not all(os.path.exists(d._cache._cache_file._index_path) for d in dispatchers)
     except AttributeError:  # another numba's internals: say nothing rather than something wrong
         return False
