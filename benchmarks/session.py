@@ -120,15 +120,31 @@ def frames_by_set(night: Path) -> dict[str, list[Path]]:
     return out
 
 
-def siril_script(sets: dict[str, list[Path]], work: Path, cosmetic: bool) -> Path:
-    """Folders of links to the frames, and the script doing what ``astrocal calibrate`` does."""
+def siril_script(sets: dict[str, list[Path]], work: Path, cosmetic: bool, float_copies: bool = False) -> Path:
+    """Folders of links to the frames, and the script doing what ``astrocal calibrate`` does.
+
+    ``float_copies``: give Siril 32-bit float copies scaled to [0, 1] instead of links to the 16-bit
+    files. Its 16-bit path rounds the Winsorizing bounds to whole ADU, which on a 5-frame stack
+    changes which values it rejects; its float path does not.
+    """
+    from astropy.io import fits
+
     if work.exists():
         shutil.rmtree(work)
     for kind, paths in sets.items():
         folder = work / kind
         folder.mkdir(parents=True)
         for i, p in enumerate(paths):
-            (folder / f"{kind}_{i + 1:05d}.fits").symlink_to(p)
+            target = folder / f"{kind}_{i + 1:05d}.fits"
+            if float_copies:
+                with fits.open(p) as hdul:
+                    header = hdul[0].header.copy()
+                    data = (hdul[0].data.astype(np.float32) / np.float32(65535))
+                for key in ("BZERO", "BSCALE"):
+                    header.remove(key, ignore_missing=True)
+                fits.PrimaryHDU(data, header=header).writeto(target)
+            else:
+                target.symlink_to(p)
     cc = " -cc=dark 3 3" if cosmetic else ""
     lines = ["requires 1.0.0", "setext fits"]
     for kind in sets:
@@ -164,8 +180,9 @@ def run_ours(night: Path, out: Path, logs: Path, tag: str, cosmetic: bool = True
     return seconds, peak
 
 
-def run_siril(sets, work: Path, logs: Path, tag: str, cosmetic: bool = True) -> tuple[float, int]:
-    script = siril_script(sets, work, cosmetic)
+def run_siril(sets, work: Path, logs: Path, tag: str, cosmetic: bool = True,
+              float_copies: bool = False) -> tuple[float, int]:
+    script = siril_script(sets, work, cosmetic, float_copies)
     seconds, peak, code = measure(["siril-cli", "-d", str(work), "-s", str(script)], work, logs / f"siril-{tag}.log")
     if code != 0 or not list((work / "process").glob("pp_light_*.fit*")):
         raise RuntimeError(f"Siril failed, see {logs / f'siril-{tag}.log'}")
@@ -188,45 +205,79 @@ def _read(path: Path) -> np.ndarray:
     return data[::-1] if bottom_up else data
 
 
-def agreement(root: Path, sets, logs: Path, n_lights: int, *, rerun: bool = True) -> dict:
-    """RMS difference of the lights divided by their medians, cosmetic correction off on both sides.
+def _siril_corrections(work: Path, index: int, light: np.ndarray) -> np.ndarray:
+    """Pixels Siril's preprocess changed beyond its own formula ``(raw - dark) / flat * norm``.
 
-    Left out: the pixels either tool's cosmetic correction changes (Siril 1.0.6's ``-cc=dark`` reports
-    its count but, in these runs, leaves the written lights unchanged, so in practice ours), and the
-    pixels Siril clipped (its 32-bit lights are clipped to [0, 1]: saturated stars, and negative
-    values at 0), which hold no calibration to compare.
+    Siril 1.0.6 turns its cosmetic correction on whenever ``-dark=`` is given (hot pixels at 3
+    sigma; ``-cc=dark`` only sets the thresholds), so its lights cannot be made without it. The
+    corrected pixels are found by redoing Siril's formula with Siril's own masters: elsewhere the
+    two agree to float32 rounding.
+    """
+    raw = _read((work / "light" / f"light_{index:05d}.fits").resolve()).astype(np.float64)
+    if np.nanmax(raw) <= 1.0:  # a float copy scaled to [0, 1]
+        raw *= 65535
+    dark = _read(work / "master_dark.fits").astype(np.float64) * 65535
+    flat = _read(work / "master_flat.fits").astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        formula = (raw - dark) / flat
+        norm = np.nanmedian(light / formula)
+        off = np.abs(light - norm * formula)
+    return ~(off <= 1e-5 * np.nanmedian(light))
+
+
+def agreement(root: Path, sets, logs: Path, n_lights: int, *, rerun: bool = True,
+              float_copies: bool = False) -> dict:
+    """RMS difference of the lights divided by their medians, cosmetic correction off where possible.
+
+    Left out: the pixels either tool's cosmetic correction changes (ours: the lights made with and
+    without it differ; Siril's: see :func:`_siril_corrections`, its correction cannot be turned
+    off), and the pixels Siril clipped (its 32-bit lights are clipped to [0, 1]: saturated stars,
+    and negative values at 0), which hold no calibration to compare.
     """
     night = root / "night"
     ours_cc, ours_raw = root / "agree-ours-cc", root / "agree-ours"
-    siril_cc, siril_raw = root / "agree-siril-cc", root / "agree-siril"
+    siril_raw = root / ("agree-siril-float" if float_copies else "agree-siril")
     if rerun:
         # the script's rejection for every master, so the masters are made the same way
         run_ours(night, ours_cc, logs, "agree-cc", cosmetic=True, extra=SIRIL_REJECTION)
         run_ours(night, ours_raw, logs, "agree", cosmetic=False, extra=SIRIL_REJECTION)
-        run_siril(sets, siril_cc, logs, "agree-cc", cosmetic=True)
-        run_siril(sets, siril_raw, logs, "agree", cosmetic=False)
+        run_siril(sets, siril_raw, logs, "agree-float" if float_copies else "agree", cosmetic=False,
+                  float_copies=float_copies)
     rows = []
-    for (o_cc, s_cc), (o, s) in zip(_light_pairs(ours_cc, siril_cc, n_lights), _light_pairs(ours_raw, siril_raw, n_lights)):
+    pairs = zip(_light_pairs(ours_cc, siril_raw, n_lights), _light_pairs(ours_raw, siril_raw, n_lights))
+    for index, ((o_cc, _), (o, s)) in enumerate(pairs, start=1):
         a, b = _read(o), _read(s)
+        by_siril = _siril_corrections(siril_raw, index, b)
         if np.nanmean(np.abs(a / np.nanmedian(a) - b / np.nanmedian(b))) > \
                 np.nanmean(np.abs(a / np.nanmedian(a) - b[::-1] / np.nanmedian(b))):
-            b = b[::-1]  # Siril stored the rows the other way up
+            b, by_siril = b[::-1], by_siril[::-1]  # Siril stored the rows the other way up
             flip = True
         else:
             flip = False
         ra, rb = a / np.nanmedian(a), b / np.nanmedian(b)
-        # Pixels either tool's cosmetic correction changes are defects, not calibration.
-        sb = _read(s_cc)
-        sb = sb[::-1] if flip else sb
-        flagged = (_read(o_cc) != a) | (sb != b)
+        by_ours = _read(o_cc) != a
         clipped = (b <= 0) | (b >= 1)
+        flagged = by_ours | by_siril
         keep = ~flagged & ~clipped & np.isfinite(ra) & np.isfinite(rb)
         diff = (ra - rb)[keep]
         rows.append({"light": o.name, "rms_percent": float(100 * np.sqrt(np.mean(diff ** 2))),
                      "p99_abs_percent": float(100 * np.quantile(np.abs(diff), 0.99)),
-                     "flagged_pixels": int(flagged.sum()), "clipped_pixels": int((clipped & ~flagged).sum()),
-                     "rows_flipped": flip})
-    return {"lights": rows, "max_rms_percent": max(r["rms_percent"] for r in rows)}
+                     "flagged_pixels": int(flagged.sum()), "flagged_by_siril": int(by_siril.sum()),
+                     "flagged_by_ours": int(by_ours.sum()),
+                     "clipped_pixels": int((clipped & ~flagged).sum()), "rows_flipped": flip})
+    return {"lights": rows, "max_rms_percent": max(r["rms_percent"] for r in rows),
+            "siril_input": "32-bit float copies" if float_copies else "the 16-bit files"}
+
+
+def _agreement_lines(found: dict) -> list[str]:
+    lines = [f"Agreement (Siril given {found.get('siril_input', 'the 16-bit files')}; lights divided by their "
+             "medians; pixels either tool's cosmetic correction changed, and pixels Siril clipped, left out):", "",
+             "| light | RMS difference (%) | 99th percentile (%) | left out: ours / Siril's corrections | clipped by Siril |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['light']} | {r['rms_percent']:.4f} | {r['p99_abs_percent']:.4f} | "
+              f"{r.get('flagged_by_ours', '')} / {r.get('flagged_by_siril', '')} | {r.get('clipped_pixels', '')} |"
+              for r in found["lights"]]
+    return lines
 
 
 def write_report(result: dict, out_dir: Path, command: str) -> list[str]:
@@ -243,11 +294,7 @@ def write_report(result: dict, out_dir: Path, command: str) -> list[str]:
     if "time_ratio" in result:
         lines += ["", f"ours / Siril: time {result['time_ratio']:.2f} x, peak memory {result['memory_ratio']:.2f} x"]
     if "agreement" in result:
-        lines += ["", "Agreement (cosmetic correction off, lights divided by their medians, defects left out):", "",
-                  "| light | RMS difference (%) | 99th percentile (%) | defects left out | clipped by Siril |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {r['light']} | {r['rms_percent']:.4f} | {r['p99_abs_percent']:.4f} | {r['flagged_pixels']} | "
-                  f"{r.get('clipped_pixels', '')} |" for r in result["agreement"]["lights"]]
+        lines += [""] + _agreement_lines(result["agreement"])
     (out_dir / "result.md").write_text("\n".join(lines) + "\n")
     return lines
 
@@ -267,6 +314,10 @@ def main() -> None:
                              "instead of the default auto rule")
     parser.add_argument("--agreement", action=argparse.BooleanOptionalAction, default=True,
                         help="compare the calibrated lights with Siril's (cosmetic correction off)")
+    parser.add_argument("--agreement-only", action="store_true",
+                        help="only the agreement runs (no timing), written to agreement.json/.md")
+    parser.add_argument("--siril-float", action="store_true",
+                        help="agreement with Siril given 32-bit float copies of the frames (its float path)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "session", help="scratch and cached night")
     args = parser.parse_args()
     global CORES
@@ -279,6 +330,17 @@ def main() -> None:
     simulate(root / "night", shape, args.lights)
     sets = frames_by_set(root / "night")
     use_siril = not args.no_siril and shutil.which("siril-cli") is not None
+    if args.agreement_only:
+        found = agreement(root, sets, logs, args.lights, float_copies=args.siril_float)
+        out_dir = HERE / "results" / f"session-{shape[0]}x{shape[1]}-{args.lights}lights"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tag = "agreement-float" if args.siril_float else "agreement"
+        write_json(out_dir / f"{tag}.json", found)
+        lines = [f"# Agreement with Siril ({found['siril_input']})", "", f"Command: `{' '.join(sys.argv)}`", ""]
+        lines += _agreement_lines(found)
+        (out_dir / f"{tag}.md").write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+        return
     runs: dict[str, list[tuple[float, int]]] = {"ours": [], "siril": []}
     for k in range(args.repeats):
         runs["ours"].append(run_ours(root / "night", root / "ours", logs, str(k),

@@ -132,6 +132,11 @@ class FrameCatalog:
     duplicates : pandas.DataFrame
         Frames with the same pixels as another frame (``path``, ``duplicate_of``, ``same``:
         ``'file'`` or ``'pixels'``): left out of the table, so no set stacks a frame twice.
+
+    Notes
+    -----
+    :meth:`groups` is worked out once per ``table`` object (a dashboard asks for it hundreds of
+    times): to change the catalogue, assign a new table rather than editing this one in place.
     """
 
     def __init__(self, directory: Path, table: pd.DataFrame, skipped: pd.DataFrame,
@@ -141,6 +146,7 @@ class FrameCatalog:
         self.skipped = skipped
         self.duplicates = pd.DataFrame(columns=DUPLICATE_COLUMNS) if duplicates is None else duplicates
         self.aliases = aliases
+        self._groups: tuple[int, pd.DataFrame, list[FrameGroup]] | None = None
 
     def __len__(self) -> int:
         return len(self.table)
@@ -201,6 +207,12 @@ class FrameCatalog:
         """
         if frame_type is not None and frame_type not in FRAME_TYPES:
             raise ValueError(f"frame_type must be one of {FRAME_TYPES}, not {frame_type!r}")
+        cached = self._groups
+        if cached is None or cached[1] is not self.table or cached[0] != id(self.aliases):
+            cached = self._groups = (id(self.aliases), self.table, self._make_groups())
+        return [g for g in cached[2] if frame_type is None or g.frame_type == frame_type]
+
+    def _make_groups(self) -> list[FrameGroup]:
         out: list[FrameGroup] = []
         table = self.table[(self.table["frame_type"] != "") & ~self.table["path"].isin(self.strays["path"])].copy()
         if table.empty:
@@ -208,8 +220,6 @@ class FrameCatalog:
         table["_exposure_key"] = cluster_values(table["exposure"], absolute=EXPOSURE_ABSOLUTE_TOLERANCE,
                                                 relative=EXPOSURE_RELATIVE_TOLERANCE)
         for ftype in sorted(table["frame_type"].unique(), key=_TYPE_ORDER.get):
-            if frame_type is not None and ftype != frame_type:
-                continue
             sub = table[table["frame_type"] == ftype].copy()
             keys = list(MATCH_KEYS[ftype])
             # Cluster temperatures per type so darks at -10 and -15 °C split, -10.1 and -9.9 do not.

@@ -5,6 +5,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import os
 
 __all__ = ["release_memory", "limit_heap_arenas", "HEAP_ARENAS"]
 
@@ -47,6 +48,19 @@ def limit_heap_arenas(arenas: int = HEAP_ARENAS) -> bool:
     return bool(libc is not None and libc.mallopt(_M_ARENA_MAX, int(arenas)))
 
 
+#: Resident size above which :func:`release_memory` collects every generation.
+FULL_COLLECT_ABOVE = 512 * 2**20
+
+
+def _resident_bytes() -> int | None:
+    """The process's resident set size (Linux), None elsewhere."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 def release_memory() -> bool:
     """Collect garbage and hand the C heap's free pages back to the system.
 
@@ -55,12 +69,17 @@ def release_memory() -> bool:
     longer uses, on top of which the next step's large arrays come. glibc's ``malloc_trim`` returns
     them (as dask's workers do); elsewhere only the garbage is collected.
 
+    A full garbage collection walks every object of the session (a few tenths of a second in a
+    dashboard); it runs when the process holds more than :data:`FULL_COLLECT_ABOVE` bytes, where
+    frames in reference cycles matter. Below that the young generations are collected.
+
     Returns
     -------
     bool
         Whether the heap was trimmed (glibc only).
     """
-    gc.collect()
+    resident = _resident_bytes()
+    gc.collect() if resident is None or resident > FULL_COLLECT_ABOVE else gc.collect(1)
     trim = _malloc_trim()
     if trim is None:
         return False
