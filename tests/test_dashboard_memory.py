@@ -223,8 +223,12 @@ HEAPS_SCRIPT = r"""
 import ctypes, sys, tempfile, threading
 from astrocal_widgets.workflow.memory import limit_heap_arenas
 limited = limit_heap_arenas(2) if sys.argv[1] == "limit" else False
+# every thread alive at once (glibc hands a finished thread's heap to the next one: threads that
+# ran one after the other, as on a busy machine, would share one heap whatever the limit)
+together = threading.Barrier(6)
 def work():
     chunks = [bytearray(4096) for _ in range(2000)]
+    together.wait()
     del chunks
 threads = [threading.Thread(target=work) for _ in range(6)]
 for t in threads: t.start()

@@ -406,33 +406,31 @@ def test_percentile_and_averaged_sigma_are_not_translation_invariant():
         assert base[1].sum() != moved[1].sum(), method
 
 
+@pytest.mark.parametrize("rejection", ["percentile", "sigma", "averaged_sigma"])
 @pytest.mark.parametrize("setting", THRESHOLDS)
-def test_percentile_chunk_path_is_the_per_pixel_path(setting):
-    """Percentile on equal weights, averaged, takes a chunk of columns side by side
-    (_percentile_chunk); every pixel's mean and counts are the per-pixel path's, bit for bit,
-    including the columns it hands back (missing values, the guard choosing between candidates)."""
-    rng = np.random.default_rng(zlib.crc32(f"percentile-chunk/{setting}".encode()))
-    low, high = (float(t) for t in THRESHOLDS[setting]["percentile"])
-    code = kernels._REJ_CODE["percentile"]
+def test_columns_side_by_side_give_the_per_pixel_results(rejection, setting):
+    """Percentile, sigma and averaged sigma on equal weights, averaged, take a chunk of columns
+    side by side (_clip_chunk, and _sorted_row_and_gain for averaged sigma's row gain); every
+    pixel's mean and counts are the per-pixel path's, bit for bit, including the columns handed
+    back to it (missing values, the guard choosing between candidates)."""
+    rng = np.random.default_rng(zlib.crc32(f"side-by-side/{rejection}/{setting}".encode()))
+    low, high = (float(t) for t in THRESHOLDS[setting][rejection])
+    code = kernels._REJ_CODE[rejection]
     cases = ((False, 1.0, 0.0, False), (True, 1.0, 0.0, True), (False, 0.5, 3.0, True), (True, 0.5, 3.0, False))
-    for n in (3, 4, 5, 6, 9):
+    for n in (3, 4, 5, 6, 9, 16, 30):
         for integer, scale, offset, raw in cases:
-            stack = make_stack(rng, n, 1, kernels.CHUNK + 37, integer).astype(np.float32)
-            cols = stack.shape[2]
-            master = np.empty((1, cols), np.float32)
-            lo, hi, kept = (np.empty((1, cols), np.uint16) for _ in range(3))
-            norm = (np.full(n, scale), np.full(n, offset))
-            kernels._band_kernel(stack, code, low, high, kernels.C_AVERAGE, np.ones(n), *norm, *norm, True, raw,
-                                 kernels.sorting_network(n), np.empty(1), kernels.CHUNK, master, lo, hi, kept)
-            for col in range(cols):
-                v = stack[:, 0, col]
-                v = np.sort(v[~np.isnan(v)].astype(np.float64) * scale + offset)
-                ws = np.empty((7, n + 1))
-                ws[kernels.R, :v.size] = v
-                ws[kernels.W, :] = 1.0
-                start, k, nlo, nhi = kernels._reject(code, ws, np.empty((2, n), np.int64), kernels.R, v.size,
-                                                     low, high, np.nan, np.empty(1))
-                expected = np.float32(kernels._combine(kernels.C_AVERAGE, ws, kernels.R, start, k, v.size))
-                got = (master[0, col], lo[0, col], hi[0, col], kept[0, col])
-                assert np.array_equal(got[0], expected, equal_nan=True) and got[1:] == (nlo, nhi, k), \
-                    f"n={n} integer={integer} scale={scale} raw={raw} at column {col}"
+            stack = make_stack(rng, n, 3, 2 * kernels.CHUNK + 37, integer).astype(np.float32)
+            if not integer:
+                stack[:, 1] = np.abs(stack[:, 1])   # positive centres, so percentile and averaged sigma clip
+            outputs = []
+            for side_by_side in (True, False):
+                master = np.empty(stack.shape[1:], np.float32)
+                lo, hi, kept = (np.empty(stack.shape[1:], np.uint16) for _ in range(3))
+                norm = (np.full(n, scale), np.full(n, offset))
+                kernels._band_kernel(stack, code, low, high, kernels.C_AVERAGE, np.full(n, 0.3), *norm, *norm, True,
+                                     raw, kernels.sorting_network(n), np.empty(1), kernels.CHUNK, master, lo, hi,
+                                     kept, side_by_side)
+                outputs.append((master, lo, hi, kept))
+            for x, y, name in zip(*outputs, ("master", "rejected low", "rejected high", "kept")):
+                np.testing.assert_array_equal(x, y, err_msg=f"{name}: n={n} integer={integer} scale={scale} raw={raw}")
+            assert outputs[0][1].any() or outputs[0][2].any() or n <= 3 or rejection != "percentile"

@@ -889,58 +889,25 @@ def _column_into(ws, br, br32, bo, bw, c, n, raw, sc, of, simple):
             ws[W, p] = bw[p, c]
 
 
-# --- percentile clipping of short stacks, a chunk of columns side by side ------------------------
+# --- percentile, sigma and averaged sigma clipping, a chunk of columns side by side -------------
 #
-# Percentile clipping is one pass about the median with thresholds proportional to it: on the
-# short stacks it is chosen for (fewer than 7 frames), the per-pixel path's bookkeeping costs
-# far more than the arithmetic. Here each stage runs over the chunk's columns in one loop the
-# compiler can vectorise. The kept window's mean is summed in the same four lanes, in the same
-# order, as _combine (values outside the window add +0.0, which changes no sum), so the results
-# are the per-pixel path's bit for bit. Columns with a missing value, or whose candidates the
-# guard has to choose between, are left to the per-pixel path (todo[c] = 1).
+# These three methods need only the window's median or mean and sums over the window: on the
+# stacks they are used for (a few to a few dozen frames) the per-pixel path's bookkeeping costs
+# far more than the arithmetic. Here each stage runs over the chunk's columns in a loop the
+# compiler can vectorise; a column's kept values stay a window [lo, lo + k) of its sorted values,
+# as in _clip_monotone. Sums run in the same four lanes, in the same order, as _sum, _std_about
+# and _combine (a value outside the window adds +0.0, which changes no sum), so every result is
+# the per-pixel path's bit for bit. Columns with a missing value, or whose candidates the guard
+# has to choose between, are left to the per-pixel path (todo[c] = 1).
+
+CHUNK_METHODS_MAX_FRAMES = 12   # beyond, the per-pixel (batched) path is as fast (measured at 16 and 30 frames)
+
 
 @njit(**_JIT)
-def _percentile_chunk(br, br32, raw, sc, of, cnt, nf, cc, low, high, w, acc, ab, todo,
-                      master, rej_lo, rej_hi, contributing, row, c0):
-    med = acc[0]
-    s0 = acc[1]
-    s1 = acc[2]
-    s2 = acc[3]
-    s3 = acc[4]
-    vals = acc[5:5 + nf]
-    na = ab[0]
-    nb = ab[1]
-    h = nf // 2
-    for p in range(nf):
-        vp = vals[p]
-        if raw:
-            src = br32[p]
-            for c in range(cc):
-                vp[c] = np.float64(src[c]) * sc + of
-        else:
-            src64 = br[p]
-            for c in range(cc):
-                vp[c] = src64[c]
+def _lane_sums(vals, nf, cc, start, length, active, s0, s1, s2, s3, centre, mode, factor):
+    """Four-lane sums over each active column's window [start, start + length), in _sum's order,
+    of ``factor * x`` (mode 0), ``x - centre`` (mode 1) or ``(x - centre)^2`` (mode 2)."""
     for c in range(cc):
-        if nf % 2 == 1:
-            med[c] = vals[h][c]
-        else:
-            med[c] = (vals[h - 1][c] + vals[h][c]) / 2.0
-        na[c] = 0
-        nb[c] = 0
-    for p in range(nf):
-        vp = vals[p]
-        for c in range(cc):
-            m = med[c]
-            d = vp[c] - m
-            ok = m > 0
-            na[c] += 1 if (ok and -d > low * m) else 0
-            nb[c] += 1 if (ok and d > high * m) else 0
-    floor = max(3, (nf + 1) // 2)
-    for c in range(cc):
-        a = na[c]
-        b = nb[c]
-        todo[c] = 1 if (cnt[c] != nf or (a + b > 0 and nf - a - b < floor)) else 0
         s0[c] = 0.0
         s1[c] = 0.0
         s2[c] = 0.0
@@ -948,21 +915,163 @@ def _percentile_chunk(br, br32, raw, sc, of, cnt, nf, cc, low, high, w, acc, ab,
     for p in range(nf):
         vp = vals[p]
         for c in range(cc):
-            a = na[c]
-            keep = p >= a and p < nf - nb[c]
-            lane = (p - a) & 3
-            x = w * vp[c]
-            s0[c] += x if (keep and lane == 0) else 0.0
-            s1[c] += x if (keep and lane == 1) else 0.0
-            s2[c] += x if (keep and lane == 2) else 0.0
-            s3[c] += x if (keep and lane == 3) else 0.0
+            st = start[c]
+            inside = active[c] != 0 and p >= st and p < st + length[c]
+            lane = (p - st) & 3
+            x = vp[c]
+            if mode == 0:
+                x = factor * x
+            else:
+                x = x - centre[c]
+                if mode == 2:
+                    x = x * x
+            s0[c] += x if (inside and lane == 0) else 0.0
+            s1[c] += x if (inside and lane == 1) else 0.0
+            s2[c] += x if (inside and lane == 2) else 0.0
+            s3[c] += x if (inside and lane == 3) else 0.0
+
+
+@njit(**_JIT)
+def _clip_chunk(method, vals, nf, cnt, cc, low, high, g, w, acc, ab, todo,
+                master, rej_lo, rej_hi, contributing, row, c0):
+    """Percentile, sigma or averaged sigma clipping and the equal-weight mean of the chunk's
+    columns vals[:nf, :cc] (each sorted), written to master etc. at (row, c0 + c)."""
+    cen = acc[0]
+    s0 = acc[1]
+    s1 = acc[2]
+    s2 = acc[3]
+    s3 = acc[4]
+    thl = acc[5]
+    thh = acc[6]
+    y1 = acc[7]
+    lo = ab[0]
+    k = ab[1]
+    na = ab[2]
+    nb = ab[3]
+    act = ab[4]
+    pa = ab[5]
+    pb = ab[6]
+    st = ab[7]
+    ln = ab[8]
+    floor = max(3, (nf + 1) // 2)
+    nact = 0
+    for c in range(cc):
+        full = cnt[c] == nf
+        todo[c] = 0 if full else 1
+        lo[c] = 0
+        k[c] = nf
+        na[c] = 0
+        nb[c] = 0
+        act[c] = 1 if (full and nf > floor) else 0
+        nact += act[c]
+    first = True
+    while nact > 0:
+        # the centre: the window's median, or (averaged sigma) its mean, the first time without
+        # its lowest and highest value
+        if method == R_AVSIGMA:
+            for c in range(cc):
+                st[c] = lo[c] + 1 if first else lo[c]
+                ln[c] = k[c] - 2 if first else k[c]
+            _lane_sums(vals, nf, cc, st, ln, act, s0, s1, s2, s3, cen, 0, 1.0)
+            for c in range(cc):
+                cen[c] = ((s0[c] + s1[c]) + (s2[c] + s3[c])) / ln[c]
+        elif first:           # every window is the whole column: the median is a row
+            h = nf // 2
+            vh = vals[h]
+            vh1 = vals[h - 1]
+            for c in range(cc):
+                cen[c] = vh[c] if nf % 2 == 1 else (vh1[c] + vh[c]) / 2.0
+        else:
+            for c in range(cc):
+                if act[c] != 0:
+                    h = lo[c] + k[c] // 2
+                    cen[c] = vals[h][c] if k[c] % 2 == 1 else (vals[h - 1][c] + vals[h][c]) / 2.0
+        # the thresholds, or no rejection where the spread is unusable (as _centre_spread)
+        if method == R_SIGMA:     # as _std_about: sums of y = x - c and of y^2 over the window
+            _lane_sums(vals, nf, cc, lo, k, act, s0, s1, s2, s3, cen, 1, 1.0)
+            for c in range(cc):
+                y1[c] = (s0[c] + s1[c]) + (s2[c] + s3[c])
+            _lane_sums(vals, nf, cc, lo, k, act, s0, s1, s2, s3, cen, 2, 1.0)
+            for c in range(cc):
+                if act[c] != 0:
+                    thl[c] = _std_from_sums(y1[c], (s0[c] + s1[c]) + (s2[c] + s3[c]), k[c])
+        for c in range(cc):
+            if act[c] == 0:
+                continue
+            m = cen[c]
+            if method == R_PERCENTILE:
+                ok = m > 0
+                tl = low * m
+                th = high * m
+            else:
+                ok_g = True
+                if method == R_SIGMA:
+                    spread = thl[c]
+                else:
+                    ok_g = g > 0 and math.isfinite(g) and m > 0
+                    spread = math.sqrt(g * m) if ok_g else 0.0
+                bound = ZERO_SPREAD_RTOL * max(abs(vals[lo[c]][c]), abs(vals[lo[c] + k[c] - 1][c]))
+                ok = spread > bound
+                if method == R_AVSIGMA:
+                    ok = ok and ok_g
+                tl = low * spread
+                th = high * spread
+            if not ok:
+                act[c] = 0
+            thl[c] = tl
+            thh[c] = th
+        # the candidates: the lowest and highest values of the window beyond the thresholds
+        for c in range(cc):
+            pa[c] = 0
+            pb[c] = 0
+        for p in range(nf):
+            vp = vals[p]
+            for c in range(cc):
+                inside = act[c] != 0 and p >= lo[c] and p < lo[c] + k[c]
+                d = vp[c] - cen[c]
+                pa[c] += 1 if (inside and -d > thl[c]) else 0
+                pb[c] += 1 if (inside and d > thh[c]) else 0
+        nact = 0
+        for c in range(cc):
+            if act[c] == 0:
+                continue
+            nact += 1
+        # once few columns are still clipping, the per-pixel path redoes those (the same results)
+        hand_back = nact * 4 < cc
+        nact = 0
+        for c in range(cc):
+            if act[c] == 0:
+                continue
+            a = pa[c]
+            b = pb[c]
+            if a + b == 0:
+                act[c] = 0
+                continue
+            if k[c] - a - b < floor:      # the guard must choose: the per-pixel path does
+                todo[c] = 1
+                act[c] = 0
+                continue
+            if hand_back and method != R_PERCENTILE:
+                todo[c] = 1
+                act[c] = 0
+                continue
+            lo[c] += a
+            k[c] -= a + b
+            na[c] += a
+            nb[c] += b
+            act[c] = 1 if (k[c] > floor and method != R_PERCENTILE) else 0
+            nact += act[c]
+        first = False
+    # the mean of each window: sums of w * x and of the weights in _combine's lanes
+    for c in range(cc):
+        act[c] = 1
+    _lane_sums(vals, nf, cc, lo, k, act, s0, s1, s2, s3, cen, 0, w)
     for c in range(cc):
         if todo[c]:
             continue
-        k = nf - na[c] - nb[c]
-        # the weights' lane sums, as _combine forms them: k equal weights in four lanes
-        q = k // 4
-        r = k % 4
+        kk = k[c]
+        q = kk // 4
+        r = kk % 4
         w0 = 0.0
         w1 = 0.0
         w2 = 0.0
@@ -982,12 +1091,104 @@ def _percentile_chunk(br, br32, raw, sc, of, cnt, nf, cc, low, high, w, acc, ab,
         master[row, col] = np.float32(((s0[c] + s1[c]) + (s2[c] + s3[c])) / ((w0 + w1) + (w2 + w3)))
         rej_lo[row, col] = na[c]
         rej_hi[row, col] = nb[c]
-        contributing[row, col] = k
+        contributing[row, col] = kk
+
+
+@njit(**_JIT)
+def _fill_vals(vals, br, br32, raw, sc, of, nf, cc):
+    """The chunk's sorted values as _column_into would give them, frame-major, into vals."""
+    for p in range(nf):
+        vp = vals[p]
+        if raw:
+            src = br32[p]
+            for c in range(cc):
+                vp[c] = np.float64(src[c]) * sc + of
+        else:
+            src64 = br[p]
+            for c in range(cc):
+                vp[c] = src64[c]
+
+
+@njit(**_JIT)
+def _sorted_row_and_gain(stack, row, rs, ro, pairs, br, cnt, ws, terms, rowbuf, rowcnt, acc, ab):
+    """_row_gain, its columns side by side, keeping the row's sorted values for the clipping."""
+    nf, _, cols = stack.shape
+    chunk = br.shape[1]
+    cen = acc[0]
+    s0 = acc[1]
+    s1 = acc[2]
+    s2 = acc[3]
+    s3 = acc[4]
+    st = ab[0]
+    ln = ab[1]
+    act = ab[2]
+    nterm = 0
+    for c0 in range(0, cols, chunk):
+        cc = min(chunk, cols - c0)
+        _load_chunk(stack, row, c0, cc, rs, ro, br, cnt)
+        _sort_chunk(pairs, cc, br)
+        for p in range(nf):
+            src = br[p]
+            dst = rowbuf[p]
+            for c in range(cc):
+                dst[c0 + c] = src[c]
+        for c in range(cc):
+            rowcnt[c0 + c] = cnt[c]
+            act[c] = 1 if cnt[c] == nf else 0
+            st[c] = 1
+            ln[c] = nf - 2
+        _lane_sums(br, nf, cc, st, ln, act, s0, s1, s2, s3, cen, 0, 1.0)
+        for c in range(cc):
+            cen[c] = ((s0[c] + s1[c]) + (s2[c] + s3[c])) / (nf - 2)
+            st[c] = 0
+            ln[c] = nf
+        _lane_sums(br, nf, cc, st, ln, act, s0, s1, s2, s3, cen, 2, 1.0)
+        for c in range(cc):      # in column order, as _row_gain appends its terms
+            n = cnt[c]
+            if n < 3:
+                continue
+            if n == nf:
+                cv = cen[c]
+                if not cv > 0:
+                    continue
+                terms[nterm] = ((s0[c] + s1[c]) + (s2[c] + s3[c])) / (n - 1) / cv
+                nterm += 1
+                continue
+            for p in range(n):
+                ws[R, p] = br[p, c]
+            cv = _sum(ws, R, 1, n - 2) / (n - 2)
+            if not cv > 0:
+                continue
+            for p in range(n):
+                dv = ws[R, p] - cv
+                ws[T, p] = dv * dv
+            terms[nterm] = _sum(ws, T, 0, n) / (n - 1) / cv
+            nterm += 1
+    if nterm == 0:
+        return np.nan
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    p = 0
+    while p + 4 <= nterm:
+        a0 += terms[p]
+        a1 += terms[p + 1]
+        a2 += terms[p + 2]
+        a3 += terms[p + 3]
+        p += 4
+    if p < nterm:
+        a0 += terms[p]
+    if p + 1 < nterm:
+        a1 += terms[p + 1]
+    if p + 2 < nterm:
+        a2 += terms[p + 2]
+    return ((a0 + a1) + (a2 + a3)) / nterm
 
 
 @njit(**_JIT)
 def _band_kernel(stack, method, low, high, combine, weights, rs, ro, os_, oo, simple, raw, pairs,
-                 lam, chunk, master, rej_lo, rej_hi, contributing):
+                 lam, chunk, master, rej_lo, rej_hi, contributing, columns_side_by_side=True):
     nf, rows, cols = stack.shape
     # per-band scratch: nothing is allocated inside the row or pixel loops
     br = np.empty((nf, chunk) if not raw or method == R_AVSIGMA else (1, 1))
@@ -1006,11 +1207,18 @@ def _band_kernel(stack, method, low, high, combine, weights, rs, ro, os_, oo, si
     ws = np.empty((7, nf + 1))   # the workspace of the pixel-by-pixel methods
     iw = np.empty((2, nf), np.int64)
     terms = np.empty(cols)
-    # percentile on equal weights, averaged: the chunk's columns side by side (_percentile_chunk)
-    fast_pct = method == R_PERCENTILE and simple and combine == C_AVERAGE and nf >= 3
-    acc = np.empty((5 + nf, chunk) if fast_pct else (1, 1))
-    ab = np.empty((2, chunk) if fast_pct else (1, 1), np.int64)
-    todo = np.empty(chunk if fast_pct else 1, np.int64)
+    # percentile, sigma and averaged sigma on equal weights, averaged: the chunk's columns side by
+    # side (_clip_chunk)
+    by_chunk = columns_side_by_side and simple and combine == C_AVERAGE and nf >= 3 and (
+        method == R_PERCENTILE
+        or ((method == R_SIGMA or method == R_AVSIGMA) and nf <= CHUNK_METHODS_MAX_FRAMES))
+    acc = np.empty((8 + nf, chunk) if by_chunk else (1, 1))
+    vals = acc[8:]
+    ab = np.empty((9, chunk) if by_chunk else (1, 1), np.int64)
+    todo = np.empty(chunk if by_chunk else 1, np.int64)
+    row_kept = by_chunk and method == R_AVSIGMA
+    rowbuf = np.empty((nf, cols) if row_kept else (1, 1))
+    rowcnt = np.empty(cols if row_kept else 1, np.int64)
     orow = O
     if simple:
         orow = R              # output value == rejection value: one row, moved once
@@ -1020,11 +1228,19 @@ def _band_kernel(stack, method, low, high, combine, weights, rs, ro, os_, oo, si
     of = ro[0]
     for row in range(rows):
         g = np.nan
-        if method == R_AVSIGMA:
+        if row_kept:
+            g = _sorted_row_and_gain(stack, row, rs, ro, pairs, br, cnt, ws, terms, rowbuf, rowcnt, acc, ab)
+        elif method == R_AVSIGMA:
             g = _row_gain(stack, row, rs, ro, pairs, br, cnt, ws, terms)
         for c0 in range(0, cols, chunk):
             cc = min(chunk, cols - c0)
-            if raw:
+            if row_kept:
+                for p in range(nf):
+                    for c in range(cc):
+                        vals[p, c] = rowbuf[p, c0 + c]
+                for c in range(cc):
+                    cnt[c] = rowcnt[c0 + c]
+            elif raw:
                 _load_chunk_raw(stack, row, c0, cc, br32, cnt)
                 _sort_chunk(pairs, cc, br32)
             else:
@@ -1034,14 +1250,17 @@ def _band_kernel(stack, method, low, high, combine, weights, rs, ro, os_, oo, si
                 else:
                     _load_payload(stack, row, c0, cc, os_, oo, weights, bo, bw)
                     _sort_chunk_payload(pairs, cc, br, bo, bw)
-            if fast_pct:
-                _percentile_chunk(br, br32, raw, sc, of, cnt, nf, cc, low, high, weights[0], acc, ab,
-                                  todo, master, rej_lo, rej_hi, contributing, row, c0)
+            if by_chunk:
+                if not row_kept:
+                    _fill_vals(vals, br, br32, raw, sc, of, nf, cc)
+                _clip_chunk(method, vals, nf, cnt, cc, low, high, g, weights[0], acc, ab, todo,
+                            master, rej_lo, rej_hi, contributing, row, c0)
                 for c in range(cc):
                     if todo[c] == 0:
                         continue
                     n = cnt[c]
-                    _column_into(ws, br, br32, bo, bw, c, n, raw, sc, of, simple)
+                    for p in range(n):
+                        ws[R, p] = vals[p, c]
                     lo, k, nlo, nhi = _reject(method, ws, iw, orow, n, low, high, g, lam)
                     col = c0 + c
                     master[row, col] = np.float32(_combine(combine, ws, orow, lo, k, n))
