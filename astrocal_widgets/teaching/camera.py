@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quality.characterize import difference_gain
+from ..integrate.estimators import MAD_TO_SIGMA
 from ..simulate.camera import CameraModel, camera_preset
 from .exercises import Exercise, register
 from .exposures import TEACHING_SHAPE, expose_stack, teaching_sensor
@@ -57,15 +57,29 @@ def simulate_flat_pairs(camera: CameraModel | str = "mono", level: float = FLAT_
     return flats[0], flats[1], bias[0], bias[1]
 
 
-def pair_gain(flat1: np.ndarray, flat2: np.ndarray, bias1: np.ndarray, bias2: np.ndarray, *,
-              bayer: bool = False, block: int = 32) -> float:
+def _clipped_variance(difference: np.ndarray, clip: float = 5.0) -> float:
+    """Variance of a difference image without its outliers (cosmic rays): |d - median| <= clip robust sigmas."""
+    d = np.asarray(difference, np.float64).ravel()
+    centre = np.median(d)
+    sigma = MAD_TO_SIGMA * np.median(np.abs(d - centre))
+    return float(np.var(d[np.abs(d - centre) <= clip * sigma], ddof=1)) if sigma > 0 else float(np.var(d, ddof=1))
+
+
+def pair_gain(flat1: np.ndarray, flat2: np.ndarray, bias1: np.ndarray, bias2: np.ndarray) -> float:
     """The gain (e-/ADU) a flat pair and a bias pair show, by the difference method.
 
-    Block by block (``block x block`` pixels, 5-sigma clipped so cosmic rays do not count), then the
-    median over blocks; on a colour sensor (``bayer=True``) each CFA plane on its own, as
-    :func:`~astrocal_widgets.quality.characterize.difference_gain` does.
+    ``(mean F1 + mean F2 - mean B1 - mean B2) / (var(F1 - F2) - var(B1 - B2))`` over the whole frame,
+    each variance taken without the pixels more than 5 robust sigmas off (a cosmic ray in one
+    frame of a pair would add its square to the variance). On a colour sensor the mean and the
+    variance both add up over the channels, so the ratio holds for the mosaic as a whole.
+    :func:`~astrocal_widgets.characterize_camera` does the same block by block, over several pairs.
     """
-    return float(difference_gain([(flat1, flat2)], [(bias1, bias2)], block=block, bayer=bayer)["gain"])
+    f1, f2, b1, b2 = (np.asarray(a, np.float64) for a in (flat1, flat2, bias1, bias2))
+    signal = float(f1.mean() + f2.mean() - b1.mean() - b2.mean())
+    photon_variance = _clipped_variance(f1 - f2) - _clipped_variance(b1 - b2)
+    if not photon_variance > 0:
+        raise ValueError("the flats' difference is no noisier than the bias frames': no photon signal to measure")
+    return signal / photon_variance
 
 
 # --------------------------------------------------------------------------- exercises
@@ -74,13 +88,12 @@ def pair_gain(flat1: np.ndarray, flat2: np.ndarray, bias1: np.ndarray, bias2: np
 def _solve_pair_gain(camera: CameraModel, level: float = FLAT_PAIR_LEVEL, shape: tuple[int, int] = TEACHING_SHAPE,
                      seed: int = 0):
     f1, f2, b1, b2 = simulate_flat_pairs(camera, level, shape=shape, seed=seed)
-    gain = pair_gain(f1, f2, b1, b2, bayer=camera.bayer_pattern is not None)
+    gain = pair_gain(f1, f2, b1, b2)
     signal = float(f1.mean() + f2.mean() - b1.mean() - b2.mean())
-    variance = float(np.var(f1 - f2) - np.var(b1 - b2))
     return round(gain, 3), (
         f"These pairs show {gain:.3f} e-/ADU (the camera's true gain is {camera.gain:g}): the summed signal above "
-        f"bias, {signal:.0f} ADU, over the variance the photons add to the difference, {variance:.0f} ADU² "
-        "(a whole-frame estimate; outliers and blocks are handled by the robust version, pair_gain).")
+        f"bias, {signal:.0f} ADU, over var(F1 - F2) - var(B1 - B2) = {signal / gain:.0f} ADU², the variance the "
+        "photons add to the difference of the flats.")
 
 
 def _solve_variance(camera: CameraModel, signal: float = 20000.0):

@@ -11,7 +11,6 @@ Exercises: ``dark-current-growth`` and ``dark-scale-factor``.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
