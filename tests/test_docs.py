@@ -89,7 +89,7 @@ def test_docs_build_offline_with_the_executed_notebooks(tmp_path, tmp_path_facto
         images = _page_images(html)
         plots = run.count("image/png")
         print(f"{page.name}: {len(images)} images ({plots} plots in the notebook)")
-        assert len(images) == plots, f"{page.name}: {len(images)} images for {plots} plots"
+        assert len(images) >= plots, f"{page.name}: {len(images)} images for {plots} plots"
         assert all((page.parent / src).resolve().is_file() for src in images), images
         if run.count(WIDGET_VIEW):
             assert WIDGET_VIEW in html  # the widget's view and state, for the widget manager
