@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from conftest import skip_or_fail
@@ -64,6 +63,8 @@ def test_api_reference_lists_the_public_api():
 
 def test_docs_build_offline_with_the_executed_notebooks(tmp_path, tmp_path_factory):
     _require_sphinx()
+    import nbformat
+
     executed_dir = tmp_path / "executed"
     executed_dir.mkdir()
     runs = {}
