@@ -330,7 +330,7 @@ def serve_voila(notebook_path: str | os.PathLike, *, cwd: str | os.PathLike | No
                 timeout: float = 120, cell_timeout: int = CELL_TIMEOUT,
                 extra_args: list[str] | tuple[str, ...] = (), log_dir: str | os.PathLike | None = None,
                 env: dict[str, str] | None = None, pythonpath: list[str | os.PathLike] | None = None,
-                ) -> Iterator[tuple[str, VoilaServer]]:
+                python: str | os.PathLike | None = None) -> Iterator[tuple[str, VoilaServer]]:
     """Serve one notebook with Voila on 127.0.0.1; yields ``(url, server)``.
 
     The notebook is only executed when a page requests the URL (one kernel per page load). ``cwd``
@@ -341,14 +341,19 @@ def serve_voila(notebook_path: str | os.PathLike, *, cwd: str | os.PathLike | No
     (default: next to the notebook); :meth:`VoilaServer.log_tail` gives its end for failure messages.
     ``pythonpath`` (default: the repository root) is prepended to the kernel's ``PYTHONPATH``;
     ``env`` adds environment variables for the server and its kernels, after Binder's own
-    (:data:`BINDER_ENV`, what ``binder/start`` exports).
+    (:data:`BINDER_ENV`, what ``binder/start`` exports). ``python`` runs Voila from another environment
+    (e.g. a virtual environment built from ``binder/``; its own ``python3`` kernel spec is used and nothing is
+    added to ``PYTHONPATH`` unless ``pythonpath`` is given); default: this interpreter.
     """
     notebook_path = Path(notebook_path).resolve()
     cwd = Path(cwd) if cwd is not None else notebook_path.parent
     log_dir = Path(log_dir) if log_dir is not None else notebook_path.parent
     extra_env = env
     env = dict(os.environ)
-    env.update(ensure_kernelspec())
+    if python is None:
+        env.update(ensure_kernelspec())
+    elif pythonpath is None:
+        pythonpath = []
     # Binder's Voila configuration (binder/voila.json leaves out JupyterLab extensions Voila's page
     # cannot load, e.g. Notebook 7.6's, which otherwise log console errors), in a private config
     # folder so that a user's ~/.jupyter does not change what is tested.
@@ -361,7 +366,7 @@ def serve_voila(notebook_path: str | os.PathLike, *, cwd: str | os.PathLike | No
 
     def command(port: int) -> list[str]:
         return [
-            sys.executable, "-m", "voila", str(notebook_path),
+            str(python or sys.executable), "-m", "voila", str(notebook_path),
             "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
             f"--VoilaExecutor.timeout={int(cell_timeout)}",
             f"--VoilaExecutor.startup_timeout={int(max(60, timeout))}",

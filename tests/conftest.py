@@ -78,3 +78,15 @@ MAXIM_FLAT = {
     "XBINNING": 1, "YBINNING": 1, "FILTER": "Red", "INSTRUME": "SBIG STF-8300M",
     "DATE-OBS": "2019-03-02T05:06:07",
 }
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The notebooks' execution times (tests/notebook_support.py), whether or not output is captured."""
+    import sys
+
+    support = sys.modules.get("notebook_support")
+    lines = support.execution_times() if support is not None else []
+    if lines:
+        terminalreporter.section("notebook execution times")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -1,4 +1,4 @@
-"""The dashboard in a real browser: notebooks/dashboard.ipynb served by Voila, clicked through in chromium.
+"""The dashboard in a real browser: notebooks/07-dashboard.ipynb served by Voila, clicked through in chromium.
 
 Every step is driven the way a person does it on the default simulated night (Check, Integrate, Save,
 Calibrate, Calibrate all, Back / Next). The test asserts that each plot arrives as a decoded image
@@ -27,7 +27,7 @@ import astrocal_widgets as aw
 from browser_support import (KernelMemoryMonitor, full_screenshot, launch_chromium, open_voila,
                              require_browser_tools, serve_voila)
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "dashboard.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07-dashboard.ipynb"
 #: Another simulated night to walk (opt-in; see the module's docstring).
 NIGHT_ENV = "ASTROCAL_BROWSER_NIGHT"
 BINDER_LIMIT = 2 * 10**9  # bytes: mybinder.org's memory limit

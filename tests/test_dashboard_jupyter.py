@@ -1,6 +1,6 @@
 """The dashboard in JupyterLab 4 and Notebook 7, in a real browser (not only Voila).
 
-notebooks/dashboard.ipynb is copied into a fresh folder and served by ``python -m jupyterlab`` or
+notebooks/07-dashboard.ipynb is copied into a fresh folder and served by ``python -m jupyterlab`` or
 ``python -m notebook`` (tests/browser_support.py ``serve_jupyter``: loopback, no token, private
 Jupyter config/data/runtime/settings folders, no news or update checks). Chromium opens the notebook,
 waits for its kernel (this interpreter), runs every cell with Run > Run All Cells, and drives the
@@ -28,7 +28,7 @@ from browser_support import (jupyter_kernel_processes, jupyter_screenshot, launc
                              run_all_cells, serve_jupyter, wait_for_notebook_output)
 from conftest import skip_or_fail
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "dashboard.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07-dashboard.ipynb"
 SHOT_NAMES = {"lab": "jupyterlab-bias.png", "notebook": "notebook7-bias.png"}
 #: Page errors that are not the dashboard's. Offline: none seen (news and update checks are off),
 #: kept for hosts without a network. Notebook 7.6.5 itself throws one TypeError on every page load

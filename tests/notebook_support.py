@@ -1,0 +1,92 @@
+"""Each notebook of notebooks/ executed once per test session, shared by the tests that need it.
+
+tests/test_notebooks.py checks what each notebook shows; tests/test_docs.py builds the docs from the same
+executed copies (myst-nb does not execute them again). Whichever asks first executes the notebook; a
+notebook that failed is not executed again either (the error is raised to every caller).
+
+The kernel runs in a folder of its own (``tmp_path_factory``), where the notebooks write their simulated
+nights, with ``TMPDIR`` pointing there too, and with this checkout first on ``PYTHONPATH`` so that it imports
+the package under test (also in dask's worker processes), not another installed copy.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+#: Seconds one cell may run before the execution is stopped (a notebook should take well under 60 s).
+CELL_TIMEOUT = 600
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+@dataclass
+class ExecutedNotebook:
+    """A notebook after execution: the executed copy, its working folder and the time it took."""
+
+    path: Path
+    notebook: object  # nbformat.NotebookNode
+    workdir: Path
+    seconds: float
+    error: BaseException | None = field(default=None, repr=False)
+
+    @property
+    def outputs(self) -> list[dict]:
+        return [o for c in self.notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+    @property
+    def errors(self) -> list[dict]:
+        return [o for o in self.outputs if o.get("output_type") == "error"]
+
+    @property
+    def text(self) -> str:
+        """Everything the code cells printed (stdout and stderr)."""
+        return "".join(o.get("text", "") for o in self.outputs if o.get("output_type") == "stream")
+
+    def count(self, mime: str) -> int:
+        """How many outputs carry ``mime`` (``image/png`` for plots, the widget-view type for widgets)."""
+        return sum(mime in o.get("data", {}) for o in self.outputs)
+
+
+#: Executed notebooks of this session, by source path (what the terminal summary reports).
+EXECUTED: dict[Path, ExecutedNotebook] = {}
+
+
+def execute_once(path: Path, tmp_path_factory) -> ExecutedNotebook:
+    """Execute ``path`` top to bottom (nbclient, kernel ``python3``) unless this session already did.
+
+    Raises the execution's error (a cell that raised, a timeout) to every caller.
+    """
+    path = Path(path).resolve()
+    done = EXECUTED.get(path)
+    if done is None:
+        import nbclient
+        import nbformat
+
+        workdir = tmp_path_factory.mktemp(path.stem)
+        env = dict(os.environ, TMPDIR=str(workdir), PYTHONUNBUFFERED="1")
+        env.pop("ASTROCAL_FRAMES", None)  # the notebooks' own default: a simulated night
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        notebook = nbformat.read(path, as_version=4)
+        client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
+                                         resources={"metadata": {"path": str(workdir)}},
+                                         store_widget_state=True)
+        start = time.monotonic()
+        error = None
+        try:
+            client.execute(env=env)
+        except Exception as exc:  # noqa: BLE001 - kept and raised to every caller below
+            error = exc
+        done = EXECUTED[path] = ExecutedNotebook(path, notebook, workdir, time.monotonic() - start, error)
+    if done.error is not None:
+        raise done.error
+    return done
+
+
+def execution_times() -> list[str]:
+    """One line per notebook executed in this session: its name and seconds."""
+    return [f"{p.name}: {e.seconds:.1f} s" + (" (failed)" if e.error is not None else "")
+            for p, e in sorted(EXECUTED.items())]
