@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +79,18 @@ MAXIM_FLAT = {
 }
 
 
-def pytest_terminal_summary(terminalreporter):
-    """The notebooks' execution times (tests/notebook_support.py), whether or not output is captured."""
-    import sys
+_MEASURED: list[str] = []
 
-    support = sys.modules.get("notebook_support")
-    lines = support.execution_times() if support is not None else []
-    if lines:
-        terminalreporter.section("notebook execution times")
-        for line in lines:
+
+def pytest_runtest_logreport(report):
+    """Figures a test records with ``record_property("measured", text)``: also from parallel workers."""
+    if report.when == "call":
+        _MEASURED.extend(str(value) for name, value in report.user_properties if name == "measured")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures tests measured (notebook and docs build times, ...), whether or not output is captured."""
+    if _MEASURED:
+        terminalreporter.section("measured")
+        for line in _MEASURED:
             terminalreporter.write_line(line)

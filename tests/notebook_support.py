@@ -84,9 +84,3 @@ def execute_once(path: Path, tmp_path_factory) -> ExecutedNotebook:
     if done.error is not None:
         raise done.error
     return done
-
-
-def execution_times() -> list[str]:
-    """One line per notebook executed in this session: its name and seconds."""
-    return [f"{p.name}: {e.seconds:.1f} s" + (" (failed)" if e.error is not None else "")
-            for p, e in sorted(EXECUTED.items())]
