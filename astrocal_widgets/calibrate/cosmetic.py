@@ -318,6 +318,18 @@ def _robust_sigma(x: np.ndarray, axis=None) -> np.ndarray | float:
     return float(s) if axis is None else s
 
 
+#: Above this many pixels a plane's robust sigma (the noise floor) is taken from a regular sample of
+#: about this many: its relative error is then about 0.05 %, and the two full-frame medians it saves
+#: were a third of a 24-megapixel defect map's single-threaded time.
+PLANE_SAMPLE = 4_000_000
+
+
+def _plane_sigma(p: np.ndarray) -> float:
+    """:func:`_robust_sigma` of a whole plane, from every k-th row and column of a large one."""
+    step = int(math.isqrt(p.size // PLANE_SAMPLE)) if p.size > 2 * PLANE_SAMPLE else 1
+    return _robust_sigma(p[::step, ::step] if step > 1 else p)
+
+
 def _line_stats(x: np.ndarray, axis: int, mad: bool) -> np.ndarray:
     """Median (``mad=False``) or MAD of each column (``axis=0``) or row (``axis=1``) of a 2-D float array."""
     if axis == 1:
@@ -393,14 +405,14 @@ def noise_map(residual: ArrayLike, *, bayer_pattern: str = "", window: int | Non
     out = np.empty(r.shape, r.dtype)
     for ys, xs in cfa_planes(bayer_pattern):
         p = r[ys, xs]
-        floor = _robust_sigma(p)
+        floor = _plane_sigma(p)
         # A noisy column (flickering readout, RTS) or row: judge its pixels against its own noise.
         columns = _robust_sigma(p, axis=0) if p.shape[0] >= 8 else np.full(p.shape[1], -np.inf)
         rows = _robust_sigma(p, axis=1) if p.shape[1] >= 8 else np.full(p.shape[0], -np.inf)
         local = np.full((1, 1), -np.inf, np.float32)
         if window is not None:
             # The residual is centred on 0 by construction, so median |r| is a local MAD.
-            local = MAD_TO_SIGMA * ndimage.median_filter(np.abs(p), size=int(window), mode="mirror")
+            local = MAD_TO_SIGMA * median_filter(np.abs(p), int(window))
         _largest_term(out[ys, xs], floor, columns, rows, local)
     return out
 
