@@ -71,6 +71,16 @@ class ReadStatistics:
 #: Process-wide counters of pixel reads.
 READ_STATISTICS = ReadStatistics()
 
+_SCRATCH = threading.local()
+
+
+def _scratch(nbytes: int) -> memoryview:
+    """This thread's reusable read buffer, at least ``nbytes`` long (a view of exactly that length)."""
+    buf = getattr(_SCRATCH, "buffer", None)
+    if buf is None or len(buf) < nbytes:
+        buf = _SCRATCH.buffer = bytearray(nbytes)
+    return memoryview(buf)[:nbytes]
+
 
 def _suffix(path: Path) -> str:
     name = path.name.lower()
@@ -164,7 +174,7 @@ class FrameSource:
                 and 0 <= y0 <= y1 <= self.shape[0]):
             out[...] = self.read_rows(y0, y1)
             return
-        stored = self._read_direct(y0, y1)
+        stored = self._read_direct(y0, y1, scratch=True)
         READ_STATISTICS.add(stored.nbytes, (y1 - y0))
         np.copyto(out, stored, casting="unsafe")  # byte order and type in one pass
         if self.bzero != 0.0:
@@ -172,22 +182,33 @@ class FrameSource:
         if self.blank is not None:
             out[stored == self.blank] = np.nan
 
-    def _read_direct(self, y0: int, y1: int) -> np.ndarray:
+    def _read_direct(self, y0: int, y1: int, scratch: bool = False) -> np.ndarray:
+        """The stored rows ``y0:y1``. ``scratch=True``: read into this thread's reusable buffer (the
+        array is then valid until the thread's next such read), which spares the system mapping
+        fresh memory for every band (on virtual machines each fresh page is a costly fault)."""
         dtype = np.dtype(self.dtype)
         width = self.shape[1]
         count = (y1 - y0) * width
+        nbytes = count * dtype.itemsize
         start = self.offset + y0 * width * dtype.itemsize
         try:
-            with open(self.path, "rb") as f:
+            with open(self.path, "rb", buffering=0) as f:
                 f.seek(start)
-                buf = f.read(count * dtype.itemsize)
+                if scratch:
+                    buf = _scratch(nbytes)
+                    got = 0
+                    while got < nbytes and (n := f.readinto(buf[got:])):
+                        got += n
+                else:
+                    buf = f.read(nbytes)
+                    got = len(buf)
         except OSError as exc:
             raise FrameReadError(self.path, f"cannot read pixel data: {exc}") from exc
-        if len(buf) != count * dtype.itemsize:
+        if got != nbytes:
             raise FrameReadError(
-                self.path, f"truncated: rows {y0}:{y1} need bytes {start}-{start + count * dtype.itemsize}, "
-                f"the file ends at {start + len(buf)}")
-        return np.frombuffer(buf, dtype=dtype).reshape(y1 - y0, width)
+                self.path, f"truncated: rows {y0}:{y1} need bytes {start}-{start + nbytes}, "
+                f"the file ends at {start + got}")
+        return np.frombuffer(buf, dtype=dtype, count=count).reshape(y1 - y0, width)
 
     def _read_fits(self, y0: int, y1: int) -> np.ndarray:
         try:
