@@ -3,7 +3,7 @@
 :func:`calibrate_session` runs a whole night; the pieces are public for notebook users.
 """
 from .apply import DarkScaleResult, calibrate_frame, normalized_flat, optimize_dark_scale
-from .cosmetic import DefectMap, cold_pixel_map, correct_defects, defect_map, hot_pixel_map
+from .cosmetic import DefectMap, cold_pixel_map, correct_defects, dark_defect_maps, defect_map, hot_pixel_map
 from .levels import LevelCheck, check_calibrated_level, master_level_problem
 from .library import MasterChoice, MasterLibrary, find_master
 from .masters import MASTER_OPTIONS, build_master, subtract_masters
@@ -17,7 +17,7 @@ __all__ = [
     "calibrate_session", "CalibrationResult", "LightRecord", "MasterRecord", "calibrate_light", "CalibratedLight",
     "calibrate_flats", "FlatCalibration", "build_master", "subtract_masters",
     "MASTER_OPTIONS", "calibrate_frame", "normalized_flat", "optimize_dark_scale", "DarkScaleResult",
-    "hot_pixel_map", "cold_pixel_map", "defect_map", "correct_defects", "DefectMap", "MasterLibrary",
+    "hot_pixel_map", "cold_pixel_map", "dark_defect_maps", "defect_map", "correct_defects", "DefectMap", "MasterLibrary",
     "MasterChoice", "find_master", "check_compatibility", "enforce", "Mismatch", "CalibrationMismatchError",
     "CalibrationWarning", "Prerequisites", "NeededMaster", "flat_prerequisites", "light_prerequisites",
     "master_file", "LevelCheck", "check_calibrated_level", "master_level_problem",

@@ -71,6 +71,7 @@ __all__ = [
     "cfa_planes",
     "check_bayer_pattern",
     "cold_pixel_map",
+    "dark_defect_maps",
     "correct_defects",
     "defect_map",
     "defect_residual",
@@ -795,6 +796,39 @@ class DefectMap:
         return self.hot | self.cold
 
 
+def dark_defect_maps(
+    master_dark: ArrayLike,
+    *,
+    bias: ArrayLike | None = None,
+    k_hot: float = 5.0,
+    k_cold: float = 5.0,
+    bayer_pattern: str = "",
+    min_deficit: float = DEFAULT_MIN_DEFICIT,
+    size: int = DEFAULT_WINDOW,
+    window: int | None = DEFAULT_NOISE_WINDOW,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The dark's share of :func:`defect_map`: its hot pixels and its cold (dead) pixels.
+
+    The two maps come from one residual of the dark, made once. :func:`defect_map` accepts them
+    (``dark_maps=``), so the dark's part can be made as soon as the master dark exists, before the
+    master flat does.
+
+    Returns
+    -------
+    hot, cold : ndarray of bool
+        As :func:`hot_pixel_map` and the dark's term of :func:`cold_pixel_map`.
+    """
+    if not k_hot > 0:
+        raise ValueError(f"k_hot must be > 0, got {k_hot!r}")
+    pat = check_bayer_pattern(bayer_pattern)
+    _check_same_shape(master_dark=master_dark, bias=bias)
+    r, sigma, invalid = _dark_residual(master_dark, bias, pat, size)
+    hot = _flag(r, sigma, k_hot, +1, pat, window) | invalid
+    cold = cold_pixel_map(None, master_dark, k_cold=k_cold, bias=bias, min_deficit=min_deficit,
+                          _memo={"dark": (r, sigma, invalid)}, bayer_pattern=pat, size=size, window=window)
+    return hot, cold
+
+
 def defect_map(
     master_dark: ArrayLike | None = None,
     master_flat: ArrayLike | None = None,
@@ -806,10 +840,16 @@ def defect_map(
     min_deficit: float = DEFAULT_MIN_DEFICIT,
     size: int = DEFAULT_WINDOW,
     window: int | None = DEFAULT_NOISE_WINDOW,
+    dark_maps: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> DefectMap:
     """Hot map from the dark and cold map from the flat and the dark, in one :class:`DefectMap`.
 
-    Parameters are those of :func:`hot_pixel_map` and :func:`cold_pixel_map`.
+    Parameters are those of :func:`hot_pixel_map` and :func:`cold_pixel_map`, and:
+
+    dark_maps : (hot, cold) boolean arrays, optional
+        What :func:`dark_defect_maps` made of this ``master_dark`` (and ``bias``, with the same
+        settings), computed earlier, e.g. while the flats were still being integrated; the dark's
+        residual is then not made again.
     """
     if master_dark is None and master_flat is None:
         raise ValueError("defect_map needs a master_dark, a master_flat or both")
@@ -822,12 +862,13 @@ def defect_map(
     # The dark's residual serves both maps: computed once, both of its maps taken, then let go
     # before the flat's residual is made (the peak holds one residual, not two).
     dark_cold = None
-    if master_dark is not None:
-        r, sigma, invalid = _dark_residual(master_dark, bias, pat, size)
-        hot = _flag(r, sigma, k_hot, +1, pat, window) | invalid
-        dark_cold = cold_pixel_map(None, master_dark, k_cold=k_cold, bias=bias, min_deficit=min_deficit,
-                                   _memo={"dark": (r, sigma, invalid)}, **opts)
-        del r, sigma, invalid
+    if dark_maps is not None:
+        hot, dark_cold = dark_maps
+        if hot.shape != shape:
+            raise ValueError(f"dark_maps are {hot.shape[1]} x {hot.shape[0]} px, the masters {shape[1]} x {shape[0]}")
+    elif master_dark is not None:
+        hot, dark_cold = dark_defect_maps(master_dark, bias=bias, k_hot=k_hot, k_cold=k_cold, bayer_pattern=pat,
+                                          min_deficit=min_deficit, size=size, window=window)
     else:
         hot = np.zeros(shape, bool)
     if master_flat is not None:

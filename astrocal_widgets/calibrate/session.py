@@ -35,7 +35,7 @@ from ..io.sources import read_header
 from ..io.write import write_fits_atomic
 from .apply import optimize_dark_scale, prepare_masters
 from .cosmetic import COMPILING_MESSAGE as COSMETIC_COMPILING_MESSAGE
-from .cosmetic import correct_defects, defect_map
+from .cosmetic import correct_defects, dark_defect_maps, defect_map
 from .cosmetic import kernels_need_compiling as cosmetic_kernels_need_compiling
 from .levels import master_level_problem, sample_rows
 from .library import MasterLibrary, find_master
@@ -347,6 +347,9 @@ def calibrate_session(
                                                 report.step("master flat"), log, temperature_tolerance, strict,
                                                 integration, overscan))
                 for group in steps if group.frame_type == "flat"]
+        # Meanwhile the darks' share of the lights' defect maps, in the thread the flats leave free.
+        dark_parts = _dark_parts_ahead(pool, lights, lib, external, plan, strict=strict,
+                                       temperature_tolerance=temperature_tolerance) if client is None else {}
         for log, job in jobs:
             lib.add(job.result().path)
             log.replay(result)
@@ -356,7 +359,7 @@ def calibrate_session(
     for group in lights:
         _calibrate_lights(group, lib, external, plan, result, report, strict=strict,
                           temperature_tolerance=temperature_tolerance, overwrite=overwrite, defects=defects,
-                          client=client)
+                          client=client, dark_parts=dark_parts)
     report(1.0, "done")
     return result
 
@@ -827,6 +830,7 @@ def calibrate_light(
     defects: dict[tuple, Any] | None = None,
     keep_raw: bool = True,
     overscan: Any = "auto",
+    dark_parts: dict[tuple, Any] | None = None,
 ) -> CalibratedLight:
     """Calibrate one light with the matching masters of a library, in memory (nothing is written).
 
@@ -850,6 +854,10 @@ def calibrate_light(
     keep_raw : bool, default True
         Keep a copy of the light before calibration in ``raw`` (for before/after views); without it
         one full-size frame is all the light costs.
+    dark_parts : dict, optional
+        Futures of the darks' share of the defect maps (:func:`~astrocal_widgets.calibrate.dark_defect_maps`),
+        started by :func:`calibrate_session` while the flats integrate; a missing or failed one is
+        made here instead.
 
     Returns
     -------
@@ -898,8 +906,16 @@ def calibrate_light(
     # are made while no light is held, and the raw masters are let go once both exist.
     with _CACHE_LOCK:
         if wants_defects and defects_key not in defects:
+            dark_maps = None
+            part = (dark_parts or {}).get(_dark_part_key(dark_path, bias_path, k_hot, k_cold, pattern)) \
+                if dark_path is not None else None
+            if part is not None:
+                try:
+                    dark_maps = part.result()
+                except Exception:  # noqa: BLE001 - made again below, where its error is the user's to see
+                    dark_maps = None
             defects[defects_key] = defect_map(load(dark_path), load(flat_path), bias=load(bias_path), k_hot=k_hot,
-                                              k_cold=k_cold, bayer_pattern=pattern)
+                                              k_cold=k_cold, bayer_pattern=pattern, dark_maps=dark_maps)
         terms = None  # an optimised k is this light's own: its terms are made below, not kept
         if not optimise:
             terms = cache.get(terms_key)
@@ -962,7 +978,7 @@ LIGHT_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaff
 
 def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, options: dict[str, Any],
                 rules: dict[str, Any], root: Path, target: Path, overwrite: bool, masters_cache: dict | None = None,
-                defects: dict | None = None) -> tuple[LightRecord, list[str], list[str]]:
+                defects: dict | None = None, dark_parts: dict | None = None) -> tuple[LightRecord, list[str], list[str]]:
     """Calibrate one light and write it with its provenance; only metadata comes back.
 
     One task: run in a thread (sharing the caches) or on a cluster's worker (its own caches, the
@@ -971,7 +987,8 @@ def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: 
     light = calibrate_light(row, lib, external=external, dark_optimization=options["dark_optimization"],
                             cosmetic=options["cosmetic"], k_hot=options["k_hot"], k_cold=options["k_cold"],
                             pedestal=options["pedestal"], label=label, masters_cache=masters_cache,
-                            defects=defects, keep_raw=False, overscan=options["overscan"], **rules)
+                            defects=defects, keep_raw=False, overscan=options["overscan"], dark_parts=dark_parts,
+                            **rules)
     provenance = LightProvenance.of(str(row["path"]), root, options,
                                     {"bias": light.bias, "dark": light.dark, "flat": light.flat})
     for card in provenance.cards():
@@ -989,9 +1006,55 @@ def _defect_map_task(dark_path: str | None, flat_path: str | None, bias_path: st
                       k_cold=k_cold, bayer_pattern=bayer_pattern)
 
 
+def _dark_part_key(dark_path: str, bias_path: str | None, k_hot: float, k_cold: float, pattern: str) -> tuple:
+    return ("dark part", dark_path, bias_path, float(k_hot), float(k_cold), pattern)
+
+
+def _dark_parts_ahead(pool: ThreadPoolExecutor, lights: list[FrameGroup], lib: MasterLibrary,
+                      external: MasterLibrary, plan: _Plan, *, strict: bool, temperature_tolerance: float
+                      ) -> dict[tuple, Any]:
+    """Start the darks' share of the lights' defect maps (:func:`dark_defect_maps`) while the flats integrate.
+
+    Which dark and bias each light set takes is asked of the same matching as the lights', with
+    the masters made so far; a set whose choice fails here, or whose lights end up with other
+    masters, simply makes its map later. Returns futures by :func:`_dark_part_key`.
+    """
+    options = plan.options
+    if not options["cosmetic"] or not lights:
+        return {}
+    parts: dict[tuple, Any] = {}
+    rules = dict(strict=strict, temperature_tolerance=temperature_tolerance,
+                 allow_dark_scaling=options["allow_dark_scaling"])
+    for group in lights:
+        plans = [p for p in plan.lights if p in set(group.paths)]
+        if not plans or all(plan.lights[p].exists() for p in plans):
+            continue  # nothing to calibrate in this set (reused outputs)
+        row = calibrated_row(group.table.iloc[0], options["overscan"], group.aliases)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                bias_path, dark_path, _, _, _ = _light_masters(row, lib, external, group.label, [], [], **rules)
+        except (AstrocalError, ValueError):
+            continue
+        if dark_path is None:
+            continue
+        pattern = row["bayer_pattern"] or ""
+        key = _dark_part_key(dark_path, bias_path, options["k_hot"], options["k_cold"], pattern)
+        if key not in parts:
+            parts[key] = pool.submit(_dark_part_task, dark_path, bias_path, options["k_hot"], options["k_cold"],
+                                     pattern)
+    return parts
+
+
+def _dark_part_task(dark_path: str, bias_path: str | None, k_hot: float, k_cold: float, pattern: str):
+    return dark_defect_maps(_read_master(dark_path), bias=_read_master(bias_path), k_hot=k_hot, k_cold=k_cold,
+                            bayer_pattern=pattern)
+
+
 def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, plan: _Plan,
                       result: CalibrationResult, report: _Progress, *, strict: bool, temperature_tolerance: float,
-                      overwrite: bool, defects: dict[tuple, Any], client: Any = None) -> None:
+                      overwrite: bool, defects: dict[tuple, Any], client: Any = None,
+                      dark_parts: dict[tuple, Any] | None = None) -> None:
     cache: dict[Any, Any] = {}
     rules = dict(strict=strict, temperature_tolerance=temperature_tolerance,
                  allow_dark_scaling=plan.options["allow_dark_scaling"])
@@ -1016,7 +1079,7 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
         if target.exists() and not overwrite:
             return reused(row, target)
         return _light_task(row, lib, external, group.label, plan.options, rules, plan.root, target, overwrite,
-                           cache, defects)
+                           cache, defects, dark_parts)
 
     if plan.options["cosmetic"] and client is None and cosmetic_kernels_need_compiling():
         report(report.done / report.total, f"lights: {COSMETIC_COMPILING_MESSAGE}")

@@ -21,8 +21,11 @@ from .sources import FrameSource, cached_open_source, is_frame_file, read_header
 __all__ = ["open_frames", "find_frame_files", "band_rows", "read_band", "DEFAULT_BAND_BYTES"]
 
 #: Target size of one band chunk (all frames x some rows, float32). Two bands in flight per core
-#: keep peak memory a few hundred MB whatever the number of frames.
-DEFAULT_BAND_BYTES = 64 * 2**20
+#: keep peak memory a few hundred MB whatever the number of frames. Below 32 MiB, glibc's malloc
+#: serves a band from memory the process already has (larger blocks are mapped afresh each time,
+#: and on a virtual machine every fresh page is a costly fault: a 24 MP night spent 15 s of system
+#: time in them with 64 MiB bands, 8-10 s with these).
+DEFAULT_BAND_BYTES = 24 * 2**20
 #: Fewest bands a frame is split into by default (each at least 16 rows).
 MIN_BANDS = 8
 
