@@ -329,3 +329,26 @@ def test_one_rejection_for_every_master_and_reruns_honour_it(tmp_path):
     assert calibrate_session(tmp_path / "night", cosmetic=False).written == []
     with pytest.raises(ValueError, match="named rejection"):
         calibrate_session(tmp_path / "night", rejection_thresholds=(3, 3))
+
+
+def test_the_darks_share_of_the_defect_map_is_made_once_while_the_flats_integrate(tmp_path, monkeypatch):
+    """The dark's residual is made once per (dark, bias) pair: ahead, in the masters' thread pool."""
+    from astrocal_widgets.calibrate import cosmetic
+
+    session = aw.simulate_session(tmp_path / "night", seed=4, shape=(48, 64),
+                                  counts={"bias": 5, "dark": 5, "flat": 5, "darkflat": 5, "light": 3})
+    made = []
+    original = cosmetic._dark_residual
+
+    def counting(master_dark, bias, pat, size, _memo=None):
+        import threading
+        if not (_memo and "dark" in _memo):  # a residual made, not one handed over
+            made.append(threading.current_thread().name)
+        return original(master_dark, bias, pat, size, _memo)
+
+    monkeypatch.setattr(cosmetic, "_dark_residual", counting)
+    result = calibrate_session(tmp_path / "night", output=tmp_path / "out")
+    light_sets = {(l.dark, l.bias) for l in result.lights}
+    assert len(result.lights) == len(session.paths["light"]) and all(l.dark for l in result.lights)
+    assert len(made) == len(light_sets)  # once per pair of masters, not once more for the lights
+    assert all(name.startswith("astrocal-master") for name in made)  # made ahead, beside the flats

@@ -209,6 +209,39 @@ def test_defect_map_bundles_both(night):
     assert dm.cold[night["truth"].cold_pixels.values].all()
 
 
+def test_the_darks_share_made_ahead_gives_the_same_map(night):
+    """calibrate_session makes the dark's part while the flats integrate; handed in, the map is the same."""
+    from astrocal_widgets.calibrate import dark_defect_maps
+
+    dark, flat = night["dark"][300.0], night["flats"][next(iter(night["flats"]))]
+    whole = defect_map(dark, flat, bias=night["bias"], bayer_pattern=night["pattern"])
+    hot, cold = dark_defect_maps(dark, bias=night["bias"], bayer_pattern=night["pattern"])
+    assert np.array_equal(hot, whole.hot) and hot.any()
+    ahead = defect_map(None, flat, bayer_pattern=night["pattern"], dark_maps=(hot, cold))
+    assert np.array_equal(ahead.hot, whole.hot) and np.array_equal(ahead.cold, whole.cold)
+    assert ahead.counts == whole.counts
+    with pytest.raises(ValueError, match="dark_maps are"):
+        defect_map(None, flat[:-2], dark_maps=(hot, cold))
+
+
+def test_a_large_planes_noise_floor_comes_from_a_sample():
+    """Above PLANE_SAMPLE pixels the floor is estimated from every k-th row and column: within 0.5 %."""
+    from astrocal_widgets.calibrate import cosmetic
+
+    rng = np.random.default_rng(5)
+    plane = rng.normal(0, 4.0, (1200, 1100)).astype(np.float32)
+    plane[rng.random(plane.shape) < 0.01] = 500.0  # defects do not move a robust sigma
+    exact = cosmetic._robust_sigma(plane)
+    old = cosmetic.PLANE_SAMPLE
+    try:
+        cosmetic.PLANE_SAMPLE = 200_000
+        sampled = cosmetic._plane_sigma(plane)
+    finally:
+        cosmetic.PLANE_SAMPLE = old
+    assert sampled != exact and sampled == pytest.approx(exact, rel=5e-3)
+    assert cosmetic._plane_sigma(plane) == exact  # below the threshold: every pixel
+
+
 # --------------------------------------------------------------------------- correction
 
 
