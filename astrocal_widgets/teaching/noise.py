@@ -29,7 +29,7 @@ from .exercises import Exercise, register
 __all__ = [
     "master_noise", "noise_increase", "frames_needed", "dark_signal", "frame_noise", "light_noise",
     "flat_electrons", "master_contributions", "darks_needed", "simulate_frames", "bias_pair",
-    "read_noise_from_pair", "NARROWBAND_SKY_RATE", "BROADBAND_SKY_RATE",
+    "read_noise_from_pair", "NARROWBAND_SKY_RATE", "BROADBAND_SKY_RATE", "FLAT_LEVEL",
 ]
 
 #: Sky background in e-/s per pixel of the simulator's filters: broadband (L) and narrowband (Ha).
