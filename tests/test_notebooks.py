@@ -22,8 +22,10 @@ from pathlib import Path
 import pytest
 
 from conftest import skip_or_fail
-from notebook_checks import check_camera, check_darks, check_flats, measured_lines
-from notebook_support import NOTEBOOK_DIR, NOTEBOOKS, REPO_ROOT, WIDGET_VIEW, ExecutedNotebook, execute_once
+from notebook_checks import (check_camera, check_darks, check_flats, check_knob_moved, check_noise,
+                             check_rejection, measured_lines)
+from notebook_support import (NOTEBOOK_DIR, NOTEBOOKS, REPO_ROOT, TEST_ONLY, WIDGET_VIEW, ExecutedNotebook,
+                              execute_once, without_test_cells)
 
 TRUTH_LINE = re.compile(r"^Measured against the truth:", re.MULTILINE)
 
@@ -65,21 +67,28 @@ def expect_own_frames(run: ExecutedNotebook) -> None:
     assert run.count("image/png") >= 1
 
 
-def expect_theory(check=None):
-    """A theory notebook: its measured figures against the truth, a knob, the two exercises judged."""
+def expect_theory(check, knob: bool = False):
+    """A theory notebook: its measured figures against the truth, a knob (moved, for 02 and 03), the
+    two exercises judged."""
     def expect(run: ExecutedNotebook) -> None:
         expect_measured_truth(run)
         assert run.count("image/png") >= 2, "the figures are not drawn"
         assert run.count(WIDGET_VIEW) >= 1, "no widget to turn"
         verdicts = [o for o in run.outputs if "Verdict(" in o.get("data", {}).get("text/plain", "")]
-        assert len(verdicts) == 2, "the exercises did not run with their placeholder answers"
-        if check is not None:
-            check(measured_lines(run.text))
+        waiting = re.findall(r"^Set \w+ and run this cell again\.$", run.text, re.MULTILINE)
+        # the two exercises ran with their placeholder answers: judged, or asking for an answer
+        assert len(verdicts) + len(waiting) == 2, "the two exercises did not run"
+        check(measured_lines(run.text))
+        if knob:
+            last = run.notebook.cells[-1]
+            assert TEST_ONLY in last.metadata.get("tags", [])
+            check_knob_moved("".join(o.get("text", "") for o in last.get("outputs", [])))
     return expect
 
 
 #: What each notebook must show, by its number.
-EXPECTATIONS = {"01": expect_quick_start, "02": expect_theory(), "03": expect_theory(),
+EXPECTATIONS = {"01": expect_quick_start, "02": expect_theory(check_noise, knob=True),
+                "03": expect_theory(check_rejection, knob=True),
                 "04": expect_theory(check_darks), "05": expect_theory(check_flats), "06": expect_theory(check_camera),
                 "07": expect_dashboard, "08": expect_own_frames}
 
@@ -147,7 +156,7 @@ def test_docs_build_offline_with_the_executed_notebooks(tmp_path, tmp_path_facto
     runs = {}
     for path in NOTEBOOKS:
         runs[path.name] = run = execute_once(path, tmp_path_factory)
-        nbformat.write(run.notebook, executed_dir / path.name)
+        nbformat.write(without_test_cells(run.notebook), executed_dir / path.name)
 
     out = tmp_path / "html"
     env = dict(os.environ, ASTROCAL_DOCS_NOTEBOOKS=str(executed_dir), PYTHONUNBUFFERED="1")

@@ -1,13 +1,11 @@
-"""Notebooks 02 (noise) and 03 (rejection): their exercises, their public sums against simulations, and
-the notebooks themselves, executed and checked against the simulator's truth."""
+"""Notebooks 02 (noise) and 03 (rejection): their exercises and their public sums against simulations.
+
+The notebooks themselves are executed by tests/test_notebooks.py (once each), which checks their
+figures with tests/notebook_checks.py."""
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import re
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +15,6 @@ from astrocal_widgets.simulate import camera_preset
 from astrocal_widgets.teaching import check_answer, exercises
 from astrocal_widgets.teaching import noise, rejection
 
-ROOT = Path(__file__).resolve().parents[1]
 MONO = camera_preset("mono")
 # A second camera unlike the first: a noisier, cooler, higher-gain sensor (CCD-like).
 OTHER = dataclasses.replace(MONO, name="test CCD", read_noise=7.0, dark_current=0.01, gain=1.5, bias_level=1000.0)
@@ -188,95 +185,3 @@ def test_rejection_stack_holds_its_truth():
     table = rejection.compare_rejections(stack, ("none", "winsorized_sigma"))
     assert table.loc["none", "trail_error"] > 10 * table.loc["winsorized_sigma", "trail_error"]
     assert table.loc["winsorized_sigma", "rms_error"] < 1.3 * stack.noise_floor()
-
-
-# --- the notebooks -------------------------------------------------------------------------------------
-
-KNOB_MOVED = """
-import matplotlib.pyplot as plt
-drawn, show = [], plt.show
-plt.show = lambda *args, **kwargs: (drawn.append(plt.gcf()), plt.close(plt.gcf()))
-try:
-    panel.children[-2].value = panel.children[-2].value - 1
-finally:
-    plt.show = show
-print(f"the knob drew {len(drawn)} figure(s)")
-"""
-
-
-def _cell_timings(nb) -> list[tuple[int, float, float]]:
-    """(cell index, seconds the kernel ran it, seconds the client then waited before the next cell).
-
-    From nbclient's timing metadata; a long wait means the client missed the kernel's reply for a
-    while (nbclient can do that with widgets, and then waits out its timeout).
-    """
-    from datetime import datetime, timezone
-
-    def parse(text):
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-    code = [(i, c.metadata.get("execution", {})) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    ends = [parse(t["iopub.execute_input"]) for _, t in code[1:]] + [datetime.now(timezone.utc)]
-    return [(i, round((parse(t["shell.execute_reply"]) - parse(t["iopub.execute_input"])).total_seconds(), 1),
-             round((after - parse(t["shell.execute_reply"])).total_seconds(), 1)) for (i, t), after in zip(code, ends)]
-
-
-def _run_notebook(name: str, tmp_path: Path, monkeypatch) -> str:
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    # The kernel imports the package of this checkout, as the tests do.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-    # A student moves the frame-count knob (the last control above the panel's output area). The figure
-    # is counted, not sent: nbclient can miss a cell's reply while a large image goes to an Output widget
-    # (it then waits out its timeout), and a headless run has nobody to look at it anyway.
-    nb.cells.append(nbformat.v4.new_code_cell(KNOB_MOVED))
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    start = time.perf_counter()
-    client.execute()
-    timings = _cell_timings(nb)
-    print(f"{name} executed in {time.perf_counter() - start:.1f} s (with one knob moved); slowest cells "
-          f"(index, s):", sorted(((i, run) for i, run, _ in timings), key=lambda item: -item[1])[:3],
-          "; longest wait for a reply:", max((wait, i) for i, _, wait in timings))
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)  # the knobs
-    # ... and the panel drew its figure again.
-    assert "the knob drew 1 figure(s)" in "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    text = "".join(o.get("text", "") for o in outputs)
-    lines = [line for line in text.splitlines() if line.startswith("Measured against the truth:")]
-    assert len(lines) == 1
-    print(lines[0])
-    return lines[0]
-
-
-def test_noise_notebook_measures_the_camera(tmp_path, monkeypatch):
-    line = _run_notebook("02-noise.ipynb", tmp_path, monkeypatch)
-    items = line.split(": ", 1)[1].rstrip(")").split("), ")  # "name <measured> <unit> (true <value>"
-    parsed = [re.fullmatch(r"(.+) (-?[\d.]+) (\S+) \(true (-?[\d.]+)", item) for item in items]
-    assert all(parsed), items
-    figures = {m.group(1): (float(m.group(2)), float(m.group(4))) for m in parsed}
-    assert set(figures) == {"pedestal", "read noise", "dark current", "shot noise at 20000 e-", "PRNU",
-                            "master bias of 64 frames"}
-    camera = MONO
-    assert figures["read noise"][1] == pytest.approx(camera.read_noise / camera.gain, rel=1e-3)
-    assert figures["dark current"][1] == pytest.approx(camera.dark_current)
-    assert figures["PRNU"][1] == pytest.approx(100 * camera.prnu)
-    assert figures["master bias of 64 frames"][1] == pytest.approx(camera.read_noise / camera.gain / 8, rel=1e-2)
-    for name, (measured, true) in figures.items():
-        assert measured == pytest.approx(true, rel=0.02), name
-
-
-def test_rejection_notebook_measures_each_algorithm(tmp_path, monkeypatch):
-    line = _run_notebook("03-rejection.ipynb", tmp_path, monkeypatch)
-    floor = float(re.search(r"noise floor ([\d.]+) ADU", line).group(1))
-    errors = {name: float(value) for name, value in re.findall(r"([a-z_]+) ([\d.]+)(?:,|$)", line.split("(ADU)")[1])}
-    assert set(errors) == set(rejection.ALGORITHMS)
-    # The floor is the noise of 12 clean 60 s L frames: the sky's at least, a little more on the stars.
-    sky_only = noise.light_noise(MONO, 60.0, noise.BROADBAND_SKY_RATE) / MONO.gain / math.sqrt(12)
-    assert sky_only < floor < 1.3 * sky_only
-    assert errors["none"] > 5 * floor  # the trail and the cosmic rays are in it
-    for name in ("winsorized_sigma", "esd", "mad"):
-        assert floor <= errors[name] < 1.1 * floor, name
