@@ -338,15 +338,15 @@ def test_the_darks_share_of_the_defect_map_is_made_once_while_the_flats_integrat
     session = aw.simulate_session(tmp_path / "night", seed=4, shape=(48, 64),
                                   counts={"bias": 5, "dark": 5, "flat": 5, "darkflat": 5, "light": 3})
     made = []
-    original = cosmetic._dark_residual
+    original = cosmetic._residual
 
-    def counting(master_dark, bias, pat, size, _memo=None):
+    def counting(image, pat, relative, *args, **kwargs):
         import threading
-        if not (_memo and "dark" in _memo):  # a residual made, not one handed over
+        if not relative:  # a dark's residual (a flat's is relative)
             made.append(threading.current_thread().name)
-        return original(master_dark, bias, pat, size, _memo)
+        return original(image, pat, relative, *args, **kwargs)
 
-    monkeypatch.setattr(cosmetic, "_dark_residual", counting)
+    monkeypatch.setattr(cosmetic, "_residual", counting)
     result = calibrate_session(tmp_path / "night", output=tmp_path / "out")
     light_sets = {(l.dark, l.bias) for l in result.lights}
     assert len(result.lights) == len(session.paths["light"]) and all(l.dark for l in result.lights)

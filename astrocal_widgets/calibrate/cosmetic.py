@@ -822,10 +822,21 @@ def dark_defect_maps(
         raise ValueError(f"k_hot must be > 0, got {k_hot!r}")
     pat = check_bayer_pattern(bayer_pattern)
     _check_same_shape(master_dark=master_dark, bias=bias)
-    r, sigma, invalid = _dark_residual(master_dark, bias, pat, size)
+    d = _as_2d_float("master_dark", master_dark)
+    if bias is not None:
+        d -= np.asarray(bias, dtype=d.dtype)
+    return _dark_maps_of(d, pat, k_hot=k_hot, k_cold=k_cold, min_deficit=min_deficit, size=size, window=window)
+
+
+def _dark_maps_of(d: np.ndarray, pat: str, *, k_hot: float, k_cold: float, min_deficit: float, size: int,
+                  window: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dark_defect_maps` of ``d``, the dark minus its bias (``WORK_DTYPE``, overwritten: it
+    becomes the residual, so a caller that made it holds no second full-size copy)."""
+    memo = {"dark": _residual(d, pat, False, size, None, owned=True)}
+    r, sigma, invalid = memo["dark"]
     hot = _flag(r, sigma, k_hot, +1, pat, window) | invalid
-    cold = cold_pixel_map(None, master_dark, k_cold=k_cold, bias=bias, min_deficit=min_deficit,
-                          _memo={"dark": (r, sigma, invalid)}, bayer_pattern=pat, size=size, window=window)
+    cold = cold_pixel_map(None, r, k_cold=k_cold, min_deficit=min_deficit, _memo=memo, bayer_pattern=pat, size=size,
+                          window=window)
     return hot, cold
 
 

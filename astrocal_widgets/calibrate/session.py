@@ -35,7 +35,8 @@ from ..io.sources import read_header
 from ..io.write import write_fits_atomic
 from .apply import optimize_dark_scale, prepare_masters
 from .cosmetic import COMPILING_MESSAGE as COSMETIC_COMPILING_MESSAGE
-from .cosmetic import correct_defects, dark_defect_maps, defect_map
+from .cosmetic import (DEFAULT_MIN_DEFICIT, DEFAULT_NOISE_WINDOW, DEFAULT_WINDOW, _dark_maps_of,
+                       check_bayer_pattern, correct_defects, defect_map)
 from .cosmetic import kernels_need_compiling as cosmetic_kernels_need_compiling
 from .levels import master_level_problem, sample_rows
 from .library import MasterLibrary, find_master
@@ -1047,8 +1048,15 @@ def _dark_parts_ahead(pool: ThreadPoolExecutor, lights: list[FrameGroup], lib: M
 
 
 def _dark_part_task(dark_path: str, bias_path: str | None, k_hot: float, k_cold: float, pattern: str):
-    return dark_defect_maps(_read_master(dark_path), bias=_read_master(bias_path), k_hot=k_hot, k_cold=k_cold,
-                            bayer_pattern=pattern)
+    """:func:`dark_defect_maps` of two master files, holding one full-size frame at a time: the bias is
+    subtracted in place and let go, and the difference becomes the residual."""
+    if not k_hot > 0:
+        raise ValueError(f"k_hot must be > 0, got {k_hot!r}")
+    d = _read_master(dark_path)
+    if bias_path is not None:
+        d -= _read_master(bias_path)
+    return _dark_maps_of(d, check_bayer_pattern(pattern), k_hot=k_hot, k_cold=k_cold, min_deficit=DEFAULT_MIN_DEFICIT,
+                         size=DEFAULT_WINDOW, window=DEFAULT_NOISE_WINDOW)
 
 
 def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, plan: _Plan,
