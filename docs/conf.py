@@ -21,6 +21,8 @@ autosummary_generate = True
 numpydoc_show_class_members = False
 # "## How many frames" -> quality.md#how-many-frames, as on GitHub
 myst_heading_anchors = 3
+# $...$ and $$...$$ formulas (the algorithm pages, the notebooks' markdown cells)
+myst_enable_extensions = ["dollarmath", "amsmath"]
 html_theme = "pydata_sphinx_theme"
 html_title = "astrocal-widgets"
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
