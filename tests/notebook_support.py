@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 #: Seconds one cell may run before the execution is stopped (a notebook should take well under 60 s).
-CELL_TIMEOUT = 600
+CELL_TIMEOUT = 240
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
