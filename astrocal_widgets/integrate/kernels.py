@@ -841,37 +841,33 @@ def _row_gain(stack, row, rs, ro, pairs, br, cnt, ws, terms):
             n = cnt[c]
             if n < 3:
                 continue
-            for p in range(n):
-                ws[R, p] = br[p, c]
-            cen = _sum(ws, R, 1, n - 2) / (n - 2)
-            if not cen > 0:
-                continue
-            for p in range(n):
-                dv = ws[R, p] - cen
-                ws[T, p] = dv * dv
-            terms[nterm] = _sum(ws, T, 0, n) / (n - 1) / cen
-            nterm += 1
+            ok, term = _gain_term(ws, br, c, n)
+            if ok:
+                terms[nterm] = term
+                nterm += 1
+    return _mean_of_terms(terms, nterm)
+
+
+@njit(**_INLINE)
+def _gain_term(ws, br, c, n):
+    """One column's term of the row gain (its sorted values in br[:n, c]) -> (False, 0) when its centre is not > 0."""
+    for p in range(n):
+        ws[R, p] = br[p, c]
+    cen = _sum(ws, R, 1, n - 2) / (n - 2)
+    if not cen > 0:
+        return False, 0.0
+    for p in range(n):
+        dv = ws[R, p] - cen
+        ws[T, p] = dv * dv
+    return True, _sum(ws, T, 0, n) / (n - 1) / cen
+
+
+@njit(**_INLINE)
+def _mean_of_terms(terms, nterm):
+    """The row gain: the mean of its terms, summed in the same four-lane order as everything else."""
     if nterm == 0:
         return np.nan
-    # the terms are summed in the same four-lane order as everything else
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    p = 0
-    while p + 4 <= nterm:
-        s0 += terms[p]
-        s1 += terms[p + 1]
-        s2 += terms[p + 2]
-        s3 += terms[p + 3]
-        p += 4
-    if p < nterm:
-        s0 += terms[p]
-    if p + 1 < nterm:
-        s1 += terms[p + 1]
-    if p + 2 < nterm:
-        s2 += terms[p + 2]
-    return ((s0 + s1) + (s2 + s3)) / nterm
+    return _sum(terms.reshape(1, -1), 0, 0, nterm) / nterm
 
 
 @njit(**_INLINE)
@@ -1154,36 +1150,11 @@ def _sorted_row_and_gain(stack, row, rs, ro, pairs, br, cnt, ws, terms, rowbuf, 
                 terms[nterm] = ((s0[c] + s1[c]) + (s2[c] + s3[c])) / (n - 1) / cv
                 nterm += 1
                 continue
-            for p in range(n):
-                ws[R, p] = br[p, c]
-            cv = _sum(ws, R, 1, n - 2) / (n - 2)
-            if not cv > 0:
-                continue
-            for p in range(n):
-                dv = ws[R, p] - cv
-                ws[T, p] = dv * dv
-            terms[nterm] = _sum(ws, T, 0, n) / (n - 1) / cv
-            nterm += 1
-    if nterm == 0:
-        return np.nan
-    a0 = 0.0
-    a1 = 0.0
-    a2 = 0.0
-    a3 = 0.0
-    p = 0
-    while p + 4 <= nterm:
-        a0 += terms[p]
-        a1 += terms[p + 1]
-        a2 += terms[p + 2]
-        a3 += terms[p + 3]
-        p += 4
-    if p < nterm:
-        a0 += terms[p]
-    if p + 1 < nterm:
-        a1 += terms[p + 1]
-    if p + 2 < nterm:
-        a2 += terms[p + 2]
-    return ((a0 + a1) + (a2 + a3)) / nterm
+            ok, term = _gain_term(ws, br, c, n)
+            if ok:
+                terms[nterm] = term
+                nterm += 1
+    return _mean_of_terms(terms, nterm)
 
 
 @njit(**_JIT)
