@@ -693,13 +693,18 @@ def _dark_residual(master_dark, bias, pat: str, size: int, _memo: dict | None = 
     """The dark's (minus the bias) residual, sigma and invalid pixels; reused from ``_memo`` when given."""
     if _memo is not None and "dark" in _memo:
         return _memo["dark"]
-    d = _as_2d_float("master_dark", master_dark)
-    if bias is not None:
-        d -= np.asarray(bias, dtype=d.dtype)
-    out = _residual(d, pat, False, size, None, owned=True)
+    out = _residual(_dark_minus_bias(master_dark, bias), pat, False, size, None, owned=True)
     if _memo is not None:
         _memo["dark"] = out
     return out
+
+
+def _dark_minus_bias(master_dark, bias) -> np.ndarray:
+    """A working copy of the dark with the bias subtracted (the caller's arrays are not touched)."""
+    d = _as_2d_float("master_dark", master_dark)
+    if bias is not None:
+        d -= np.asarray(bias, dtype=d.dtype)
+    return d
 
 
 def cold_pixel_map(
@@ -818,20 +823,19 @@ def dark_defect_maps(
     hot, cold : ndarray of bool
         As :func:`hot_pixel_map` and the dark's term of :func:`cold_pixel_map`.
     """
+    _check_same_shape(master_dark=master_dark, bias=bias)
+    return _dark_maps_of(_dark_minus_bias(master_dark, bias), bayer_pattern, k_hot=k_hot, k_cold=k_cold,
+                         min_deficit=min_deficit, size=size, window=window)
+
+
+def _dark_maps_of(d: np.ndarray, bayer_pattern: str = "", *, k_hot: float = 5.0, k_cold: float = 5.0,
+                  min_deficit: float = DEFAULT_MIN_DEFICIT, size: int = DEFAULT_WINDOW,
+                  window: int | None = DEFAULT_NOISE_WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dark_defect_maps` of ``d``, the dark minus its bias (``WORK_DTYPE``, overwritten: it
+    becomes the residual, so a caller that made it holds no second full-size copy)."""
     if not k_hot > 0:
         raise ValueError(f"k_hot must be > 0, got {k_hot!r}")
     pat = check_bayer_pattern(bayer_pattern)
-    _check_same_shape(master_dark=master_dark, bias=bias)
-    d = _as_2d_float("master_dark", master_dark)
-    if bias is not None:
-        d -= np.asarray(bias, dtype=d.dtype)
-    return _dark_maps_of(d, pat, k_hot=k_hot, k_cold=k_cold, min_deficit=min_deficit, size=size, window=window)
-
-
-def _dark_maps_of(d: np.ndarray, pat: str, *, k_hot: float, k_cold: float, min_deficit: float, size: int,
-                  window: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`dark_defect_maps` of ``d``, the dark minus its bias (``WORK_DTYPE``, overwritten: it
-    becomes the residual, so a caller that made it holds no second full-size copy)."""
     memo = {"dark": _residual(d, pat, False, size, None, owned=True)}
     r, sigma, invalid = memo["dark"]
     hot = _flag(r, sigma, k_hot, +1, pat, window) | invalid

@@ -35,8 +35,7 @@ from ..io.sources import read_header
 from ..io.write import write_fits_atomic
 from .apply import optimize_dark_scale, prepare_masters
 from .cosmetic import COMPILING_MESSAGE as COSMETIC_COMPILING_MESSAGE
-from .cosmetic import (DEFAULT_MIN_DEFICIT, DEFAULT_NOISE_WINDOW, DEFAULT_WINDOW, _dark_maps_of,
-                       check_bayer_pattern, correct_defects, defect_map)
+from .cosmetic import _dark_maps_of, correct_defects, defect_map
 from .cosmetic import kernels_need_compiling as cosmetic_kernels_need_compiling
 from .levels import master_level_problem, sample_rows
 from .library import MasterLibrary, find_master
@@ -350,7 +349,8 @@ def calibrate_session(
                 for group in steps if group.frame_type == "flat"]
         # Meanwhile the darks' share of the lights' defect maps, in the thread the flats leave free.
         dark_parts = _dark_parts_ahead(pool, lights, lib, external, plan, strict=strict,
-                                       temperature_tolerance=temperature_tolerance) if client is None else {}
+                                       temperature_tolerance=temperature_tolerance,
+                                       overwrite=overwrite) if client is None else {}
         for log, job in jobs:
             lib.add(job.result().path)
             log.replay(result)
@@ -1012,8 +1012,8 @@ def _dark_part_key(dark_path: str, bias_path: str | None, k_hot: float, k_cold: 
 
 
 def _dark_parts_ahead(pool: ThreadPoolExecutor, lights: list[FrameGroup], lib: MasterLibrary,
-                      external: MasterLibrary, plan: _Plan, *, strict: bool, temperature_tolerance: float
-                      ) -> dict[tuple, Any]:
+                      external: MasterLibrary, plan: _Plan, *, strict: bool, temperature_tolerance: float,
+                      overwrite: bool) -> dict[tuple, Any]:
     """Start the darks' share of the lights' defect maps (:func:`dark_defect_maps`) while the flats integrate.
 
     Which dark and bias each light set takes is asked of the same matching as the lights', with
@@ -1027,9 +1027,8 @@ def _dark_parts_ahead(pool: ThreadPoolExecutor, lights: list[FrameGroup], lib: M
     rules = dict(strict=strict, temperature_tolerance=temperature_tolerance,
                  allow_dark_scaling=options["allow_dark_scaling"])
     for group in lights:
-        plans = [p for p in plan.lights if p in set(group.paths)]
-        if not plans or all(plan.lights[p].exists() for p in plans):
-            continue  # nothing to calibrate in this set (reused outputs)
+        if not overwrite and all(plan.lights[str(p)].exists() for p in group.paths):
+            continue  # nothing to calibrate in this set (its outputs are reused)
         row = calibrated_row(group.table.iloc[0], options["overscan"], group.aliases)
         try:
             with warnings.catch_warnings():
@@ -1050,13 +1049,10 @@ def _dark_parts_ahead(pool: ThreadPoolExecutor, lights: list[FrameGroup], lib: M
 def _dark_part_task(dark_path: str, bias_path: str | None, k_hot: float, k_cold: float, pattern: str):
     """:func:`dark_defect_maps` of two master files, holding one full-size frame at a time: the bias is
     subtracted in place and let go, and the difference becomes the residual."""
-    if not k_hot > 0:
-        raise ValueError(f"k_hot must be > 0, got {k_hot!r}")
     d = _read_master(dark_path)
     if bias_path is not None:
         d -= _read_master(bias_path)
-    return _dark_maps_of(d, check_bayer_pattern(pattern), k_hot=k_hot, k_cold=k_cold, min_deficit=DEFAULT_MIN_DEFICIT,
-                         size=DEFAULT_WINDOW, window=DEFAULT_NOISE_WINDOW)
+    return _dark_maps_of(d, pattern, k_hot=k_hot, k_cold=k_cold)
 
 
 def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, plan: _Plan,
