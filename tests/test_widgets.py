@@ -341,3 +341,18 @@ def test_threshold_boxes_show_the_resolved_algorithms_defaults(dashboard):
     panel.overwrite.value = True
     panel.group.value = 0  # same set: re-selecting does not fire; a set change resets it (see above)
     panel.overwrite.value = False
+
+
+def test_knobs_draw_below_themselves_only_when_moved():
+    import ipywidgets as w
+
+    from astrocal_widgets.widgets import knobs
+
+    calls = []
+    slider = w.IntSlider(value=3, min=1, max=10)
+    panel = knobs(lambda n, name: calls.append((n, name)), n=slider, name=w.Text(value="a"))
+    assert isinstance(panel.children[-1], w.Output) and panel.children[0] is slider
+    assert calls == []  # nothing drawn when made: the notebook draws the default in a plain cell
+    slider.value = 5
+    panel.children[1].value = "b"
+    assert calls == [(5, "a"), (5, "b")]

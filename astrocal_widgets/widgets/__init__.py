@@ -5,5 +5,6 @@ Plots are rendered to PNG (:func:`astrocal_widgets.plots.to_png`) into Image wid
 JupyterLab, Notebook 7, Voila and static renderings alike.
 """
 from .dashboard import STEP_TITLES, CalibrationDashboard
+from .knobs import knobs
 
-__all__ = ["CalibrationDashboard", "STEP_TITLES"]
+__all__ = ["CalibrationDashboard", "STEP_TITLES", "knobs"]
