@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from .. import quality
 from ..simulate.camera import CameraModel, SensorModel, stream_rng
 from ..simulate.scene import DEFAULT_FILTERS
 from .exercises import Exercise, register
@@ -43,11 +44,10 @@ def master_noise(frame_noise: float, n_frames: int) -> float:
     """Noise of the average of ``n_frames`` frames that each have ``frame_noise`` (any unit).
 
     Independent noises add in quadrature: the sum of N frames has ``sqrt(N) sigma``, and the
-    average, that sum divided by N, has ``sigma / sqrt(N)``.
+    average, that sum divided by N, has ``sigma / sqrt(N)``: :func:`astrocal_widgets.quality.master_noise`,
+    which the dashboards use too.
     """
-    if n_frames < 1:
-        raise ValueError(f"a master needs at least one frame, got {n_frames}")
-    return float(frame_noise) / math.sqrt(n_frames)
+    return float(quality.master_noise(frame_noise, n_frames))
 
 
 def noise_increase(light_noise: float, master_frame_noise: float, n_frames: int) -> float:
@@ -79,11 +79,9 @@ def frames_needed(light_noise: float, master_frame_noise: float, max_increase: f
     From ``sqrt(1 + r^2 / N) < 1 + p`` with ``r = master_frame_noise / light_noise``:
     ``N > r^2 / ((1 + p)^2 - 1)``.
     """
-    if not max_increase > 0:
-        raise ValueError(f"max_increase must be > 0, got {max_increase}")
-    ratio2 = (master_frame_noise / light_noise) ** 2
-    n = max(1, math.ceil(ratio2 / ((1.0 + max_increase) ** 2 - 1.0)))
-    # The closed form can land one off on a rounding tie: settle it with the definition itself.
+    n = quality.frames_needed(master_frame_noise, light_noise, max_increase=max_increase)
+    # That one keeps the increase at most max_increase; here it must stay below it: settle a tie (and
+    # any rounding of the closed form) with the definition itself.
     while noise_increase(light_noise, master_frame_noise, n) >= max_increase:
         n += 1
     while n > 1 and noise_increase(light_noise, master_frame_noise, n - 1) < max_increase:
