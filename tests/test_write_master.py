@@ -99,6 +99,7 @@ def test_extensions_hold_master_and_rejection_maps(stacks, tmp_path):
         np.testing.assert_array_equal(hdul[0].data, computed.master.values)
         for name, var in (("REJ_LOW", "rejected_low"), ("REJ_HIGH", "rejected_high"), ("CONTRIB", "contributing")):
             assert isinstance(hdul[name], fits.ImageHDU)
+            assert hdul[name].header["BITPIX"] == 8  # counts of up to 255 frames: one byte each
             np.testing.assert_array_equal(hdul[name].data, computed[var].values)
         # no NaN in the frames: kept + rejected = N everywhere, and the fractions follow
         total = hdul["CONTRIB"].data.astype(int) + hdul["REJ_LOW"].data + hdul["REJ_HIGH"].data
@@ -107,6 +108,18 @@ def test_extensions_hold_master_and_rejection_maps(stacks, tmp_path):
         assert h["REJFRACL"] == pytest.approx(hdul["REJ_LOW"].data.sum() / (N * SHAPE[0] * SHAPE[1]))
         assert h["REJFRACH"] == pytest.approx(hdul["REJ_HIGH"].data.sum() / (N * SHAPE[0] * SHAPE[1]))
         assert hdul["REJ_HIGH"].data.sum() > 0  # the simulated darks have cosmic rays
+
+
+def test_counts_of_more_than_255_frames_keep_16_bits(tmp_path):
+    n = 300
+    cube = np.random.default_rng(3).normal(100.0, 5.0, (n, 6, 7)).astype(np.float32)
+    cube[:, 0, 0] = 7.0  # one pixel where every frame is equal: all n kept
+    ds = integrate(cube, rejection="sigma", low=3.0, high=3.0)
+    out = write_master(ds, tmp_path / "master_many.fits")
+    with fits.open(out) as hdul:
+        assert hdul["CONTRIB"].data.dtype == np.uint16
+        assert hdul["CONTRIB"].data[0, 0] == n
+        np.testing.assert_array_equal(hdul["CONTRIB"].data, ds["contributing"].values)
 
 
 def test_sources_table(stacks, tmp_path):

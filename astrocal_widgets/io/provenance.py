@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -31,7 +32,17 @@ def content_hash(path: str | os.PathLike) -> str:
     """
     p = os.path.abspath(path)
     st = os.stat(p)
-    return _hash(p, st.st_size, st.st_mtime_ns)
+    key = (p, st.st_size, st.st_mtime_ns)
+    # Threads asking for the same file at once (lights calibrated together all name the same masters)
+    # wait for one reading instead of each reading it.
+    with _LOCKS_LOCK:
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        return _hash(*key)
+
+
+_LOCKS: dict[tuple, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=4096)
