@@ -57,7 +57,8 @@ def _image(name: str, x: ArrayLike) -> np.ndarray:
 _BAND_ROWS = 256
 
 
-def normalized_flat(master_flat: ArrayLike, bayer_pattern: str = "", statistic: str = "mean") -> np.ndarray:
+def normalized_flat(master_flat: ArrayLike, bayer_pattern: str = "", statistic: str = "mean", *,
+                    consume: bool = False) -> np.ndarray:
     """The master flat divided by its mean, per Bayer colour for a CFA mosaic.
 
     Parameters
@@ -73,6 +74,9 @@ def normalized_flat(master_flat: ArrayLike, bayer_pattern: str = "", statistic: 
         calibrated frame would be divided by the flat's colour balance.
     statistic : {"mean", "median"}
         Statistic of ``<F>`` (per colour), taken in float64.
+    consume : bool, default False
+        ``master_flat`` is a float32 array of the caller's that may be overwritten: it becomes the
+        result, and no other full-size array is made (the values are the same).
 
     Returns
     -------
@@ -91,32 +95,44 @@ def normalized_flat(master_flat: ArrayLike, bayer_pattern: str = "", statistic: 
     if statistic not in _FLAT_STATISTICS:
         raise ValueError(f"statistic must be one of {_FLAT_STATISTICS}, got {statistic!r}")
     src = _image("master_flat", master_flat)
-    # float32 storage (a copy: the input stays untouched), float64 arithmetic: the statistic is
-    # accumulated and the division done in float64 a band at a time, without a float64 frame.
-    f = src.astype(np.float64 if src.dtype == np.float64 else np.float32)
+    in_place = consume and src.dtype == np.float32 and src.flags.c_contiguous and src.flags.writeable
+    # float32 storage (a copy unless consumed: the input stays untouched), float64 arithmetic: the
+    # statistic is accumulated and the division done in float64 a band at a time, without a float64 frame.
+    f = src if in_place else src.astype(np.float64 if src.dtype == np.float64 else np.float32)
     with np.errstate(invalid="ignore"):
         invalid = ~np.isfinite(f) | ~(f > 0)
-    f[invalid] = np.nan
+    n_bad = int(invalid.sum())
+    if n_bad:
+        f[invalid] = np.nan
     if pat:
         cell = np.array(list(pat)).reshape(2, 2)
         groups = {c: [(ys, xs) for (ys, xs) in cfa_planes(pat) if cell[ys.start, xs.start] == c] for c in "RGB"}
     else:
         groups = {"": cfa_planes(pat)}
-    out = np.empty(f.shape, np.float32)
-    for colour, planes in groups.items():
-        values = np.concatenate([f[ys, xs].ravel() for ys, xs in planes])
-        if not np.any(np.isfinite(values)):
+    out = f if in_place else np.empty(f.shape, np.float32)
+    levels = {}
+    for colour, planes in groups.items():  # every level first: the division may overwrite f
+        # One whole plane is the frame itself (a view, not a copy).
+        values = f.ravel() if planes == [(slice(None), slice(None))] else \
+            np.concatenate([f[ys, xs].ravel() for ys, xs in planes])
+        if n_bad and not np.any(np.isfinite(values)):
             what = f"the {colour} pixels of the master flat" if colour else "the master flat"
             raise ValueError(f"{what}: not a single positive finite value, cannot normalise")
-        level = float(np.nanmean(values, dtype=np.float64) if statistic == "mean"
-                      else np.nanmedian(values.astype(np.float64)))
+        if statistic == "mean":
+            # With no NaN, nanmean's sum is this very sum (it only copies the values first).
+            level = float(np.sum(values, dtype=np.float64) / values.size if not n_bad
+                          else np.nanmean(values, dtype=np.float64))
+        else:
+            level = float(np.nanmedian(values.astype(np.float64)))
+        levels[colour] = level
         del values
+    for colour, planes in groups.items():
+        level = levels[colour]
         for ys, xs in planes:
             plane, target = f[ys, xs], out[ys, xs]
             for y0 in range(0, plane.shape[0], _BAND_ROWS):
                 target[y0:y0 + _BAND_ROWS] = plane[y0:y0 + _BAND_ROWS].astype(np.float64) / level
             out[ys, xs] = target
-    n_bad = int(invalid.sum())
     if n_bad:
         warnings.warn(
             CalibrationWarning(
@@ -243,12 +259,18 @@ class PreparedMasters:
 
 
 def prepare_masters(*, bias: ArrayLike | None = None, dark: ArrayLike | None = None, flat: ArrayLike | None = None,
-                    dark_scale: float = 1.0, bayer_pattern: str = "", flat_statistic: str = "mean") -> PreparedMasters:
+                    dark_scale: float = 1.0, bayer_pattern: str = "", flat_statistic: str = "mean",
+                    consume: bool = False) -> PreparedMasters:
     """The terms :func:`calibrate_frame` subtracts and divides by, once, for calibrating many frames.
 
     ``prepare_masters(...).apply(frame)`` gives exactly what ``calibrate_frame(frame, ...)`` does
     (the same float32 operations in the same order), without recomputing the normalised flat and the
-    scaled dark for every frame. Parameters are those of :func:`calibrate_frame` (checked there).
+    scaled dark for every frame. Parameters are those of :func:`calibrate_frame` (checked there), and:
+
+    consume : bool, default False
+        ``dark`` and ``flat`` are float32 arrays of the caller's that may be overwritten: they become
+        the dark term and the normalised flat, so the terms cost no memory beyond the masters (the
+        values are the same).
     """
     k = float(dark_scale)
     B = None if bias is None else np.asarray(bias).astype(np.float32, copy=False)
@@ -256,13 +278,14 @@ def prepare_masters(*, bias: ArrayLike | None = None, dark: ArrayLike | None = N
     dark_term = None
     if D is not None:
         if B is not None:
-            dark_term = D.astype(np.float32, copy=True)
+            owned = consume and D.dtype == np.float32 and D.flags.writeable
+            dark_term = D if owned else D.astype(np.float32, copy=True)
             dark_term -= B
             if k != 1.0:
                 dark_term *= np.float32(k)
         else:
             dark_term = D.astype(np.float32, copy=False)  # L - D: pedestal and thermal signal at once
-    F = None if flat is None else normalized_flat(flat, bayer_pattern, flat_statistic)
+    F = None if flat is None else normalized_flat(flat, bayer_pattern, flat_statistic, consume=consume)
     return PreparedMasters(B, dark_term, F)
 
 

@@ -403,8 +403,10 @@ def noise_map(residual: ArrayLike, *, bayer_pattern: str = "", window: int | Non
     r = np.asarray(residual)
     if r.dtype not in (np.float32, np.float64):
         r = r.astype(np.float64)
-    out = np.empty(r.shape, r.dtype)
-    for ys, xs in cfa_planes(bayer_pattern):
+    planes = cfa_planes(bayer_pattern)
+    # A mono frame's window term becomes the map itself (one full-size array fewer at the peak).
+    out = None if len(planes) == 1 and window is not None else np.empty(r.shape, r.dtype)
+    for ys, xs in planes:
         p = r[ys, xs]
         floor = _plane_sigma(p)
         # A noisy column (flickering readout, RTS) or row: judge its pixels against its own noise.
@@ -413,7 +415,10 @@ def noise_map(residual: ArrayLike, *, bayer_pattern: str = "", window: int | Non
         local = np.full((1, 1), -np.inf, np.float32)
         if window is not None:
             # The residual is centred on 0 by construction, so median |r| is a local MAD.
-            local = MAD_TO_SIGMA * median_filter(np.abs(p), int(window))
+            local = median_filter(np.abs(p), int(window)).astype(r.dtype, copy=False)
+            local *= MAD_TO_SIGMA
+        if out is None:
+            out = local  # each pixel's term is read before the pixel is written
         _largest_term(out[ys, xs], floor, columns, rows, local)
     return out
 
@@ -864,12 +869,13 @@ def defect_map(
     dark_maps : (hot, cold) boolean arrays, optional
         What :func:`dark_defect_maps` made of this ``master_dark`` (and ``bias``, with the same
         settings), computed earlier, e.g. while the flats were still being integrated; the dark's
-        residual is then not made again.
+        residual is then not made again, and ``master_dark`` may be left out.
     """
-    if master_dark is None and master_flat is None:
+    if master_dark is None and master_flat is None and dark_maps is None:
         raise ValueError("defect_map needs a master_dark, a master_flat or both")
     _check_same_shape(master_dark=master_dark, master_flat=master_flat, bias=bias)
-    shape = np.shape(master_dark if master_dark is not None else master_flat)
+    shape = np.shape(master_dark if master_dark is not None else
+                     master_flat if master_flat is not None else dark_maps[0])
     opts = {"bayer_pattern": bayer_pattern, "size": size, "window": window}
     if not k_hot > 0:
         raise ValueError(f"k_hot must be > 0, got {k_hot!r}")

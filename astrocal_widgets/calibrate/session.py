@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import dask
+import dask.array as da
 import numpy as np
 from astropy.io import fits
 
@@ -26,6 +27,7 @@ from .._version import __version__
 from ..errors import AstrocalError, MissingMasterError, StaleOutputError
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import exposures_match
+from ..heap import trim_heap
 from ..integrate import write_master
 from ..integrate.master import master_mismatch
 from ..io.cube import open_frames
@@ -341,6 +343,7 @@ def calibrate_session(
         for log, job in jobs:
             lib.add(job.result().path)
             log.replay(result)
+        trim_heap()  # the masters' freed bands: the flats' full-size arrays would not reuse them
 
         # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
         jobs = [(log := _TaskLog(), pool.submit(_master_flat, group, plan.masters[group.slug], lib, overwrite,
@@ -356,6 +359,7 @@ def calibrate_session(
             log.replay(result)
 
     # 3. Lights. Defect maps are shared by every light calibrated with the same masters.
+    trim_heap()
     defects: dict[tuple, Any] = {}
     for group in lights:
         _calibrate_lights(group, lib, external, plan, result, report, strict=strict,
@@ -504,7 +508,9 @@ def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float
         record = _existing_master(path, group)  # the plan checked it is up to date
     else:
         cube = open_frames(group.paths, aliases=group.aliases, overscan=overscan)
-        ds = build_master(cube, group.frame_type, progress=sub, **(integration or {})).compute()
+        # Lazy: write_master computes it band by band into the final arrays (computing the dataset
+        # first would hold every band and then their concatenation, twice the master and its maps).
+        ds = build_master(cube, group.frame_type, progress=sub, **(integration or {}))
         _record_overscan(ds, cube, group, result)
         write_master(ds, path, overwrite=overwrite)
         result.written.append(str(path))
@@ -671,7 +677,7 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
         record.calibrated_with = names
         result.masters.append(record)
         return record
-    ds = build_master(flats.cube, "flat", progress=sub, **(integration or {})).compute()
+    ds = build_master(flats.cube, "flat", progress=sub, **(integration or {}))  # computed by write_master
     _record_overscan(ds, flats.cube, group, result)
     ds.attrs["calibrated_with"] = [Path(n).name for n in names]
     ds.attrs["calibrated_with_paths"] = list(names)
@@ -904,7 +910,10 @@ def calibrate_light(
     wants_defects = cosmetic and (dark_path is not None or flat_path is not None)
     optimise = dark_optimization and dark_path is not None and bias_path is not None
     # Masters first, the light after: the defect map (the largest working set) and the prepared terms
-    # are made while no light is held, and the raw masters are let go once both exist.
+    # are made while no light is held. Without dark optimisation each is made from masters read for
+    # it alone (reading one is quick), so no raw master outlives its use: the defect map holds only
+    # the flat, and the terms are made in the masters' own arrays.
+    own = None if optimise else _read_master
     with _CACHE_LOCK:
         if wants_defects and defects_key not in defects:
             dark_maps = None
@@ -915,19 +924,20 @@ def calibrate_light(
                     dark_maps = part.result()
                 except Exception:  # noqa: BLE001 - made again below, where its error is the user's to see
                     dark_maps = None
-            defects[defects_key] = defect_map(load(dark_path), load(flat_path), bias=load(bias_path), k_hot=k_hot,
-                                              k_cold=k_cold, bayer_pattern=pattern, dark_maps=dark_maps)
+            fetch = own or load
+            dark = fetch(dark_path) if dark_maps is None else None
+            defects[defects_key] = defect_map(dark, fetch(flat_path), bias=None if dark is None else fetch(bias_path),
+                                              k_hot=k_hot, k_cold=k_cold, bayer_pattern=pattern, dark_maps=dark_maps)
+            del dark
         terms = None  # an optimised k is this light's own: its terms are made below, not kept
         if not optimise:
             terms = cache.get(terms_key)
             if terms is None:
-                terms = cache[terms_key] = prepare_masters(bias=load(bias_path), dark=load(dark_path),
-                                                           flat=load(flat_path), dark_scale=k, bayer_pattern=pattern)
-            if masters_cache is not None:
-                for path in (dark_path, flat_path):  # in the prepared terms and the defect map now
-                    cache.pop(path, None)
+                terms = cache[terms_key] = prepare_masters(bias=own(bias_path), dark=own(dark_path),
+                                                           flat=own(flat_path), dark_scale=k, bayer_pattern=pattern,
+                                                           consume=True)
     light_cube = open_frames([source], overscan=overscan)  # overscan subtracted and trimmed as it is read
-    calibrated = light_cube.values[0]  # float32, calibrated in place below
+    calibrated = _frame_of(light_cube)  # float32, calibrated in place below
     raw = calibrated.copy() if keep_raw else None
     if optimise:
         bias, dark = load(bias_path), load(dark_path)
@@ -971,6 +981,17 @@ def calibrate_light(
     header.add_history(f"astrocal-widgets {__version__}: L' = (L - B - k (D - B)) / (F / <F>) + pedestal")
     return CalibratedLight(str(source), calibrated, header, bias_path, dark_path, flat_path, k,
                            method, n_defects, dm, decisions, notes, raw)
+
+
+def _frame_of(cube: Any) -> np.ndarray:
+    """The one frame of a lazy cube as float32, each band stored into it as it is read (``.values``
+    would hold every band and then their concatenation: twice the frame)."""
+    data = cube.data[0]
+    if not isinstance(data, da.Array):
+        return np.array(data, dtype=np.float32)
+    out = np.empty(data.shape, np.float32)
+    da.store(data, out, lock=False)
+    return out
 
 
 #: Lights calibrated at once: reading, the float32 arithmetic and writing release the GIL.

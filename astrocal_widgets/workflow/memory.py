@@ -1,11 +1,10 @@
 """Give memory freed by a finished step back to the system, so a long session stays within its limit."""
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import gc
 import os
+
+from ..heap import glibc
 
 __all__ = ["release_memory", "limit_heap_arenas", "HEAP_ARENAS"]
 
@@ -14,15 +13,7 @@ HEAP_ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
 
 
-@functools.lru_cache(maxsize=1)
-def _libc():
-    """The C library if it is glibc (it has ``malloc_trim`` and ``mallopt``), else None."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-    return libc if libc is not None and hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+_libc = glibc  # one lookup of the C library for the whole package
 
 
 def _malloc_trim():
