@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import dask
-import dask.array as da
 import numpy as np
 from astropy.io import fits
 
@@ -30,7 +29,7 @@ from ..frames.grouping import exposures_match
 from ..heap import trim_heap
 from ..integrate import write_master
 from ..integrate.master import master_mismatch
-from ..io.cube import open_frames
+from ..io.cube import compute_into_arrays, open_frames
 from ..io.headers import read_field
 from ..io.provenance import content_hash
 from ..io.sources import read_header
@@ -937,7 +936,7 @@ def calibrate_light(
                                                            flat=own(flat_path), dark_scale=k, bayer_pattern=pattern,
                                                            consume=True)
     light_cube = open_frames([source], overscan=overscan)  # overscan subtracted and trimmed as it is read
-    calibrated = _frame_of(light_cube)  # float32, calibrated in place below
+    calibrated = compute_into_arrays([light_cube.data[0]], [np.float32])[0]  # calibrated in place below
     raw = calibrated.copy() if keep_raw else None
     if optimise:
         bias, dark = load(bias_path), load(dark_path)
@@ -981,17 +980,6 @@ def calibrate_light(
     header.add_history(f"astrocal-widgets {__version__}: L' = (L - B - k (D - B)) / (F / <F>) + pedestal")
     return CalibratedLight(str(source), calibrated, header, bias_path, dark_path, flat_path, k,
                            method, n_defects, dm, decisions, notes, raw)
-
-
-def _frame_of(cube: Any) -> np.ndarray:
-    """The one frame of a lazy cube as float32, each band stored into it as it is read (``.values``
-    would hold every band and then their concatenation: twice the frame)."""
-    data = cube.data[0]
-    if not isinstance(data, da.Array):
-        return np.array(data, dtype=np.float32)
-    out = np.empty(data.shape, np.float32)
-    da.store(data, out, lock=False)
-    return out
 
 
 #: Lights calibrated at once: reading, the float32 arithmetic and writing release the GIL.

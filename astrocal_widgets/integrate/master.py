@@ -12,17 +12,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-import dask
-import dask.array as da
-import dask.base as dask_base
-import dask.local
-import dask.threaded
 import numpy as np
 import xarray as xr
 from astropy.io import fits
 
 from .._version import __version__
 from ..errors import OutputExistsError
+from ..io.cube import compute_into_arrays
 from ..io.provenance import content_hash, header_path
 from ..io.write import write_fits_atomic
 
@@ -197,9 +193,10 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
     # Counts per pixel never exceed the frame count: one byte each up to 255 frames, which halves the
     # maps' memory and file size (and FITS has no unsigned 16-bit type, so uint16 would need BZERO).
     count_type = np.uint8 if int(dataset.attrs.get("n_frames", 1 << 16)) <= np.iinfo(np.uint8).max else np.uint16
-    master, low, high, contributing = _computed([dataset[name].data for name in
-                                                 ("master", "rejected_low", "rejected_high", "contributing")],
-                                                [np.float32, count_type, count_type, count_type])
+    master, low, high, contributing = compute_into_arrays([dataset[name].data for name in
+                                                           ("master", "rejected_low", "rejected_high",
+                                                            "contributing")],
+                                                          [np.float32, count_type, count_type, count_type])
     attrs = dict(dataset.attrs)
     sources = attrs.get("source_paths") or []
     # The inputs by content, so a rerun can tell whether this master is still theirs.
@@ -228,19 +225,6 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
                 fits.Column("SHA256", "64A", array=np.array([h.encode("ascii") for h in attrs["source_hashes"]]))]
         hdus.append(fits.BinTableHDU.from_columns(cols, name="SOURCES"))
     return write_fits_atomic(path, fits.HDUList(hdus), overwrite=overwrite)
-
-
-def _computed(arrays: list[Any], dtypes: list[Any]) -> list[np.ndarray]:
-    """The arrays computed together, as ``dtypes``. On this machine's own scheduler each band is
-    stored straight into the final array as it is made, so the bands are not all held and then
-    copied once more (a quarter of a gigabyte for a 24-megapixel master and its rejection maps)."""
-    lazy = [a for a in arrays if isinstance(a, da.Array)]
-    if len(lazy) != len(arrays) or dask_base.get_scheduler(collections=lazy) not in (dask.threaded.get,
-                                                                                    dask.local.get_sync):
-        return [np.asarray(a, dtype=t) for a, t in zip(dask.compute(*arrays), dtypes)]
-    targets = [np.empty(a.shape, t) for a, t in zip(lazy, dtypes)]
-    da.store(lazy, targets, lock=False)
-    return targets
 
 
 def _vector(values, n: int) -> np.ndarray:

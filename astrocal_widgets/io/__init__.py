@@ -1,5 +1,5 @@
 """Reading and writing frames: headers, band reads, lazy cubes, atomic writes."""
-from .cube import open_frames, find_frame_files, read_band
+from .cube import compute_into_arrays, open_frames, find_frame_files, read_band
 from .headers import (COORDINATE_COLUMNS, FRAME_TYPES, HEADER_FIELDS, HeaderField, HeaderKeyword,
                       bayer_pattern_at_origin, frame_metadata, read_field, register_keywords)
 from .overscan import Overscan, Section, SectionError, parse_section, subtract_overscan, trim_image
@@ -7,7 +7,7 @@ from .sources import READ_STATISTICS, FrameSource, open_source, read_header
 from .write import atomic_path, write_fits_atomic
 
 __all__ = [
-    "open_frames", "find_frame_files", "read_band", "COORDINATE_COLUMNS", "FRAME_TYPES",
+    "open_frames", "find_frame_files", "read_band", "compute_into_arrays", "COORDINATE_COLUMNS", "FRAME_TYPES",
     "HEADER_FIELDS", "HeaderField", "HeaderKeyword", "read_field", "register_keywords",
     "bayer_pattern_at_origin", "frame_metadata", "READ_STATISTICS", "FrameSource", "open_source",
     "read_header", "atomic_path", "write_fits_atomic", "Overscan", "Section", "SectionError", "parse_section",
