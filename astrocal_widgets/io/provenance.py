@@ -346,7 +346,7 @@ def _column(frames: list[InputFile], name: str) -> np.ndarray:
 def product_kind(header: Any) -> str | None:
     """Which product a header belongs to (one of :data:`PRODUCTS`), or None when it is none of ours."""
     image_type = str(header.get("IMAGETYP", "") or "").strip().upper()
-    if image_type.startswith("MASTER"):
+    if image_type.startswith("MASTER") or "INPHASH" in header or "COMBINE" in header:
         return "master"
     if image_type == "DEFECT MAP":
         return "defect map"
