@@ -7,7 +7,7 @@ from something else (refuse, or rebuild when asked). The hash is SHA-256 of the 
 
 Writers describe a product by a :class:`ProductRecord` (its input files and every decision) and
 :func:`write_provenance` turns it into header cards; :func:`provenance_from_header` and
-:func:`read_provenance` give the same record back, and :func:`trace` follows a product to the
+:func:`read_provenance` give the same record back, and :func:`trace_provenance` follows a product to the
 masters it used and their own inputs. No writer composes a provenance keyword itself.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 
 __all__ = ["content_hash", "header_path", "path_from_header", "canonical_path", "FIELDS", "FILE_KEYWORDS",
            "PRODUCTS", "InputFile", "ProductRecord", "inputs_hash", "provenance_cards", "write_provenance",
-           "sources_table", "product_kind", "provenance_from_header", "read_provenance", "trace"]
+           "sources_table", "product_kind", "provenance_from_header", "read_provenance", "trace_provenance"]
 
 _CHUNK = 1 << 22  # 4 MiB reads: hashlib releases the GIL on large buffers
 
@@ -157,7 +157,7 @@ class InputFile:
     intact : bool or None
         Read back with ``verify``: the file's content still has ``sha256``.
     record : ProductRecord or None
-        From :func:`trace`: the master's own provenance.
+        From :func:`trace_provenance`: the master's own provenance.
     """
 
     role: str
@@ -490,7 +490,8 @@ def _resolve(f: InputFile, folders: dict[str, Path]) -> str | None:
     return str(candidate) if candidate.is_file() else None
 
 
-def trace(path: str | os.PathLike, *, root: str | os.PathLike | None = None, verify: bool = True) -> ProductRecord:
+def trace_provenance(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
+                     verify: bool = True) -> ProductRecord:
     """A product's provenance followed to the masters it used and their own inputs.
 
     A calibrated light leads to its bias, dark and flat; a master flat to the dark flat or bias its
