@@ -20,9 +20,12 @@ from typing import Iterable, Mapping
 from astropy.io import fits
 
 from ..errors import OutputCollisionError
-from ..io.provenance import canonical_path, content_hash, header_path, path_from_header
+from .._version import __version__
+from ..io.provenance import (InputFile, ProductRecord, canonical_path, content_hash, provenance_cards,
+                             provenance_from_header, write_provenance)
 
 __all__ = ["session_relative_path", "calibrated_light_path", "check_one_to_one", "LightProvenance",
+           "calibration_record", "defect_map_record", "defect_map_mismatch",
            "OUTSIDE_FOLDER", "MASTERS_FOLDER", "CALIBRATED_FOLDER"]
 
 #: Sub-folders of the output folder (the night's folder by default): masters and defect maps, calibrated lights.
@@ -87,7 +90,7 @@ def check_one_to_one(plan: Iterable[tuple[str | os.PathLike, str | os.PathLike]]
               "separately")
 
 
-_ROLES = (("bias", "BIASSHA"), ("dark", "DARKSHA"), ("flat", "FLATSHA"))
+_ROLES = ("bias", "dark", "flat")
 
 
 @dataclass(frozen=True)
@@ -120,39 +123,82 @@ class LightProvenance:
         used = tuple((role, Path(p).name, content_hash(p)) for role, p in sorted((masters or {}).items()) if p)
         return cls(name, content_hash(source), opts, used)
 
+    def record(self) -> ProductRecord:
+        """As a provenance record (:mod:`~astrocal_widgets.io.provenance`): the raw light, the options, the masters."""
+        inputs = [InputFile("light", self.source, self.source_hash)]
+        inputs += [InputFile(role, name, digest) for role, name, digest in self.masters]
+        return ProductRecord("calibrated light", {"options": self.options}, tuple(inputs))
+
     def cards(self) -> list[tuple[str, object, str]]:
-        """Header cards: SRCFILE (the raw light, relative to the session folder), SRCSHA (its SHA-256),
-        CALOPTS (the options) and BIASSHA/DARKSHA/FLATSHA (SHA-256 of the masters used)."""
-        # No comments: a 64-digit hash or a long path leaves no room for one on the card.
-        cards: list[tuple[str, object, str]] = [
-            ("SRCFILE", header_path(self.source), ""),
-            ("SRCSHA", self.source_hash, ""),
-            ("CALOPTS", self.options, ""),
-        ]
-        keys = dict(_ROLES)
-        for role, _, digest in self.masters:
-            cards.append((keys[role], digest, ""))
-        return cards
+        """Header cards: BIASFILE/DARKFILE/FLATFILE (the masters' names), SRCFILE (the raw light, relative to
+        the session folder), SRCSHA (its SHA-256), CALOPTS (the options) and BIASSHA/DARKSHA/FLATSHA
+        (SHA-256 of the masters used)."""
+        return provenance_cards(self.record())
 
     def mismatch(self, path: str | os.PathLike, *, check_masters: bool = True) -> str | None:
         """Why the calibrated light at ``path`` was not made from this, or None when it was."""
-        header = fits.getheader(path)
-        if "SRCSHA" not in header:
+        recorded = provenance_from_header(fits.getheader(path), "calibrated light")
+        source = recorded.file("light")
+        if source is None or source.sha256 is None:
             return "it records no input (made elsewhere or by an earlier version)"
-        recorded_source = path_from_header(header.get("SRCFILE", ""))
-        if recorded_source != self.source:
-            return f"made from {recorded_source}, not {self.source}"
-        if header["SRCSHA"] != self.source_hash:
+        if (source.name or "") != self.source:
+            return f"made from {source.name or ''}, not {self.source}"
+        if source.sha256 != self.source_hash:
             return f"{self.source} has changed since it was calibrated"
-        if str(header.get("CALOPTS", "")) != self.options:
-            return f"calibrated with other options ({header.get('CALOPTS', '')!r}, now {self.options!r})"
+        options = str(recorded.decisions.get("options", ""))
+        if options != self.options:
+            return f"calibrated with other options ({options!r}, now {self.options!r})"
         if check_masters:
             now = {role: digest for role, _, digest in self.masters}
-            for role, key in _ROLES:
-                if str(header.get(key, "")) != now.get(role, ""):
+            for role in _ROLES:
+                then = recorded.file(role)
+                if ((then.sha256 if then is not None else None) or "") != now.get(role, ""):
                     name = next((n for r, n, _ in self.masters if r == role), None)
                     return (f"calibrated with another master {role} than now ({name or 'none'})")
         return None
+
+
+def calibration_record(masters: Mapping[str, str | None], dark_scale: float, dark_scale_method: str,
+                       pedestal: float, defects_corrected: int) -> ProductRecord:
+    """How a light was calibrated: which masters (by name), the dark scale and how it was chosen, the
+    pedestal and the defects corrected; the hashes are added by :class:`LightProvenance` when it is written.
+
+    Parameters
+    ----------
+    masters : mapping of role to path or None
+        The ``bias``, ``dark`` and ``flat`` used (None: none of that role).
+    """
+    used = [(role, masters.get(role)) for role in _ROLES]
+    decisions = {"calibration_status": "".join(role[0].upper() for role, p in used if p),
+                 "dark_scale": dark_scale, "dark_scale_method": dark_scale_method, "pedestal": pedestal,
+                 "defects_corrected": defects_corrected}
+    inputs = tuple(InputFile(role, Path(p).name) for role, p in used if p)
+    history = (f"astrocal-widgets {__version__}: L' = (L - B - k (D - B)) / (F / <F>) + pedestal",)
+    return ProductRecord("calibrated light", decisions, inputs, history)
+
+
+def defect_map_record(counts: Mapping[str, int], thresholds: Mapping[str, float], dark_path: str | None,
+                      flat_path: str | None) -> ProductRecord:
+    """A defect map's provenance: its counts and thresholds, the master dark and flat it was found in."""
+    decisions = {"image_type": "DEFECT MAP", "hot_pixels": counts["hot"], "cold_pixels": counts["cold"],
+                 "k_hot": thresholds["k_hot"], "k_cold": thresholds["k_cold"]}
+    inputs = tuple(InputFile(role, Path(p).name, content_hash(p))  # the masters used, by content
+                   for role, p in (("dark", dark_path), ("flat", flat_path)) if p)
+    return ProductRecord("defect map", decisions, inputs)
+
+
+def defect_map_mismatch(path: str | os.PathLike, record: ProductRecord) -> str | None:
+    """Why the defect map at ``path`` is not the one ``record`` describes (other masters or thresholds)."""
+    fresh = fits.Header()
+    write_provenance(fresh, record)  # compared as the header holds them, card for card
+
+    def key(r: ProductRecord) -> list[str]:
+        return [str((r.file(role).sha256 if r.file(role) else None) or "") for role in ("dark", "flat")] + \
+            [str(r.decisions.get(name, "")) for name in ("k_hot", "k_cold")]
+
+    then = provenance_from_header(fits.getheader(path), "defect map")
+    now = provenance_from_header(fresh, "defect map")
+    return None if key(then) == key(now) else "made from other masters or thresholds than now"
 
 
 def _word(value: object) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..io.overscan import (Overscan, OverscanPlan, Section, SectionError, overscan_plan, parse_section,
                            shifted_bayer_pattern, subtract_overscan, trim_image)
+from ..io.provenance import FIELDS
 from ..io.sources import cached_open_source
 
 __all__ = ["Overscan", "OverscanPlan", "Section", "SectionError", "parse_section", "subtract_overscan",
@@ -66,10 +67,11 @@ def overscan_cards(plan: OverscanPlan | None) -> list[tuple[str, str, str]]:
     cards = []
     if plan.biassec is not None:
         o = plan.options
-        cards.append(("OVERSCAN", f"{o.method} of {plan.biassec.fits} per {'row' if plan.axis == 1 else 'column'}"
-                      + (f", poly {o.order}" if o.fit == "poly" else ""), "overscan level subtracted"))
+        keyword, comment = FIELDS["overscan"]  # keywords and comments defined once, with every product's
+        cards.append((keyword, f"{o.method} of {plan.biassec.fits} per {'row' if plan.axis == 1 else 'column'}"
+                      + (f", poly {o.order}" if o.fit == "poly" else ""), comment))
     if plan.trimsec is not None:
-        cards.append(("TRIM", plan.trimsec.fits, "trimmed to this section of the stored frame"))
+        cards.append((FIELDS["trim"][0], plan.trimsec.fits, FIELDS["trim"][1]))
     return cards
 
 

@@ -22,7 +22,6 @@ import dask
 import numpy as np
 from astropy.io import fits
 
-from .._version import __version__
 from ..errors import AstrocalError, MissingMasterError, StaleOutputError
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import exposures_match
@@ -31,7 +30,7 @@ from ..integrate import write_master
 from ..integrate.master import master_mismatch
 from ..io.cube import compute_into_arrays, open_frames
 from ..io.headers import read_field
-from ..io.provenance import content_hash
+from ..io.provenance import write_provenance
 from ..io.sources import read_header
 from ..io.write import write_fits_atomic
 from .apply import optimize_dark_scale, prepare_masters
@@ -44,8 +43,8 @@ from .masters import build_master, subtract_masters
 from .overscan import (calibrated_row, frame_plan, overscan_attrs, overscan_mismatch, overscan_word,
                        record_in_header)
 from .matching import check_compatibility, enforce
-from .outputs import (CALIBRATED_FOLDER, MASTERS_FOLDER, LightProvenance, calibrated_light_path,
-                      check_one_to_one)
+from .outputs import (CALIBRATED_FOLDER, MASTERS_FOLDER, LightProvenance, calibrated_light_path, calibration_record,
+                      check_one_to_one, defect_map_mismatch, defect_map_record)
 from .prerequisites import flat_prerequisites, master_file
 
 __all__ = ["calibrate_session", "CalibrationResult", "MasterRecord", "LightRecord", "calibrate_flats",
@@ -678,8 +677,7 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
         return record
     ds = build_master(flats.cube, "flat", progress=sub, **(integration or {}))  # computed by write_master
     _record_overscan(ds, flats.cube, group, result)
-    ds.attrs["calibrated_with"] = [Path(n).name for n in names]
-    ds.attrs["calibrated_with_paths"] = list(names)
+    ds.attrs["calibrated_with_paths"] = list(names)  # written as CALMASn/CALSHAn
     write_master(ds, path, overwrite=overwrite)
     result.written.append(str(path))
     record = MasterRecord("flat", str(path), group.label, ds.attrs["n_frames"], ds.attrs["rejection"],
@@ -968,16 +966,8 @@ def calibrate_light(
     record_in_header(header, light_cube.attrs.get("overscan_plan"))
     if "overscan" in light_cube.attrs:
         decisions.append(f"{label}: {light_cube.attrs['overscan']}")
-    header["CALSTAT"] = ("".join(c for c, p in (("B", bias_path), ("D", dark_path), ("F", flat_path)) if p),
-                         "calibrated with Bias/Dark/Flat")
-    header["BIASFILE"] = Path(bias_path).name if bias_path else ""
-    header["DARKFILE"] = Path(dark_path).name if dark_path else ""
-    header["FLATFILE"] = Path(flat_path).name if flat_path else ""
-    header["DARKSCAL"] = (k, "dark scale factor k")
-    header["DARKMETH"] = (method, "how k was chosen")
-    header["PEDESTAL"] = (pedestal, "added after calibration [ADU]")
-    header["NDEFECTS"] = (n_defects, "hot/cold pixels corrected")
-    header.add_history(f"astrocal-widgets {__version__}: L' = (L - B - k (D - B)) / (F / <F>) + pedestal")
+    write_provenance(header, calibration_record({"bias": bias_path, "dark": dark_path, "flat": flat_path}, k, method,
+                                                pedestal, n_defects))
     return CalibratedLight(str(source), calibrated, header, bias_path, dark_path, flat_path, k,
                            method, n_defects, dm, decisions, notes, raw)
 
@@ -1001,8 +991,7 @@ def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: 
                             **rules)
     provenance = LightProvenance.of(str(row["path"]), root, options,
                                     {"bias": light.bias, "dark": light.dark, "flat": light.flat})
-    for card in provenance.cards():
-        light.header[card[0]] = card[1:]
+    write_provenance(light.header, provenance.record())
     write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
     return (LightRecord(str(row["path"]), str(target), light.bias, light.dark, light.flat, light.dark_scale,
                         light.dark_scale_method, light.defects_corrected, cosmetic=options["cosmetic"]),
@@ -1162,21 +1151,14 @@ def _save_defect_map(dm, folder: Path, dark_path: str | None, flat_path: str | N
     """Write the defect map (1 = hot, 2 = cold, 3 = both) beside the masters, once; reuse it after."""
     name = "_".join(Path(p).stem.replace("master_", "") for p in (dark_path, flat_path) if p)
     path = folder / f"defects_{name}.fits"
-    header = fits.Header()
-    header["IMAGETYP"] = ("DEFECT MAP", "1 = hot, 2 = cold, 3 = both")
-    header["NHOT"] = dm.counts["hot"]
-    header["NCOLD"] = dm.counts["cold"]
-    header["KHOT"] = dm.thresholds["k_hot"]
-    header["KCOLD"] = dm.thresholds["k_cold"]
-    header["DARKFILE"] = Path(dark_path).name if dark_path else ""
-    header["FLATFILE"] = Path(flat_path).name if flat_path else ""
-    header["DARKSHA"] = content_hash(dark_path) if dark_path else ""  # SHA-256 of the masters used
-    header["FLATSHA"] = content_hash(flat_path) if flat_path else ""
+    record = defect_map_record(dm.counts, dm.thresholds, dark_path, flat_path)
     if path.exists() and not overwrite:
-        old = fits.getheader(path)
-        if all(str(old.get(k, "")) == str(header[k]) for k in ("DARKSHA", "FLATSHA", "KHOT", "KCOLD")):
+        why = defect_map_mismatch(path, record)
+        if why is None:
             return path
-        raise StaleOutputError([f"{path}: made from other masters or thresholds than now"])
+        raise StaleOutputError([f"{path}: {why}"])
+    header = fits.Header()
+    write_provenance(header, record)
     data = dm.hot.astype(np.uint8) + 2 * dm.cold.astype(np.uint8)
     write_fits_atomic(path, fits.PrimaryHDU(data, header=header), overwrite=overwrite)
     result.written.append(str(path))

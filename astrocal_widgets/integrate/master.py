@@ -1,11 +1,11 @@
 """Writing masters: FITS with rejection maps and provenance, atomically.
 
-All provenance keywords are written here, in one place (as ccdproc's ``log_meta`` does), from the
-attrs that :func:`~astrocal_widgets.integrate.integrate` records.
+A master's provenance (:func:`master_record`, from the attrs that
+:func:`~astrocal_widgets.integrate.integrate` records) is written and read back by the one mechanism
+of :mod:`astrocal_widgets.io.provenance`, as every product's is.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections import Counter
@@ -19,22 +19,24 @@ from astropy.io import fits
 from .._version import __version__
 from ..errors import OutputExistsError
 from ..io.cube import compute_into_arrays
-from ..io.provenance import content_hash, header_path
+from ..io.provenance import (FIELDS, InputFile, ProductRecord, content_hash, inputs_hash, provenance_from_header,
+                             sources_table, write_provenance)
 from ..io.write import write_fits_atomic
 
-__all__ = ["write_master", "master_header", "MASTER_TYPES", "inputs_hash", "master_mismatch"]
+__all__ = ["write_master", "master_header", "master_record", "MASTER_TYPES", "inputs_hash", "master_mismatch"]
 
 MASTER_TYPES = {"bias": "MASTER BIAS", "dark": "MASTER DARK", "darkflat": "MASTER DARKFLAT",
                 "flat": "MASTER FLAT", "light": "MASTER LIGHT"}
 
-#: The integration settings in a master's header: keyword, ``integrate`` attribute, comment. Written by
-#: :func:`master_header` and compared by :func:`master_mismatch`.
-_SETTINGS = (("COMBINE", "combine", "combination of kept values"),
-             ("REJECT", "rejection", "pixel rejection algorithm"),
-             ("REJLOW", "low", "low rejection threshold"), ("REJHIGH", "high", "high rejection threshold"),
-             ("NORMALIZ", "normalization", "output normalisation"),
-             ("REJNORM", "rejection_normalization", "rejection normalisation"),
-             ("WEIGHTS", "weights", "frame weights"), ("ESTIMATR", "estimator", "location/scale estimator"))
+#: The integration settings in a master's header: keyword, ``integrate`` attribute, comment (the keywords
+#: are :data:`~astrocal_widgets.io.provenance.FIELDS`'). Recorded by :func:`master_record` and compared by
+#: :func:`master_mismatch`.
+_SETTINGS = tuple((FIELDS[name][0], name, FIELDS[name][1]) for name in
+                  ("combine", "rejection", "low", "high", "normalization", "rejection_normalization", "weights",
+                   "estimator"))
+
+#: The cards of the frames as read (``extra_cards`` of the integration attrs) by keyword: their decisions.
+_FIELD_OF_KEYWORD = {FIELDS[name][0]: name for name in ("overscan", "trim")}
 
 #: The camera settings a master records from its frames and compares on reuse: keyword, frame
 #: coordinate, comment. Frames of two readout modes or conversion gains never make one master.
@@ -111,44 +113,58 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
     if dates:
         h["DATE-OBS"] = (dates[0], "first frame")
         h["DATE-END"] = (dates[-1], "last frame")
-    for key, name, comment in _SETTINGS:
-        h[key] = (str(attrs[name]) if key == "WEIGHTS" else attrs[name], comment)
-        if key == "REJECT":
-            h["REJCODE"] = (_REJECTION_CODES.get(attrs["rejection"], attrs["rejection"]), "Siril/IRAF name")
-    h["CREATOR"] = f"astrocal-widgets {__version__}"
-    for key, value, comment in attrs.get("extra_cards", ()):  # e.g. OVERSCAN and TRIM of the frames
-        h[key] = (value, comment)
-    for text in attrs.get("extra_history", ()):
-        h.add_history(_ascii(text))
-    h.add_history(f"astrocal-widgets {__version__} integrate: {attrs['rejection_reason']}")
-    h.add_history(f"combine={attrs['combine']} rejection={attrs['rejection']} low={attrs['low']:g} "
-                  f"high={attrs['high']:g} normalization={attrs['normalization']} "
-                  f"rejection_normalization={attrs['rejection_normalization']} weights={attrs['weights']}")
-    h.add_history(f"guard: {attrs['guard']}")
-    if attrs.get("rejected_fraction_low") is not None:
-        h["REJFRACL"] = (attrs["rejected_fraction_low"], "fraction of values rejected low")
-        h["REJFRACH"] = (attrs["rejected_fraction_high"], "fraction of values rejected high")
-    hashes = attrs.get("source_hashes")
-    if hashes:
-        h["INPHASH"] = inputs_hash(hashes)  # SHA-256 over the sorted input hashes (no room for a comment)
-    calibrated_with = attrs.get("calibrated_with_paths") or []
-    for i, path in enumerate(calibrated_with):
-        # Which master calibrated the frames (a flat's dark flat or bias), by name and content.
-        h[f"CALMAS{i + 1}"] = header_path(os.path.basename(path))
-        h[f"CALSHA{i + 1}"] = content_hash(path)
-    for i, path in enumerate(attrs.get("source_paths", [])):
-        h.add_history(_ascii(f"source {i + 1}: {os.path.basename(path)}"))
+    write_provenance(h, master_record(attrs))
     return h
+
+
+def master_record(attrs: dict[str, Any]) -> ProductRecord:
+    """A master's provenance from its integration attrs: the settings, its frames, the masters they were
+    calibrated with (``attrs["calibrated_with_paths"]``: a flat's dark flats or bias), the software.
+
+    Parameters
+    ----------
+    attrs : dict
+        ``Dataset.attrs`` from :func:`~astrocal_widgets.integrate.integrate` (with ``source_hashes`` and
+        the rejected fractions once :func:`write_master` has computed them).
+    """
+    decisions = {name: attrs[name] for _, name, _ in _SETTINGS}
+    decisions["weights"] = str(attrs["weights"])
+    decisions["rejection_code"] = _REJECTION_CODES.get(attrs["rejection"], attrs["rejection"])
+    decisions["software"] = f"astrocal-widgets {__version__}"
+    for key, value, _ in attrs.get("extra_cards", ()):  # the frames' OVERSCAN and TRIM
+        if key not in _FIELD_OF_KEYWORD:
+            raise ValueError(f"extra_cards: {key} is not a provenance keyword ({', '.join(_FIELD_OF_KEYWORD)})")
+        decisions[_FIELD_OF_KEYWORD[key]] = value
+    decisions["rejected_fraction_low"] = attrs.get("rejected_fraction_low")
+    decisions["rejected_fraction_high"] = attrs.get("rejected_fraction_high") \
+        if attrs.get("rejected_fraction_low") is not None else None
+    history = [*attrs.get("extra_history", ()),
+               f"astrocal-widgets {__version__} integrate: {attrs['rejection_reason']}",
+               f"combine={attrs['combine']} rejection={attrs['rejection']} low={attrs['low']:g} "
+               f"high={attrs['high']:g} normalization={attrs['normalization']} "
+               f"rejection_normalization={attrs['rejection_normalization']} weights={attrs['weights']}",
+               f"guard: {attrs['guard']}"]
+    sources = attrs.get("source_paths") or []
+    hashes = attrs.get("source_hashes")
+    n = len(sources)
+    per_frame = {name: _vector(attrs.get(key), n) for name, key in (("location", "locations"), ("scale", "scales"),
+                                                                    ("weight", "weight_values"))}
+    frames = [InputFile("frame", str(path), hashes[i] if hashes else None,
+                        **{name: _number(values[i]) for name, values in per_frame.items()})
+              for i, path in enumerate(sources)]
+    # Which master calibrated the frames (a flat's dark flat or bias), by name and content.
+    calibration = [InputFile("calibration", os.path.basename(path), content_hash(path))
+                   for path in attrs.get("calibrated_with_paths") or []]
+    return ProductRecord("master", decisions, tuple(frames + calibration), tuple(history))
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
 
 
 def _frame_setting(attrs: dict[str, Any], name: str) -> Any:
     """The frames' common readout mode (text) or conversion gain (median), or None when unknown."""
     return _common(attrs.get(f"frame_{name}", []), numeric=name != "readout_mode")
-
-
-def inputs_hash(hashes) -> str:
-    """One SHA-256 for a set of input hashes (order does not matter: frames may be listed in any order)."""
-    return hashlib.sha256("\n".join(sorted(hashes)).encode("ascii")).hexdigest()
 
 
 def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False, reuse: bool = False,
@@ -208,22 +224,15 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
         attrs["rejected_fraction_high"] = float(np.sum(high, dtype=np.int64) / total)
     header = master_header(attrs)
     hdus = [fits.PrimaryHDU(np.asarray(master, dtype=np.float32), header=header)]
+    table = sources_table(master_record(attrs))
     for name, data, comment in (("REJ_LOW", low, "frames rejected low per pixel"),
                                 ("REJ_HIGH", high, "frames rejected high per pixel"),
                                 ("CONTRIB", contributing, "frames kept per pixel")):
         hdu = fits.ImageHDU(np.asarray(data, dtype=count_type), name=name)
         hdu.header["COMMENT"] = comment
         hdus.append(hdu)
-    if sources:
-        n = len(sources)
-        # UTF-8 bytes: FITS character columns are bytes, and paths need not be ASCII
-        encoded = np.array([s.encode("utf-8") for s in sources])
-        cols = [fits.Column("PATH", f"{max(1, encoded.dtype.itemsize)}A", array=encoded),
-                fits.Column("LOCATION", "D", array=_vector(attrs.get("locations"), n)),
-                fits.Column("SCALE", "D", array=_vector(attrs.get("scales"), n)),
-                fits.Column("WEIGHT", "D", array=_vector(attrs.get("weight_values"), n)),
-                fits.Column("SHA256", "64A", array=np.array([h.encode("ascii") for h in attrs["source_hashes"]]))]
-        hdus.append(fits.BinTableHDU.from_columns(cols, name="SOURCES"))
+    if table is not None:
+        hdus.append(table)
     return write_fits_atomic(path, fits.HDUList(hdus), overwrite=overwrite)
 
 
@@ -261,9 +270,13 @@ def master_mismatch(path: str | os.PathLike, sources, calibrated_with=(), *,
     with fits.open(path) as hdul:  # one open for the header and the SOURCES table
         header = hdul[0].header.copy()
         try:
-            recorded = [h.decode() if isinstance(h, bytes) else str(h) for h in hdul["SOURCES"].data["SHA256"]]
-        except (KeyError, IndexError, ValueError):
+            table = hdul["SOURCES"].data
+            if "SHA256" not in table.columns.names:
+                raise KeyError("SHA256")
+            record = provenance_from_header(header, "master", sources=table)
+        except (KeyError, IndexError, ValueError, AttributeError):
             return "it records no input hashes (made elsewhere or by an earlier version)"
+    recorded = [f.sha256 or "" for f in record.files("frame")]
     current = [content_hash(s) for s in sources]
     if sorted(recorded) != sorted(current):
         left = Counter(recorded)
@@ -280,17 +293,19 @@ def master_mismatch(path: str | os.PathLike, sources, calibrated_with=(), *,
         if gone:
             text += f"; {gone} of its frames are no longer in the set or have changed"
         return text
-    recorded_cal = sorted(str(header[k]) for k in header if k.startswith("CALSHA"))
+    recorded_cal = sorted(f.sha256 or "" for f in record.files("calibration"))
     current_cal = None if calibrated_with is None else sorted(content_hash(p) for p in calibrated_with)
     if current_cal is not None and recorded_cal != current_cal:
         names = ", ".join(os.path.basename(str(p)) for p in calibrated_with) or "no master"
         return f"its frames were calibrated with other masters than now ({names})"
     if settings is not None:
-        for key, name, _ in _SETTINGS:
-            if key in header and name in settings and str(header[key]) != str(settings[name]):
-                if _close(header[key], settings[name]):
+        recorded_settings = record.decisions
+        for _, name, _ in _SETTINGS:
+            then = recorded_settings.get(name)
+            if name in recorded_settings and name in settings and str(then) != str(settings[name]):
+                if _close(then, settings[name]):
                     continue
-                return f"{name} {header[key]} in the file, {settings[name]} now"
+                return f"{name} {then} in the file, {settings[name]} now"
         for key, name, _ in _FRAME_SETTINGS:
             if f"frame_{name}" not in settings:
                 continue

@@ -303,7 +303,7 @@ def save_master(result: MasterResult, path: str | os.PathLike, *, overwrite: boo
         path = path / f"master_{result.group.slug}.fits"
     path.parent.mkdir(parents=True, exist_ok=True)
     if result.flat_calibration is not None:
-        result.dataset.attrs["calibrated_with"] = [Path(m).name for m in result.flat_calibration.masters]
+        # The dark flats or bias the flats were calibrated with: written as CALMASn/CALSHAn.
         result.dataset.attrs["calibrated_with_paths"] = list(result.flat_calibration.masters)
     written = Path(write_master(result.dataset, path, overwrite=overwrite))
     result.use_saved(written)
