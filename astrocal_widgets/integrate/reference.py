@@ -94,6 +94,8 @@ from typing import Callable
 import numpy as np
 from scipy import stats
 
+from .estimators import MAD_TO_SIGMA
+
 __all__ = [
     "REJECTIONS", "COMBINES", "DEFAULT_THRESHOLDS", "MAD_TO_SIGMA",
     "min_keep", "esd_critical_value", "row_gain", "reject_stack", "combine_values",
@@ -111,7 +113,6 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
     "esd": (0.3, 0.05),          # max outlier fraction, significance alpha (Siril's GESDT convention)
 }
 
-MAD_TO_SIGMA = 1.4826
 WINSOR_CLAMP = 1.5
 WINSOR_FACTOR = 1.134
 WINSOR_TOL = 0.0005
