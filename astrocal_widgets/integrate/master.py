@@ -25,6 +25,7 @@ from .._version import __version__
 from ..errors import OutputExistsError
 from ..io.provenance import content_hash, header_path
 from ..io.write import write_fits_atomic
+from .registry import REJECTION_ALGORITHMS
 
 __all__ = ["write_master", "master_header", "MASTER_TYPES", "inputs_hash", "master_mismatch"]
 
@@ -44,11 +45,6 @@ _SETTINGS = (("COMBINE", "combine", "combination of kept values"),
 #: coordinate, comment. Frames of two readout modes or conversion gains never make one master.
 _FRAME_SETTINGS = (("READOUTM", "readout_mode", "sensor readout mode"),
                    ("EGAIN", "egain", "[e-/ADU] conversion gain"))
-
-_REJECTION_CODES = {"none": "none", "minmax": "minmax", "percentile": "percentile", "sigma": "sigma",
-                    "mad": "mad", "averaged_sigma": "avsigclip", "winsorized_sigma": "winsorized",
-                    "linear_fit": "linearfit", "esd": "gesdt"}
-
 
 def _common(values: list, numeric: bool = True) -> Any:
     """The value the frames share: the median for numbers (NaN-free), the commonest text."""
@@ -118,7 +114,8 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
     for key, name, comment in _SETTINGS:
         h[key] = (str(attrs[name]) if key == "WEIGHTS" else attrs[name], comment)
         if key == "REJECT":
-            h["REJCODE"] = (_REJECTION_CODES.get(attrs["rejection"], attrs["rejection"]), "Siril/IRAF name")
+            known = REJECTION_ALGORITHMS.get(attrs["rejection"])
+            h["REJCODE"] = (known.header_code if known else attrs["rejection"], "Siril/IRAF name")
     h["CREATOR"] = f"astrocal-widgets {__version__}"
     for key, value, comment in attrs.get("extra_cards", ()):  # e.g. OVERSCAN and TRIM of the frames
         h[key] = (value, comment)
