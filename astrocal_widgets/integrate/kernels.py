@@ -52,7 +52,7 @@ from numba import njit
 from scipy import stats
 
 from .estimators import MAD_TO_SIGMA
-from .reference import (COMBINES, WINSOR_CLAMP, WINSOR_FACTOR, WINSOR_MAX_ITER, WINSOR_TOL,
+from .reference import (COMBINES, TRIM_ROUNDING, WINSOR_CLAMP, WINSOR_FACTOR, WINSOR_MAX_ITER, WINSOR_TOL,
                         ZERO_SPREAD_RTOL, validate_band_arguments)
 
 __all__ = ["REJECTIONS", "COMBINES", "DEFAULT_THRESHOLDS", "CHUNK", "integrate_band",
@@ -76,7 +76,7 @@ CHUNK = 248
 # (kernel_code), so that the codes live beside the numba code that branches on them (numba's
 # cache is renewed when this file changes, not when another module's constants do).
 (R_NONE, R_MINMAX, R_PERCENTILE, R_SIGMA, R_MAD, R_AVSIGMA, R_WINSOR, R_LINFIT,
- R_ESD) = range(9)
+ R_ESD, R_TRIMMED) = range(10)
 (C_AVERAGE, C_MEDIAN, C_MINIMUM, C_MAXIMUM, C_SUM) = range(5)
 _COMB_CODE = {name: i for i, name in enumerate(COMBINES)}
 assert _COMB_CODE["sum"] == C_SUM
@@ -777,6 +777,16 @@ def _reject(method, ws, iw, orow, n, low, high, g, lam):
         if n_low + n_high >= n:       # keep one value, as near the median as allowed
             n_low = min(max((n - 1) // 2, n - 1 - n_high), n_low)
             n_high = n - 1 - n_low
+        return n_low, n - n_low - n_high, n_low, n_high
+    if method == R_TRIMMED:           # fractions of the n values, the guard applied (reference.reject_trimmed)
+        n_low = int(math.floor(low * n + TRIM_ROUNDING))
+        n_high = int(math.floor(high * n + TRIM_ROUNDING))
+        allowed = n - max(3, (n + 1) // 2)
+        while n_low + n_high > allowed:
+            if n_high >= n_low:
+                n_high -= 1
+            else:
+                n_low -= 1
         return n_low, n - n_low - n_high, n_low, n_high
     if method == R_ESD:
         return _esd(ws, iw, orow, n, low, lam)

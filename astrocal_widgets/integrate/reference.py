@@ -25,7 +25,8 @@ Rules shared by all methods
   non-NaN values. When a pass's candidates would cross that floor, only as many as the floor
   allows are rejected, in order of decreasing ``|deviation| / threshold``; ties go first to the
   value nearer its own end of the sorted stack, then to the high side. The guard applies to
-  percentile and (as a cap on the number of candidates) to esd; minmax has its own rule.
+  percentile, to trimmed (as a cap on its counts) and (as a cap on the number of candidates)
+  to esd; minmax has its own rule.
   Compared with Siril's guard, ours does not depend on the frame order, is looser on small
   stacks (Siril keeps at least 4 values, so it rejects nothing from 4 or fewer; we keep 3) and
   stricter on heavily contaminated large stacks (never more than half the values rejected).
@@ -52,6 +53,10 @@ Methods (``low``, ``high``: defaults and valid ranges in the registry)
 * minmax: drop the ``low`` smallest and ``high`` largest values, but always keep at least 1:
   when ``low + high >= n`` the kept value is the one at sorted index
   ``clip((n - 1) // 2, n - 1 - high, low)`` (the median or as near as the counts allow).
+* trimmed: drop the ``floor(low * n)`` smallest and ``floor(high * n)`` largest of the pixel's n
+  values (fractions of its own valid values; ``+ TRIM_ROUNDING`` inside the floor, so that
+  0.29 x 100 drops 29 and not 28). When that would keep fewer than ``min_keep(n)``, the larger
+  count gives up values first (the high count when they are equal). Not a statistical test.
 * percentile: one pass about the median m; low if ``m - x > low * m``, high if
   ``x - m > high * m``; nothing is rejected when ``m <= 0``.
 * sigma: centre = median of the kept values, spread = their sample standard deviation
@@ -101,7 +106,7 @@ __all__ = [
     "min_keep", "esd_critical_value", "row_gain", "reject_stack", "combine_values",
     "integrate_band", "validate_band_arguments",
     "reject_none", "reject_minmax", "reject_percentile", "reject_sigma", "reject_mad",
-    "reject_averaged_sigma", "reject_winsorized_sigma", "reject_linear_fit", "reject_esd",
+    "reject_averaged_sigma", "reject_winsorized_sigma", "reject_linear_fit", "reject_esd", "reject_trimmed",
 ]
 
 COMBINES = ("average", "median", "minimum", "maximum", "sum")
@@ -111,6 +116,9 @@ WINSOR_FACTOR = 1.134
 WINSOR_TOL = 0.0005
 WINSOR_MAX_ITER = 50
 ZERO_SPREAD_RTOL = 1e-12
+#: Added to ``fraction * n`` before the trimmed mean's floor, as IRAF imcombine's minmax does: products
+#: such as 0.29 * 100 = 28.999999999999996 count as the whole number they stand for.
+TRIM_ROUNDING = 0.001
 
 #: One algorithm's rejection of one pixel: ``fn(v, low, high, *, row_gain, guard, rank)`` on its
 #: sorted non-NaN values ``v`` (at least 3) -> masks of the values rejected low and high, over ``v``.
@@ -464,6 +472,21 @@ def reject_linear_fit(v: np.ndarray, low: float, high: float, *, guard: str = "h
 def reject_esd(v: np.ndarray, low: float, high: float, **context) -> tuple[np.ndarray, np.ndarray]:
     """Rosner's generalised ESD test: ``low`` = largest outlier fraction, ``high`` = alpha."""
     return _esd(v, low, high)
+
+
+def reject_trimmed(v: np.ndarray, low: float, high: float, **context) -> tuple[np.ndarray, np.ndarray]:
+    """Trimmed mean: drop the lowest ``low`` and highest ``high`` fractions of the values (the guard applied)."""
+    n = v.size
+    n_low = math.floor(low * n + TRIM_ROUNDING)
+    n_high = math.floor(high * n + TRIM_ROUNDING)
+    allowed = n - min_keep(n)
+    while n_low + n_high > allowed:   # the guard: the larger count gives up values first
+        if n_high >= n_low:
+            n_high -= 1
+        else:
+            n_low -= 1
+    idx = np.arange(n)
+    return idx < n_low, idx >= n - n_high
 
 
 def _registry():

@@ -169,6 +169,14 @@ _ALGORITHMS = (
         threshold_names=("max_outliers", "alpha"),
         threshold_meaning="the largest outlier fraction and the significance alpha",
         aliases=("gesdt", "generalized_esd"), header_code="gesdt", siril_code="g", docs_page="algorithms/esd.md"),
+    RejectionAlgorithm(
+        name="trimmed", summary="Trimmed mean: drops the lowest and highest fractions of each pixel's values.",
+        reference=reference.reject_trimmed, kernel_code=kernels.R_TRIMMED, defaults=(0.1, 0.1),
+        low_range=ThresholdRange(0.0, 0.5), high_range=ThresholdRange(0.0, 0.5),
+        threshold_names=("trim_low", "trim_high"),
+        threshold_meaning="fractions of each pixel's values dropped at the low and high ends",
+        min_frames=3, aliases=("trimmed_mean",), header_code="trimmed", iraf_code="minmax",
+        docs_page="algorithms/trimmed.md"),
 )
 
 #: Every rejection algorithm by name, in the order menus list them.
