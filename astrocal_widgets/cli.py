@@ -129,11 +129,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _thresholds(rejection: str, low: float | None, high: float | None) -> tuple[float, float]:
     """--low/--high, the one not given taken from the rejection's defaults."""
-    from .integrate.kernels import DEFAULT_THRESHOLDS
+    from .integrate import rejection_algorithm
 
     if rejection == "auto":
         raise ValueError("--low/--high need a named --rejection (auto chooses its own thresholds)")
-    default_low, default_high = DEFAULT_THRESHOLDS.get(rejection, (None, None))
+    default_low, default_high = rejection_algorithm(rejection).defaults
     return (default_low if low is None else low, default_high if high is None else high)
 
 
@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Run 'astrocal COMMAND --help' for the options of each command.")
     parser.add_argument("--version", action="version", version=f"astrocal-widgets {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from .integrate import COMBINES, NORMALIZATIONS, REJECTIONS
+    from .integrate import COMBINES, NORMALIZATIONS, REJECTION_ALGORITHMS, REJECTIONS
 
     p = sub.add_parser("scan", help="list the calibration sets of a folder (headers only)",
                        description="List the calibration sets of a folder from the headers alone.")
@@ -264,8 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_check)
 
 
+    algorithms = "".join(f"\n  {a.name}: {a.summary}" + (f"\n      --low/--high {a.defaults[0]:g}/{a.defaults[1]:g} by "
+                                                         f"default: {a.threshold_meaning}" if a.threshold_names else "")
+                         for a in REJECTION_ALGORITHMS.values())
     p = sub.add_parser("integrate", help="integrate frames into a master FITS",
-                       description="Integrate one set of frames into a master FITS file.")
+                       description="Integrate one set of frames into a master FITS file.",
+                       epilog=f"rejection algorithms (docs/algorithms.md has a page for each):{algorithms}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", nargs="+", help="a folder, a glob pattern or frame files")
     p.add_argument("-o", "--output", required=True, help="the master file to write")
     p.add_argument("--combine", choices=COMBINES, default="average", help="how kept values are combined")

@@ -25,7 +25,7 @@ THRESHOLDS = {
     "aggressive": {"none": (0, 0), "minmax": (3, 5), "percentile": (0.01, 0.02),
                    "sigma": (1.0, 1.5), "mad": (1.0, 1.0), "averaged_sigma": (1.0, 1.0),
                    "winsorized_sigma": (1.0, 1.5), "linear_fit": (1.0, 1.5),
-                   "esd": (0.5, 0.3)},
+                   "esd": (0.5, 0.3), "trimmed": (0.3, 0.45)},
 }
 PROPERTY_SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                              suppress_health_check=[HealthCheck.too_slow])
@@ -273,6 +273,8 @@ def thresholds_for(method: str, draw) -> tuple[float, float]:
         return draw(st.sampled_from([0.1, 0.3, 0.5])), draw(st.sampled_from([0.01, 0.05, 0.3]))
     if method == "percentile":
         return draw(st.sampled_from([0.01, 0.05, 0.2])), draw(st.sampled_from([0.01, 0.1]))
+    if method == "trimmed":
+        return draw(st.sampled_from([0.0, 0.1, 0.25, 0.4])), draw(st.sampled_from([0.0, 0.2, 0.49]))
     return draw(st.sampled_from([0.5, 1.0, 2.0, 3.0])), draw(st.sampled_from([0.5, 1.5, 3.0]))
 
 
@@ -326,7 +328,7 @@ def test_counts_add_up_and_guard_floor(case):
 CLEAN_THRESHOLDS = {   # wide enough that a clean stack never loses a value
     "none": (0, 0), "minmax": (0, 0), "percentile": (0.5, 0.5), "sigma": (10, 10),
     "mad": (25, 25), "averaged_sigma": (10, 10), "winsorized_sigma": (25, 25),
-    "linear_fit": (100, 100), "esd": (0.3, 1e-9),
+    "linear_fit": (100, 100), "esd": (0.3, 1e-9), "trimmed": (0, 0),
 }
 
 

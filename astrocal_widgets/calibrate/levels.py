@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..integrate.estimators import MAD_TO_SIGMA
+
 __all__ = ["LevelCheck", "check_calibrated_level", "master_level_problem", "sample_rows", "NEGATIVE_SIGMAS",
            "MAX_NEGATIVE_FRACTION"]
 
@@ -93,7 +95,7 @@ def check_calibrated_level(calibrated: np.ndarray, *, offset: float = 0.0, n_sig
     diffs = (sample[:, 2:] - sample[:, :-2]).ravel()
     diffs = diffs[np.isfinite(diffs)]
     # MAD of the difference of two pixels, scaled to one pixel's sigma.
-    noise = float(1.4826 * np.median(np.abs(diffs - np.median(diffs))) / math.sqrt(2)) if diffs.size else math.nan
+    noise = float(MAD_TO_SIGMA * np.median(np.abs(diffs - np.median(diffs))) / math.sqrt(2)) if diffs.size else math.nan
     median = float(np.median(finite))
     if not noise > 0:
         # A noiseless frame (a synthetic master, a constant): any clearly negative value counts.

@@ -24,11 +24,13 @@ from . import kernels
 from . import reference as _reference_impl
 from .estimators import frame_subsample, location_scale, noise_sigma
 from .normalization import NORMALIZATIONS, normalization_coefficients
+from .registry import REJECTION_ALGORITHMS, rejection_algorithm, rejection_names
 
 __all__ = ["integrate", "resolve_rejection", "REJECTIONS", "COMBINES", "WEIGHTINGS", "AUTO_RULE",
            "MIN_FRAMES", "IntegrationWarning"]
 
-REJECTIONS = ("auto",) + tuple(kernels.REJECTIONS)
+#: ``auto`` (chosen by :data:`AUTO_RULE`) and every algorithm of the rejection registry.
+REJECTIONS = ("auto",) + rejection_names()
 COMBINES = tuple(kernels.COMBINES)
 WEIGHTINGS = ("none", "exposure", "noise")
 ESTIMATORS = ("median", "ikss", "ikss_lite")
@@ -38,15 +40,11 @@ AUTO_RULE = ((6, "percentile"), (10, "averaged_sigma"), (25, "winsorized_sigma")
 
 #: Fewest frames each algorithm is meant for; below it the documented fallback applies:
 #: percentile for 3 frames or more, no rejection for 1 or 2 (no rejection is possible there).
-MIN_FRAMES = {"none": 1, "minmax": 3, "percentile": 3, "sigma": 5, "mad": 5, "averaged_sigma": 5,
-              "winsorized_sigma": 5, "linear_fit": 5, "esd": 5}
+#: (The registry's ``min_frames``.)
+MIN_FRAMES = {a.name: a.min_frames for a in REJECTION_ALGORITHMS.values()}
 
-# Other spellings of the thresholds, per algorithm: (name of low, name of high).
-_THRESHOLD_ALIASES = {
-    "minmax": ("n_low", "n_high"), "percentile": ("pl", "ph"), "sigma": ("kl", "kh"), "mad": ("kl", "kh"),
-    "averaged_sigma": ("kl", "kh"), "winsorized_sigma": ("kl", "kh"), "linear_fit": ("kl", "kh"),
-    "esd": ("max_outliers", "alpha"),
-}
+# Other spellings of the thresholds, per algorithm: (name of low, name of high), from the registry.
+_THRESHOLD_ALIASES = {a.name: a.threshold_names for a in REJECTION_ALGORITHMS.values() if a.threshold_names}
 _OTHER_PARAMS = ("estimator", "reference", "progress", "label", "guard")
 
 
@@ -96,8 +94,17 @@ def resolve_rejection(rejection: str, n_frames: int) -> tuple[str, str]:
 
 
 def _auto_reason(name: str, n: int) -> str:
-    span = {"percentile": "fewer than 7", "averaged_sigma": "7 to 10", "winsorized_sigma": "11 to 25",
-            "linear_fit": "more than 25"}[name]
+    above = 0  # the rule's frame counts, in words: "fewer than 7", "7 to 10", ..., "more than 25"
+    for limit, rule_name in AUTO_RULE:
+        if rule_name == name:
+            break
+        above = limit
+    if above == 0:
+        span = f"fewer than {limit + 1}"
+    elif math.isinf(limit):
+        span = f"more than {above}"
+    else:
+        span = f"{above + 1} to {limit}"
     return f"auto: {n} frames ({span} frames -> {name})"
 
 
@@ -130,17 +137,10 @@ def _thresholds(algorithm: str, low: Any, high: Any, params: dict) -> tuple[floa
                 raise TypeError(f"give either low/high or {name}, not both")
         low = params.pop(names[0], low)
         high = params.pop(names[1], high)
-    default = kernels.DEFAULT_THRESHOLDS.get(algorithm, (0.0, 0.0))
-    low = default[0] if low is None else low
-    high = default[1] if high is None else high
-    if algorithm == "minmax" and (int(low) != low or int(high) != high or low < 0 or high < 0):
-        raise ValueError(f"minmax drops whole values: low and high must be counts >= 0, got {low}, {high}")
-    if algorithm != "none" and (low < 0 or high < 0):
-        raise ValueError(f"{algorithm}: thresholds must be >= 0, got low={low}, high={high}")
-    if algorithm == "esd" and not (0 < low < 1 and 0 < high < 1):
-        raise ValueError(f"esd: low is the largest outlier fraction and high the significance alpha, "
-                         f"both in (0, 1); got {low}, {high}")
-    return float(low), float(high)
+    entry = rejection_algorithm(algorithm)
+    low = entry.defaults[0] if low is None else low
+    high = entry.defaults[1] if high is None else high
+    return entry.check_thresholds(low, high)
 
 
 def _sample_frames(cube: xr.DataArray, rows: np.ndarray) -> list[np.ndarray]:
@@ -190,10 +190,12 @@ def integrate(
         of valid values, so rejection leaves no dips.
     rejection : str
         ``"auto"`` (frame-count rule: <7 percentile, 7-10 averaged sigma, 11-25 Winsorized sigma,
-        >25 linear fit), ``"none"``, ``"minmax"``, ``"percentile"``, ``"sigma"``, ``"mad"``,
-        ``"averaged_sigma"``, ``"winsorized_sigma"``, ``"linear_fit"`` or ``"esd"``.
+        >25 linear fit) or the name of an algorithm of the rejection registry
+        (:func:`~astrocal_widgets.integrate.rejection_names`: ``"none"``, ``"minmax"``,
+        ``"percentile"``, ``"sigma"``, ``"winsorized_sigma"``, ...; a page each in docs/algorithms).
     low, high : float, optional
-        Thresholds; their meaning depends on the algorithm: sigma multiples (sigma family, defaults
+        Thresholds; their meaning, defaults, valid ranges and keyword aliases are the algorithm's
+        (:func:`~astrocal_widgets.integrate.rejection_algorithm`): sigma multiples (sigma family,
         3/3; linear fit 5/5), fractions of the median (percentile, 0.2/0.1), counts (minmax, 1/1),
         or for esd the largest outlier fraction and the significance alpha (0.3/0.05). Aliases:
         ``kl``/``kh``, ``pl``/``ph``, ``n_low``/``n_high``, ``max_outliers``/``alpha``.

@@ -29,7 +29,8 @@ it is computed:
 * the per-pixel data live in one workspace array allocated once per band (numba passes each
   array argument as about ten machine words, which cost more than the work on 30 values when a
   dozen separate arrays were passed); nothing is allocated inside the row or pixel loops;
-* the method and the combination are dispatched by int code; the Student-t quantiles of the
+* the method and the combination are dispatched by int code (``R_*``, each algorithm's
+  ``kernel_code`` in the rejection registry, :mod:`.registry`); the Student-t quantiles of the
   ESD test come from a table of ``lambda_n`` computed with scipy before the kernel runs;
 * ``@njit(nogil=True, cache=True)``, single-threaded: the caller runs threads over bands
   (numba ``parallel=True`` inside them oversubscribed the cores).
@@ -50,9 +51,9 @@ import numpy as np
 from numba import njit
 from scipy import stats
 
-from .reference import (COMBINES, DEFAULT_THRESHOLDS, MAD_TO_SIGMA, REJECTIONS, WINSOR_CLAMP,
-                        WINSOR_FACTOR, WINSOR_MAX_ITER, WINSOR_TOL, ZERO_SPREAD_RTOL,
-                        validate_band_arguments)
+from .estimators import MAD_TO_SIGMA
+from .reference import (COMBINES, TRIM_ROUNDING, WINSOR_CLAMP, WINSOR_FACTOR, WINSOR_MAX_ITER, WINSOR_TOL,
+                        ZERO_SPREAD_RTOL, validate_band_arguments)
 
 __all__ = ["REJECTIONS", "COMBINES", "DEFAULT_THRESHOLDS", "CHUNK", "integrate_band",
            "esd_lambda_table", "sorting_network", "kernels_need_compiling", "COMPILING_MESSAGE"]
@@ -71,12 +72,30 @@ _INLINE = dict(_JIT, inline="always")
 # values of one column over different L1 sets (a power-of-two stride makes them evict each other).
 CHUNK = 248
 
+# The kernels' codes of the rejection algorithms; the registry gives each algorithm its code
+# (kernel_code), so that the codes live beside the numba code that branches on them (numba's
+# cache is renewed when this file changes, not when another module's constants do).
 (R_NONE, R_MINMAX, R_PERCENTILE, R_SIGMA, R_MAD, R_AVSIGMA, R_WINSOR, R_LINFIT,
- R_ESD) = range(9)
-_REJ_CODE = {name: i for i, name in enumerate(REJECTIONS)}
+ R_ESD, R_TRIMMED) = range(10)
 (C_AVERAGE, C_MEDIAN, C_MINIMUM, C_MAXIMUM, C_SUM) = range(5)
 _COMB_CODE = {name: i for i, name in enumerate(COMBINES)}
-assert _REJ_CODE["esd"] == R_ESD and _COMB_CODE["sum"] == C_SUM
+assert _COMB_CODE["sum"] == C_SUM
+
+
+def _algorithms():
+    """The rejection registry's entries, imported on use: the registry imports this module."""
+    from .registry import REJECTION_ALGORITHMS
+    return REJECTION_ALGORITHMS
+
+
+def __getattr__(name: str):
+    # Names, default thresholds and codes of the algorithms are the registry's; these stay for callers.
+    if name == "_REJ_CODE":
+        return {a.name: a.kernel_code for a in _algorithms().values()}
+    if name in ("REJECTIONS", "DEFAULT_THRESHOLDS"):
+        from . import registry
+        return registry.rejection_names() if name == "REJECTIONS" else registry.DEFAULT_THRESHOLDS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def esd_lambda_table(alpha: float, n_max: int) -> np.ndarray:
@@ -759,6 +778,16 @@ def _reject(method, ws, iw, orow, n, low, high, g, lam):
             n_low = min(max((n - 1) // 2, n - 1 - n_high), n_low)
             n_high = n - 1 - n_low
         return n_low, n - n_low - n_high, n_low, n_high
+    if method == R_TRIMMED:           # fractions of the n values, the guard applied (reference.reject_trimmed)
+        n_low = int(math.floor(low * n + TRIM_ROUNDING))
+        n_high = int(math.floor(high * n + TRIM_ROUNDING))
+        allowed = n - max(3, (n + 1) // 2)
+        while n_low + n_high > allowed:
+            if n_high >= n_low:
+                n_high -= 1
+            else:
+                n_low -= 1
+        return n_low, n - n_low - n_high, n_low, n_high
     if method == R_ESD:
         return _esd(ws, iw, orow, n, low, lam)
     if method == R_LINFIT:
@@ -1278,9 +1307,9 @@ def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float
     stack : ndarray, shape (N, rows, cols), float32
         The band of each of N frames; NaN = missing (other values must be finite).
     rejection : str
-        One of :data:`REJECTIONS`.
+        One of :data:`REJECTIONS` (the registry's names).
     low, high : float
-        Thresholds (:data:`DEFAULT_THRESHOLDS` gives their meaning and defaults).
+        Thresholds (the registry gives their meaning, defaults and valid ranges).
     combine : str
         One of :data:`COMBINES`.
     weights : ndarray, shape (N,)
@@ -1305,7 +1334,8 @@ def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float
      out_offset) = validate_band_arguments(stack, rejection, low, high, combine, weights,
                                            rej_scale, rej_offset, out_scale, out_offset)
     nf, rows, cols = stack.shape
-    lam = esd_lambda_table(high, nf) if rejection == "esd" else np.empty(1)
+    code = _algorithms()[rejection].kernel_code
+    lam = esd_lambda_table(high, nf) if code == R_ESD else np.empty(1)
     # one sorted array is enough when output = rejection normalisation and the weights are
     # equal (bias, darks, flats); otherwise (value, output, weight) are sorted together
     simple = bool(np.array_equal(rej_scale, out_scale) and np.array_equal(rej_offset, out_offset)
@@ -1319,7 +1349,7 @@ def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float
     rej_lo = np.empty((rows, cols), np.uint16)
     rej_hi = np.empty((rows, cols), np.uint16)
     contributing = np.empty((rows, cols), np.uint16)
-    _band_kernel(stack, _REJ_CODE[rejection], low, high, _COMB_CODE[combine], weights,
+    _band_kernel(stack, code, low, high, _COMB_CODE[combine], weights,
                  rej_scale, rej_offset, out_scale, out_offset, simple, raw, sorting_network(nf), lam,
                  CHUNK, master, rej_lo, rej_hi, contributing)
     return master, rej_lo, rej_hi, contributing

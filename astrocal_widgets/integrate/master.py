@@ -22,6 +22,7 @@ from ..io.cube import compute_into_arrays
 from ..io.provenance import (FIELDS, InputFile, ProductRecord, content_hash, inputs_hash, provenance_from_header,
                              sources_table, write_provenance)
 from ..io.write import write_fits_atomic
+from .registry import REJECTION_ALGORITHMS
 
 __all__ = ["write_master", "master_header", "master_record", "MASTER_TYPES", "inputs_hash", "master_mismatch"]
 
@@ -42,11 +43,6 @@ _FIELD_OF_KEYWORD = {FIELDS[name][0]: name for name in ("overscan", "trim")}
 #: coordinate, comment. Frames of two readout modes or conversion gains never make one master.
 _FRAME_SETTINGS = (("READOUTM", "readout_mode", "sensor readout mode"),
                    ("EGAIN", "egain", "[e-/ADU] conversion gain"))
-
-_REJECTION_CODES = {"none": "none", "minmax": "minmax", "percentile": "percentile", "sigma": "sigma",
-                    "mad": "mad", "averaged_sigma": "avsigclip", "winsorized_sigma": "winsorized",
-                    "linear_fit": "linearfit", "esd": "gesdt"}
-
 
 def _common(values: list, numeric: bool = True) -> Any:
     """The value the frames share: the median for numbers (NaN-free), the commonest text."""
@@ -129,7 +125,8 @@ def master_record(attrs: dict[str, Any]) -> ProductRecord:
     """
     decisions = {name: attrs[name] for _, name, _ in _SETTINGS}
     decisions["weights"] = str(attrs["weights"])
-    decisions["rejection_code"] = _REJECTION_CODES.get(attrs["rejection"], attrs["rejection"])
+    known = REJECTION_ALGORITHMS.get(attrs["rejection"])
+    decisions["rejection_code"] = known.header_code if known else attrs["rejection"]
     decisions["software"] = f"astrocal-widgets {__version__}"
     for key, value, _ in attrs.get("extra_cards", ()):  # the frames' OVERSCAN and TRIM
         if key not in _FIELD_OF_KEYWORD:

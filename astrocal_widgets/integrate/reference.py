@@ -6,11 +6,11 @@ works on the stack of one pixel; :func:`integrate_band` loops over the pixels of
 version, :mod:`astrocal_widgets.integrate.kernels`, has the same interface and must give the
 same rejection maps; the tests compare the two.
 
-Rejection header names
-----------------------
-``none``, ``minmax``, ``percentile``, ``sigma``, ``mad`` (spread ``1.4826 * MAD``, i.e. the
-*scaled* MAD, a Gaussian sigma), ``averaged_sigma`` (IRAF avsigclip), ``winsorized_sigma``,
-``linear_fit`` (clean least-squares fit), ``esd`` (Rosner's generalised ESD test).
+Rejection names
+---------------
+One function ``reject_<name>`` per algorithm below; the rejection registry
+(:mod:`astrocal_widgets.integrate.registry`) lists them with their names, defaults, valid
+thresholds and peer codes, and :func:`reject_stack` finds them there by name.
 
 Rules shared by all methods
 ---------------------------
@@ -25,7 +25,8 @@ Rules shared by all methods
   non-NaN values. When a pass's candidates would cross that floor, only as many as the floor
   allows are rejected, in order of decreasing ``|deviation| / threshold``; ties go first to the
   value nearer its own end of the sorted stack, then to the high side. The guard applies to
-  percentile and (as a cap on the number of candidates) to esd; minmax has its own rule.
+  percentile, to trimmed (as a cap on its counts) and (as a cap on the number of candidates)
+  to esd; minmax has its own rule.
   Compared with Siril's guard, ours does not depend on the frame order, is looser on small
   stacks (Siril keeps at least 4 values, so it rejects nothing from 4 or fewer; we keep 3) and
   stricter on heavily contaminated large stacks (never more than half the values rejected).
@@ -47,11 +48,15 @@ Rules shared by all methods
   data.
 * Values must be finite or NaN.
 
-Methods (``low``, ``high`` as in :data:`DEFAULT_THRESHOLDS`)
-------------------------------------------------------------
+Methods (``low``, ``high``: defaults and valid ranges in the registry)
+----------------------------------------------------------------------
 * minmax: drop the ``low`` smallest and ``high`` largest values, but always keep at least 1:
   when ``low + high >= n`` the kept value is the one at sorted index
   ``clip((n - 1) // 2, n - 1 - high, low)`` (the median or as near as the counts allow).
+* trimmed: drop the ``floor(low * n)`` smallest and ``floor(high * n)`` largest of the pixel's n
+  values (fractions of its own valid values; ``+ TRIM_ROUNDING`` inside the floor, so that
+  0.29 x 100 drops 29 and not 28). When that would keep fewer than ``min_keep(n)``, the larger
+  count gives up values first (the high count when they are equal). Not a statistical test.
 * percentile: one pass about the median m; low if ``m - x > low * m``, high if
   ``x - m > high * m``; nothing is rejected when ``m <= 0``.
 * sigma: centre = median of the kept values, spread = their sample standard deviation
@@ -94,29 +99,31 @@ from typing import Callable
 import numpy as np
 from scipy import stats
 
+from .estimators import MAD_TO_SIGMA
+
 __all__ = [
-    "REJECTIONS", "COMBINES", "DEFAULT_THRESHOLDS", "MAD_TO_SIGMA",
+    "REJECTIONS", "COMBINES", "DEFAULT_THRESHOLDS", "MAD_TO_SIGMA", "RejectFn",
     "min_keep", "esd_critical_value", "row_gain", "reject_stack", "combine_values",
     "integrate_band", "validate_band_arguments",
+    "reject_none", "reject_minmax", "reject_percentile", "reject_sigma", "reject_mad",
+    "reject_averaged_sigma", "reject_winsorized_sigma", "reject_linear_fit", "reject_esd", "reject_trimmed",
 ]
 
-REJECTIONS = ("none", "minmax", "percentile", "sigma", "mad", "averaged_sigma",
-              "winsorized_sigma", "linear_fit", "esd")
 COMBINES = ("average", "median", "minimum", "maximum", "sum")
-DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {
-    "minmax": (1, 1),            # n_low, n_high values dropped
-    "percentile": (0.2, 0.1),    # pl, ph fractions of the median
-    "sigma": (3.0, 3.0), "mad": (3.0, 3.0), "averaged_sigma": (3.0, 3.0),
-    "winsorized_sigma": (3.0, 3.0), "linear_fit": (5.0, 5.0),
-    "esd": (0.3, 0.05),          # max outlier fraction, significance alpha (Siril's GESDT convention)
-}
 
-MAD_TO_SIGMA = 1.4826
 WINSOR_CLAMP = 1.5
 WINSOR_FACTOR = 1.134
 WINSOR_TOL = 0.0005
 WINSOR_MAX_ITER = 50
 ZERO_SPREAD_RTOL = 1e-12
+#: Added to ``fraction * n`` before the trimmed mean's floor, as IRAF imcombine's minmax does: products
+#: such as 0.29 * 100 = 28.999999999999996 count as the whole number they stand for.
+TRIM_ROUNDING = 0.001
+
+#: One algorithm's rejection of one pixel: ``fn(v, low, high, *, row_gain, guard, rank)`` on its
+#: sorted non-NaN values ``v`` (at least 3) -> masks of the values rejected low and high, over ``v``.
+#: ``row_gain``: the row's averaged-sigma factor; ``guard``, ``rank``: see :func:`reject_stack`.
+RejectFn = Callable[..., "tuple[np.ndarray, np.ndarray]"]
 
 # A pass: sorted kept values, first-pass flag -> (signed deviation x - centre, low threshold,
 # high threshold), or None when the pass can reject nothing.
@@ -413,6 +420,90 @@ def _esd(v: np.ndarray, frac: float, alpha: float) -> tuple[np.ndarray, np.ndarr
     return rej_low, rej_high
 
 
+# --- one function per algorithm (the registry's ``reference``) ------------------------------
+
+def reject_none(v: np.ndarray, low: float, high: float, **context) -> tuple[np.ndarray, np.ndarray]:
+    """No rejection."""
+    return np.zeros(v.size, bool), np.zeros(v.size, bool)
+
+
+def reject_minmax(v: np.ndarray, low: float, high: float, **context) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the ``low`` smallest and ``high`` largest values, keeping at least one."""
+    return _minmax(v, int(low), int(high))
+
+
+def reject_percentile(v: np.ndarray, low: float, high: float, *, guard: str = "half",
+                      rank: np.ndarray | None = None, **context) -> tuple[np.ndarray, np.ndarray]:
+    """One pass about the median, thresholds as fractions of it (no guard with ``guard="siril"``)."""
+    return _clip(v, _percentile_pass(low, high), iterate=False, guard=guard, rank=rank, guarded=False)
+
+
+def reject_sigma(v: np.ndarray, low: float, high: float, *, guard: str = "half",
+                 rank: np.ndarray | None = None, **context) -> tuple[np.ndarray, np.ndarray]:
+    """Iterative clipping about the median, spread = sample standard deviation."""
+    return _clip(v, _sigma_pass(low, high), iterate=True, guard=guard, rank=rank)
+
+
+def reject_mad(v: np.ndarray, low: float, high: float, *, guard: str = "half",
+               rank: np.ndarray | None = None, **context) -> tuple[np.ndarray, np.ndarray]:
+    """Iterative clipping about the median, spread = ``MAD_TO_SIGMA`` x MAD."""
+    return _clip(v, _mad_pass(low, high), iterate=True, guard=guard, rank=rank)
+
+
+def reject_averaged_sigma(v: np.ndarray, low: float, high: float, *, row_gain: float | None = None,
+                          guard: str = "half", rank: np.ndarray | None = None,
+                          **context) -> tuple[np.ndarray, np.ndarray]:
+    """IRAF avsigclip: spread ``sqrt(g * c)`` from the row's gain-like factor (nothing without it)."""
+    return _clip(v, _averaged_sigma_pass(low, high, row_gain), iterate=True, guard=guard, rank=rank)
+
+
+def reject_winsorized_sigma(v: np.ndarray, low: float, high: float, *, guard: str = "half",
+                            rank: np.ndarray | None = None, **context) -> tuple[np.ndarray, np.ndarray]:
+    """Iterative clipping about the median, spread = Winsorized sigma."""
+    return _clip(v, _winsorized_pass(low, high), iterate=True, guard=guard, rank=rank)
+
+
+def reject_linear_fit(v: np.ndarray, low: float, high: float, *, guard: str = "half",
+                      rank: np.ndarray | None = None, **context) -> tuple[np.ndarray, np.ndarray]:
+    """Iterative clipping about the least-squares line through the sorted values."""
+    return _clip(v, _linear_fit_pass(low, high), iterate=True, guard=guard, rank=rank)
+
+
+def reject_esd(v: np.ndarray, low: float, high: float, **context) -> tuple[np.ndarray, np.ndarray]:
+    """Rosner's generalised ESD test: ``low`` = largest outlier fraction, ``high`` = alpha."""
+    return _esd(v, low, high)
+
+
+def reject_trimmed(v: np.ndarray, low: float, high: float, **context) -> tuple[np.ndarray, np.ndarray]:
+    """Trimmed mean: drop the lowest ``low`` and highest ``high`` fractions of the values (the guard applied)."""
+    n = v.size
+    n_low = math.floor(low * n + TRIM_ROUNDING)
+    n_high = math.floor(high * n + TRIM_ROUNDING)
+    allowed = n - min_keep(n)
+    while n_low + n_high > allowed:   # the guard: the larger count gives up values first
+        if n_high >= n_low:
+            n_high -= 1
+        else:
+            n_low -= 1
+    idx = np.arange(n)
+    return idx < n_low, idx >= n - n_high
+
+
+def _registry():
+    """The rejection registry, imported on use: it imports this module for its functions."""
+    from . import registry
+    return registry
+
+
+def __getattr__(name: str):
+    # The tables of names and default thresholds are the registry's; these names stay for callers.
+    if name == "REJECTIONS":
+        return _registry().rejection_names()
+    if name == "DEFAULT_THRESHOLDS":
+        return _registry().DEFAULT_THRESHOLDS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def reject_stack(values_1d: np.ndarray, method: str, low: float, high: float,
                  row_gain: float | None = None, guard: str = "half") -> tuple[np.ndarray, np.ndarray]:
     """Reject the outliers of one pixel's stack.
@@ -422,9 +513,9 @@ def reject_stack(values_1d: np.ndarray, method: str, low: float, high: float,
     values_1d : ndarray, shape (N,)
         Rejection-normalised values of one pixel; NaN = missing.
     method : str
-        One of :data:`REJECTIONS`.
+        One of :data:`REJECTIONS` (the registry's names).
     low, high : float
-        Thresholds, meaning per method as in :data:`DEFAULT_THRESHOLDS`.
+        Thresholds, meaning per method as in the registry (not checked here).
     row_gain : float, optional
         Gain-like factor of the pixel's row (:func:`row_gain`), needed by ``averaged_sigma``;
         without it averaged_sigma rejects nothing.
@@ -439,30 +530,18 @@ def reject_stack(values_1d: np.ndarray, method: str, low: float, high: float,
         Values rejected below / above the centre, in the input order. Among equal values,
         the earlier one in the input is treated as the smaller (stable sort).
     """
+    algorithms = _registry().REJECTION_ALGORITHMS
+    if method not in algorithms:
+        raise ValueError(f"unknown rejection {method!r}; expected one of {tuple(algorithms)}")
     x = np.asarray(values_1d, dtype=np.float64)
     low_mask = np.zeros(x.shape, bool)
     high_mask = np.zeros(x.shape, bool)
     idx = np.flatnonzero(~np.isnan(x))
     idx = idx[np.argsort(x[idx], kind="stable")]
     v = x[idx]
-    if method == "none" or v.size <= 2:
+    if v.size <= 2:
         return low_mask, high_mask
-    if method == "minmax":
-        lo, hi = _minmax(v, int(low), int(high))
-    elif method == "esd":
-        lo, hi = _esd(v, low, high)
-    elif method == "percentile":
-        lo, hi = _clip(v, _percentile_pass(low, high), iterate=False, guard=guard, rank=idx, guarded=False)
-    else:
-        passes = {"sigma": _sigma_pass, "mad": _mad_pass, "winsorized_sigma": _winsorized_pass,
-                  "linear_fit": _linear_fit_pass}
-        if method == "averaged_sigma":
-            fn = _averaged_sigma_pass(low, high, row_gain)
-        elif method in passes:
-            fn = passes[method](low, high)
-        else:
-            raise ValueError(f"unknown rejection {method!r}; expected one of {REJECTIONS}")
-        lo, hi = _clip(v, fn, iterate=True, guard=guard, rank=idx)
+    lo, hi = algorithms[method].reference(v, low, high, row_gain=row_gain, guard=guard, rank=idx)
     low_mask[idx[lo]] = True
     high_mask[idx[hi]] = True
     return low_mask, high_mask
@@ -495,11 +574,13 @@ def validate_band_arguments(stack, rejection, low, high, combine, weights, rej_s
     Raises
     ------
     ValueError
-        Unknown method, wrong shapes, non-finite or non-positive scales or weights, invalid
-        thresholds, or more than 65535 frames (the counts are uint16).
+        Unknown method, wrong shapes, non-finite or non-positive scales or weights, thresholds
+        outside the algorithm's valid ranges (the registry's one rule), or more than 65535 frames
+        (the counts are uint16).
     """
-    if rejection not in REJECTIONS:
-        raise ValueError(f"unknown rejection {rejection!r}; expected one of {REJECTIONS}")
+    algorithms = _registry().REJECTION_ALGORITHMS
+    if rejection not in algorithms:
+        raise ValueError(f"unknown rejection {rejection!r}; expected one of {tuple(algorithms)}")
     if combine not in COMBINES:
         raise ValueError(f"unknown combine {combine!r}; expected one of {COMBINES}")
     stack = np.ascontiguousarray(stack, dtype=np.float32)
@@ -521,13 +602,7 @@ def validate_band_arguments(stack, rejection, low, high, combine, weights, rej_s
         if name in ("weights", "rej_scale", "out_scale") and not np.all(vec > 0):
             raise ValueError(f"{name} must be > 0")
         vecs.append(vec)
-    low, high = float(low), float(high)
-    if not (low >= 0 and high >= 0 and math.isfinite(low) and math.isfinite(high)):
-        raise ValueError(f"thresholds must be finite and >= 0, got {low}, {high}")
-    if rejection == "minmax" and (low != int(low) or high != int(high)):
-        raise ValueError(f"minmax takes whole numbers of values, got {low}, {high}")
-    if rejection == "esd" and not (low <= 1 and 0 < high < 1):
-        raise ValueError(f"esd takes a fraction in [0, 1] and alpha in (0, 1), got {low}, {high}")
+    low, high = algorithms[rejection].check_thresholds(low, high)
     return (stack, low, high, *vecs)
 
 
@@ -542,9 +617,9 @@ def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float
     stack : ndarray, shape (N, rows, cols), float32
         The band of each of N frames; NaN = missing.
     rejection : str
-        One of :data:`REJECTIONS`.
+        One of :data:`REJECTIONS` (the registry's names).
     low, high : float
-        Thresholds (:data:`DEFAULT_THRESHOLDS` gives their meaning and defaults).
+        Thresholds (the registry gives their meaning, defaults and valid ranges).
     combine : str
         One of :data:`COMBINES`.
     weights : ndarray, shape (N,)
@@ -585,7 +660,7 @@ def integrate_band(stack: np.ndarray, *, rejection: str, low: float, high: float
             orders.append(valid[np.lexsort((weights[valid], out[valid, row, col],
                                             rej[valid, row, col]))])
         g = None
-        if rejection == "averaged_sigma":
+        if _registry().REJECTION_ALGORITHMS[rejection].needs_row_gain:
             g = row_gain([rej[o, row, col] for col, o in enumerate(orders)])
         for col, order in enumerate(orders):
             if guard == "siril":

@@ -20,12 +20,12 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import AstrocalError
+from .registry import REJECTION_ALGORITHMS
 
 __all__ = ["siril_executable", "SirilResult", "siril_stack", "write_float_copies", "SIRIL_REJECTION_CODES"]
 
-#: Our rejection names -> Siril's ``stack ... rej <code>`` letters.
-SIRIL_REJECTION_CODES = {"percentile": "p", "sigma": "s", "mad": "m", "winsorized_sigma": "w",
-                         "linear_fit": "l", "esd": "g", "none": "n"}
+#: Our rejection names -> Siril's ``stack ... rej <code>`` letters (the registry's ``siril_code``).
+SIRIL_REJECTION_CODES = {a.name: a.siril_code for a in REJECTION_ALGORITHMS.values() if a.siril_code}
 SIRIL_NORMALIZATIONS = {"none": "-nonorm", "multiplicative": "-norm=mul", "additive": "-norm=add",
                         "multiplicative_scaling": "-norm=mulscale", "additive_scaling": "-norm=addscale"}
 ADU_SCALE = 65535.0

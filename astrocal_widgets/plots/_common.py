@@ -9,12 +9,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..integrate.estimators import MAD_TO_SIGMA
 from ..quality.previews import block_reduce, preview_factor  # noqa: F401 (shared with the views)
 
 __all__ = ["to_png", "new_figure", "as_array", "block_reduce", "robust_location_scale"]
-
-#: Normalised MAD -> Gaussian sigma.
-MAD_TO_SIGMA = 1.4826
 
 
 def to_png(fig: Figure, *, dpi: float | None = None) -> bytes:

@@ -22,6 +22,8 @@ import dask
 import numpy as np
 import xarray as xr
 
+from ..integrate.estimators import MAD_TO_SIGMA
+
 __all__ = ["frame_statistics", "adc_max_of", "histogram_median", "histogram_mad", "GRID", "HOT_PIXEL_SIGMA",
            "MAD_TO_SIGMA", "DEFAULT_ADC_MAX"]
 
@@ -30,8 +32,6 @@ GRID = 8
 #: A pixel is hot in a frame when it exceeds the frame's median by this many robust sigmas. Read noise
 #: alone never gets there (a Gaussian 10-sigma tail is ~1e-23); hot and the brighter warm pixels do.
 HOT_PIXEL_SIGMA = 10.0
-#: Robust sigma = 1.4826 x MAD for Gaussian noise.
-MAD_TO_SIGMA = 1.4826
 #: ADC maximum assumed when the header does not tell (16-bit cameras and 16-bit scaled FITS).
 DEFAULT_ADC_MAX = 65535
 

@@ -10,7 +10,7 @@ import ipywidgets as w
 from .. import plots
 from ..calibrate import MASTER_OPTIONS
 from ..integrate.combine import COMBINES, REJECTIONS, resolve_rejection
-from ..integrate.kernels import DEFAULT_THRESHOLDS
+from ..integrate.registry import rejection_algorithm
 from ..integrate.normalization import NORMALIZATIONS
 from ..quality.checks import RECOMMENDED_COUNTS
 from ..workflow import integrate_master, preview_flat_calibration, save_master
@@ -121,7 +121,7 @@ class MasterPanel:
         self.resolved.value = (f"Rejection <b>{html.escape(self.rejection.value)}</b> runs as "
                                f"<b>{html.escape(algorithm)}</b>: {html.escape(reason)}")
         if self.default_thresholds.value:  # show what the defaults are, in the algorithm's own units
-            low, high = DEFAULT_THRESHOLDS.get(algorithm, (0.0, 0.0))
+            low, high = rejection_algorithm(algorithm).defaults
             with self.low.hold_trait_notifications(), self.high.hold_trait_notifications():
                 self.low.value, self.high.value = float(low), float(high)
         key = self.key()
