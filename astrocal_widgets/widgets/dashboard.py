@@ -66,8 +66,7 @@ class TitledSteps(list):
 
 
 class CalibrationDashboard:
-    """Step through a night's calibration, one page per entry of :data:`STEPS` (Session, the masters,
-    the histogram checks, the lights).
+    """Step through a night's calibration, one page per entry of :data:`STEPS`.
 
     Every action calls one public function of :mod:`astrocal_widgets.workflow` (or
     :func:`~astrocal_widgets.calibrate.calibrate_session`); the dashboard holds the results (so Back
