@@ -25,6 +25,10 @@ __all__ = ["CalibrationDashboard", "STEPS", "STEP_TITLES"]
 #: headings, Back / Next and the statuses are made from it; tests find steps by their titles.
 STEPS: tuple[StepSpec, ...] = (
     StepSpec("Session", SessionStep),
+    StepSpec("Histogram checks", ChecksStep,
+             intro="Every set graded: flats near mid-range and unclipped, bias without clipping or pedestal, darks "
+                   "at the lights' temperature, hot pixels, drift and outlier frames. Each set shows its middle "
+                   "frame's histogram."),
     StepSpec("Bias", MasterStep, kind="bias",
              intro="The master bias holds the sensor's offset and its fixed pattern; it is subtracted from every "
                    "frame that is not calibrated by a matching dark."),
@@ -38,10 +42,6 @@ STEPS: tuple[StepSpec, ...] = (
              intro="Each flat is calibrated by its saved dark flat (else the bias), then the flats are normalised "
                    "and integrated: the master flat shows the vignetting and the dust donuts the lights will be "
                    "divided by."),
-    StepSpec("Histogram checks", ChecksStep,
-             intro="Every set graded: flats near mid-range and unclipped, bias without clipping or pedestal, darks "
-                   "at the lights' temperature, hot pixels, drift and outlier frames. Each set shows its middle "
-                   "frame's histogram."),
     StepSpec("Lights", LightsStep),
 )
 
