@@ -150,7 +150,8 @@ class LightsStep(Step):
         self.calibrate_button.on_click(lambda _: self.calibrate_one())
         self.all_button.on_click(lambda _: self.calibrate_all())
         self.widget = w.VBox([
-            *self.intro(), w.HTML(f"<p>Output folder: <code>{state.session.calibrated_dir}</code>. Masters saved in the earlier "
+            *self.intro(),
+            w.HTML(f"<p>Output folder: <code>{state.session.calibrated_dir}</code>. Masters saved in the earlier "
                    "steps are used; <b>Calibrate all</b> builds any that are missing with the standard options, "
                    "and never replaces an existing file.</p>"),
             self.light, self.uses, w.HBox([self.calibrate_button, self.all_button]), self.progress.widget,
