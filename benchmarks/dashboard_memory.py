@@ -83,9 +83,9 @@ def row(label: str, peak: int, after: int, seconds: float) -> str:
 
 
 def walk(board, act: Actions) -> None:
-    act("session check", board.steps[0].check_button.click)
-    for index in (1, 2, 3, 4):
-        board.go(index)
+    act("session check", board.steps["Session"].check_button.click)
+    for title in ("Bias", "Darks", "Dark flats & flat calibration", "Flat integration"):
+        board.go(title)
         panel = board.step.panel
         for k in range(len(panel.groups)):
             panel.group.value = k
@@ -94,11 +94,11 @@ def walk(board, act: Actions) -> None:
             act(f"{name} save", panel.save_button.click)
             assert not any("astrocal-error" in getattr(c, "_dom_classes", ()) for c in panel.feedback.children), \
                 [c.value for c in panel.feedback.children]
-        if index == 3:
+        if title == "Dark flats & flat calibration":
             act("flat preview", board.step.calibrate_button.click)
-    board.go(5)
+    board.go("Histogram checks")
     act("checks", board.step.check_button.click)
-    board.go(6)
+    board.go("Lights")
     act("light preview", board.step.calibrate_button.click)
     act("calibrate all", board.step.all_button.click)
     for feedback in (board.step.feedback,):

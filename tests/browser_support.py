@@ -563,6 +563,31 @@ def progress_percent(locator) -> float:
     return float(match.group(1))
 
 
+def step_to(dashboard, expect, title: str, *, timeout: float = 30_000,
+            each: Callable[[str], None] | None = None) -> None:
+    """Show the dashboard's step ``title`` the way a person does: Next or Back, one step at a time.
+
+    ``dashboard`` is the ``.astrocal-dashboard`` locator; the order is the dashboard's own
+    (:data:`astrocal_widgets.widgets.STEP_TITLES`), so tests name steps, never positions. Each step
+    passed is waited for by its heading, then ``each(title)`` runs (e.g. a check for errors).
+    """
+    from astrocal_widgets.widgets import STEP_TITLES
+
+    def heading(name: str):
+        return dashboard.locator("h3").filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
+
+    here = next((t for t in STEP_TITLES if heading(t).count()), None)
+    if here is None:
+        raise AssertionError(f"no step heading shown (the steps are {STEP_TITLES})")
+    start, stop = STEP_TITLES.index(here), STEP_TITLES.index(title)
+    sign = 1 if stop >= start else -1
+    for k in range(start + sign, stop + sign, sign):
+        dashboard.get_by_role("button", name="Next" if sign > 0 else "Back", exact=True).click()
+        expect(heading(STEP_TITLES[k])).to_be_visible(timeout=timeout)
+        if each is not None:
+            each(STEP_TITLES[k])
+
+
 def full_screenshot(page, path: str | os.PathLike) -> Path:
     """Screenshot the whole rendered notebook, not only the viewport.
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import astrocal_widgets as aw
 from browser_support import (KernelMemoryMonitor, full_screenshot, launch_chromium, open_voila,
-                             require_browser_tools, serve_voila)
+                             require_browser_tools, serve_voila, step_to)
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07-dashboard.ipynb"
 #: Another simulated night to walk (opt-in; see the module's docstring).
@@ -130,10 +130,9 @@ class Walk:
         if self.memory is not None:
             self.peak_so_far[name] = round(self.memory.peak_rss / 2**20, 1)
 
-    def next(self, title: str) -> None:
-        self.page.get_by_role("button", name="Next", exact=True).click()
-        self.expect(self.body().locator("h3", has_text=title)).to_be_visible(timeout=30_000 * self.patience)
-        self.no_errors(title)
+    def go(self, title: str) -> None:
+        """Next or Back, step by step, to the step ``title``; no step passed shows an error."""
+        step_to(self.body(), self.expect, title, timeout=30_000 * self.patience, each=self.no_errors)
 
     def integrate_and_save_each_set(self, where: str, plots: int, sets: list[int] | None = None) -> None:
         select = self.body().get_by_label("Set", exact=True)
@@ -190,10 +189,11 @@ def test_dashboard_in_a_real_browser(tmp_path):
             walk.wait_text(f"{n_frames} frames in 9 sets")
 
             # Session: the catalogue, the sets, the check summary.
+            walk.go("Session")
             walk.click_and_watch("Check", "Session", lambda: walk.wait_text("OVERALL"))
             walk.shot("1-session")
 
-            walk.next("Bias")
+            walk.go("Bias")
             walk.integrate_and_save_each_set("Bias", plots=5)
             walk.shot("2-bias")
             # Optional pan and zoom: the master in an ipympl canvas, then back to the PNG.
@@ -208,48 +208,45 @@ def test_dashboard_in_a_real_browser(tmp_path):
             zoom.uncheck()
             walk.images_loaded("Bias, back to the PNG", 5)
 
-            walk.next("Darks")
+            walk.go("Darks")
             walk.integrate_and_save_each_set("Darks", plots=5)
             walk.shot("3-darks")
 
-            walk.next("Dark flats & flat calibration")
+            walk.go("Dark flats & flat calibration")
             # Two flat sets (L at 1.5 s, Ha at 8 s), dark flats at both: save the 1.5 s master only, and
             # the Ha flats must wait for theirs instead of being calibrated with the bias.
             walk.integrate_and_save_each_set("Dark flats", plots=5, sets=[0])
             walk.wait_text("1.5 s saved, 8 s not saved")  # the step list, per set
-            walk.next("Flat integration")
+            walk.go("Flat integration")
             walk.wait_text("save the master dark flat 8 s, gain 139, offset 21 first")
             expect(page.get_by_role("button", name="Integrate", exact=True)).to_be_disabled()
             notes = " ".join(walk.body().locator("[class*='astrocal-step-']").all_inner_texts())
             assert "blocked" in notes and "dark flat 8 s" in notes, notes
             walk.shot("5-flats-blocked")
-            page.get_by_role("button", name="Back", exact=True).click()
-            expect(walk.body().locator("h3", has_text="Dark flats & flat calibration")).to_be_visible()
+            walk.go("Dark flats & flat calibration")
             walk.integrate_and_save_each_set("Dark flats", plots=5, sets=[1])
             walk.click_and_watch("Calibrate", "Flat calibration", lambda: walk.wait_text("a level of"))
             walk.images_loaded("Flat calibration", 7)  # 5 of the dark flat + before/after
             walk.shot("4-darkflats")
 
-            walk.next("Flat integration")
+            walk.go("Flat integration")
             walk.integrate_and_save_each_set("Flat integration", plots=6)
             walk.wait_text("Vignetting")
             walk.shot("5-flats")
 
-            walk.next("Histogram checks")
+            walk.go("Histogram checks")
             walk.click_and_watch("Check", "Histogram checks", lambda: None)
             walk.images_loaded("Histogram checks", 9)  # one histogram per set
             walk.shot("6-checks")
 
-            walk.next("Lights")
+            walk.go("Lights")
             walk.click_and_watch("Calibrate", "Lights", lambda: walk.images_loaded("Light", 2))
             walk.mark("light before/after")
             walk.click_and_watch("Calibrate all", "Lights", lambda: walk.wait_text("calibrated lights in"))
             walk.shot("7-lights")
 
             # Back goes back without recomputing: the flat step's plots are still there.
-            for _ in range(2):
-                page.get_by_role("button", name="Back", exact=True).click()
-            expect(walk.body().locator("h3", has_text="Flat integration")).to_be_visible()
+            walk.go("Flat integration")
             walk.images_loaded("Flat integration again", 6)
             status_notes = walk.body().locator("[class*='astrocal-step-']").all_inner_texts()
             unexpected = [e for e in page.voila_errors if not any(n in e for n in OFFLINE_NOISE)]

@@ -25,7 +25,7 @@ import pytest
 import astrocal_widgets as aw
 from browser_support import (jupyter_kernel_processes, jupyter_screenshot, launch_chromium,
                              missing_jupyter_app, open_jupyter_notebook, require_browser_tools,
-                             run_all_cells, serve_jupyter, wait_for_notebook_output)
+                             run_all_cells, serve_jupyter, step_to, wait_for_notebook_output)
 from conftest import skip_or_fail
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07-dashboard.ipynb"
@@ -103,8 +103,7 @@ def test_dashboard_in_jupyter(app, tmp_path):
             no_errors("Session")
             expect(body.get_by_text("96 frames in 9 sets").first).to_be_visible(timeout=30_000)
 
-            body.get_by_role("button", name="Next", exact=True).click()
-            expect(body.locator("h3", has_text="Bias")).to_be_visible(timeout=30_000)
+            step_to(body, expect, "Bias")
             no_errors("Bias")
 
             body.get_by_role("button", name="Integrate", exact=True).click()

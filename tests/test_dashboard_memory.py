@@ -173,10 +173,10 @@ def test_dashboard_state_holds_no_full_size_array_after_each_action(night, tmp_p
         big = [(where, size) for where, size in in_memory_arrays(kept) if size >= pixels // 2]
         assert not big, f"after {action}: full-size arrays kept: {big}"
 
-    board.steps[0].check_button.click()
+    board.steps["Session"].check_button.click()
     check("Check")
-    for index in (1, 2, 3, 4):
-        board.go(index)
+    for title in ("Bias", "Darks", "Dark flats & flat calibration", "Flat integration"):
+        board.go(title)
         panel = board.step.panel
         for k in range(len(panel.groups)):
             panel.group.value = k
@@ -185,11 +185,11 @@ def test_dashboard_state_holds_no_full_size_array_after_each_action(night, tmp_p
             panel.save_button.click()
             check(f"{board.step.title} {k}: Save")
             assert all(not r.in_memory for r in board.state.results.values())
-        if index == 3:
+        if title == "Dark flats & flat calibration":
             board.step.calibrate_button.click()
             check("flat before/after")
     assert len(board.state.results) == len([g for g in board.state.session.groups() if g.frame_type != "light"])
-    board.go(6)
+    board.go("Lights")
     board.step.calibrate_button.click()
     check("light before/after")
     (light, _), = [v for k, v in board.state.previews.items() if k[0] == "light"]

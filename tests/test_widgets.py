@@ -39,7 +39,7 @@ def dashboard(tmp_path_factory) -> CalibrationDashboard:
 
 def test_stepper_has_the_seven_steps_and_back_next(dashboard):
     assert [s.title for s in dashboard.steps] == list(STEP_TITLES)
-    dashboard.go(0)
+    dashboard.go(STEP_TITLES[0])
     assert dashboard.back_button.description == "Back" and dashboard.next_button.description == "Next"
     assert dashboard.back_button.disabled and not dashboard.next_button.disabled
     for k in range(1, len(STEP_TITLES)):
@@ -52,9 +52,39 @@ def test_stepper_has_the_seven_steps_and_back_next(dashboard):
     # The step list is clickable too, and shows each step's status and reason.
     step_buttons = [b for b in dashboard.step_list.children if isinstance(b, w.Button)]
     assert len(step_buttons) == len(STEP_TITLES)
-    step_buttons[2].click()
+    step_buttons[STEP_TITLES.index("Darks")].click()
     assert dashboard.step.title == "Darks"
-    dashboard.go(0)
+    dashboard.go("Session")
+
+
+def test_steps_are_found_by_title(dashboard):
+    assert len(set(STEP_TITLES)) == len(STEP_TITLES)  # a title names one step
+    darks = dashboard.steps["Darks"]
+    assert darks is dashboard.steps[STEP_TITLES.index("Darks")] and darks.panel.kind == "dark"
+    dashboard.go("Darks")
+    assert dashboard.step is darks and html.escape("Darks") in dashboard.body.children[0].value
+    with pytest.raises(KeyError, match="no step titled 'Dark'; the steps are: .*Darks"):
+        dashboard.go("Dark")
+    assert dashboard.step is darks  # a wrong title moves nowhere
+    dashboard.go(STEP_TITLES[0])
+
+
+def test_the_written_step_order_is_the_dashboards():
+    """README, docs/dashboards.md (its arrows and its table) and notebook 07 list the steps in STEPS order."""
+    import json
+
+    root = Path(astrocal_widgets.__file__).parents[1]
+    notebook = json.loads((root / "notebooks" / "07-dashboard.ipynb").read_text())
+    texts = {name: (root / name).read_text() for name in ("README.md", "docs/dashboards.md")}
+    texts["notebooks/07-dashboard.ipynb"] = "\n".join("".join(c["source"]) for c in notebook["cells"]
+                                                       if c["cell_type"] == "markdown")
+    for name, text in texts.items():
+        arrows = re.findall(r"\*\*([^*]+→[^*]+)\*\*", " ".join(text.split()))
+        assert arrows, f"{name}: no step order written"
+        assert [t.strip() for t in arrows[0].split("→")] == list(STEP_TITLES), name
+    rows = re.findall(r"^\| ([^|]+?) \| ", texts["docs/dashboards.md"], flags=re.M)
+    table = [t for row in rows for t in row.split(", ") if t in STEP_TITLES]
+    assert table == list(STEP_TITLES), "docs/dashboards.md: the table of steps"
 
 
 def test_initial_statuses_say_what_blocks(dashboard):
@@ -67,7 +97,7 @@ def test_initial_statuses_say_what_blocks(dashboard):
 
 
 def test_session_step_shows_catalogue_groups_and_check_summary(dashboard):
-    dashboard.go(0)
+    dashboard.go("Session")
     step = dashboard.step
     text = " ".join(x.value for x in descendants(step.widget) if isinstance(x, w.HTML))
     assert "master_bias_-10C_g139_o21_1x1_640x480.fits" in text  # the sets table names each master file
@@ -81,7 +111,7 @@ def test_session_step_shows_catalogue_groups_and_check_summary(dashboard):
 
 
 def test_bias_step_integrate_shows_progress_plots_and_saves(dashboard, tmp_path):
-    dashboard.go(1)
+    dashboard.go("Bias")
     panel = dashboard.step.panel
     assert panel.integrate_button.description == "Integrate" and panel.save_button.description == "Save"
     assert "20</b> bias frames; 50-100 are recommended" in panel.count.value
@@ -118,7 +148,7 @@ def test_master_can_be_panned_and_zoomed_with_ipympl(dashboard):
     if not ipympl_available():
         skip_or_fail("ipympl is not installed (pip install ipympl): the zoom view is optional")
     from ipympl.backend_nbagg import Canvas
-    dashboard.go(1)
+    dashboard.go("Bias")
     panel = dashboard.step.panel
     panel.integrate_button.click()  # cached from the earlier test
     grid = panel.plots.children[0]
@@ -135,7 +165,7 @@ def test_results_are_cached_across_back_next(dashboard, monkeypatch):
     calls = []
     real = master_steps.integrate_master
     monkeypatch.setattr(master_steps, "integrate_master", lambda *a, **k: calls.append(1) or real(*a, **k))
-    dashboard.go(2)
+    dashboard.go("Darks")
     panel = dashboard.step.panel
     panel.group.value = 0
     panel.integrate_button.click()
@@ -156,7 +186,7 @@ def test_results_are_cached_across_back_next(dashboard, monkeypatch):
 
 
 def test_thresholds_reach_the_engine(dashboard):
-    dashboard.go(2)
+    dashboard.go("Darks")
     panel = dashboard.step.panel
     panel.group.value = 1
     panel.rejection.value = "sigma"
@@ -179,9 +209,9 @@ def _integrate_and_save_all(panel):
 
 
 def test_dark_flats_then_flat_calibration_then_flat_integration(dashboard):
-    dashboard.go(2)
+    dashboard.go("Darks")
     _integrate_and_save_all(dashboard.step.panel)
-    dashboard.go(3)
+    dashboard.go("Dark flats & flat calibration")
     step = dashboard.step
     _integrate_and_save_all(step.panel)
     assert step.calibrate_button.description == "Calibrate"
@@ -190,7 +220,7 @@ def test_dark_flats_then_flat_calibration_then_flat_integration(dashboard):
     level = float(re.search(r"a level of ([\d.]+) ADU", text).group(1))
     assert 400 < level < 700  # the simulated pedestal (500 ADU) plus a little dark signal
     assert len(images(step.flat_view)) == 2
-    dashboard.go(4)
+    dashboard.go("Flat integration")
     assert dashboard.statuses()["Flat integration"][0] == "todo"
     panel = dashboard.step.panel
     assert not panel.integrate_button.disabled
@@ -205,7 +235,7 @@ def test_dark_flats_then_flat_calibration_then_flat_integration(dashboard):
 
 
 def test_histogram_checks_step_shows_every_set_with_its_histogram(dashboard):
-    dashboard.go(5)
+    dashboard.go("Histogram checks")
     step = dashboard.step
     step.check_button.click()
     assert not errors(step.widget)
@@ -221,7 +251,7 @@ def test_histogram_checks_step_shows_every_set_with_its_histogram(dashboard):
 
 
 def test_lights_step_calibrates_one_then_all(dashboard):
-    dashboard.go(6)
+    dashboard.go("Lights")
     step = dashboard.step
     step.calibrate_button.click()
     assert not errors(step.widget)
@@ -242,7 +272,7 @@ def test_lights_step_calibrates_one_then_all(dashboard):
 
 def test_flat_integration_is_blocked_until_dark_flats_or_bias_are_saved(tmp_path):
     board = CalibrationDashboard.simulated(tmp_path, shape=(96, 128))
-    board.go(4)
+    board.go("Flat integration")
     state, reason = board.statuses()["Flat integration"]
     # the selected set (Ha, 8 s) names the master it waits for (per set, see test_widgets_prerequisites)
     assert state == "blocked" and "save the master dark flat 8 s, gain 139, offset 21 first" in reason
@@ -263,9 +293,9 @@ def test_a_missing_folder_is_a_message_not_a_traceback(tmp_path):
 
 def test_colour_camera_flat_shows_channel_levels(tmp_path):
     board = CalibrationDashboard.simulated(tmp_path, camera="osc", shape=(120, 160))
-    board.go(3)
+    board.go("Dark flats & flat calibration")
     _integrate_and_save_all(board.step.panel)
-    board.go(4)
+    board.go("Flat integration")
     panel = board.step.panel
     panel.integrate_button.click()
     assert not errors(panel.widget)
@@ -292,20 +322,20 @@ def test_widgets_hold_no_numerics_and_computation_imports_no_ui():
 
 def test_results_follow_the_saved_masters_and_save_writes_what_is_shown(tmp_path, monkeypatch):
     board = CalibrationDashboard.simulated(tmp_path, shape=(96, 128))
-    board.go(3)
+    board.go("Dark flats & flat calibration")
     darkflats = board.step.panel
     _integrate_and_save_all(darkflats)
     calls = []
     real = master_steps.integrate_master
     monkeypatch.setattr(master_steps, "integrate_master", lambda *a, **k: calls.append(1) or real(*a, **k))
-    board.go(4)
+    board.go("Flat integration")
     flats = board.step.panel
     flats.integrate_button.click()
     assert len(calls) == 1
     flats.integrate_button.click()
     assert len(calls) == 1  # cached
     # Replacing a dark flat master makes the flat result (and the flat's before/after) out of date.
-    board.go(3)
+    board.go("Dark flats & flat calibration")
     darkflats.group.value = 0
     darkflats.integrate_button.click()  # a saved result is kept (it reads from its file): not integrated again
     assert len(calls) == 1 and images(darkflats.plots)
@@ -313,7 +343,7 @@ def test_results_follow_the_saved_masters_and_save_writes_what_is_shown(tmp_path
     darkflats.save_button.click()
     assert not errors(darkflats.widget) and "replaced the earlier master" in darkflats.feedback.children[0].value
     assert darkflats.overwrite.value is False  # never carried over
-    board.go(4)
+    board.go("Flat integration")
     assert not images(flats.plots)  # the old flat is not shown as if it were current
     flats.integrate_button.click()
     assert len(calls) == 2
@@ -330,7 +360,7 @@ def test_results_follow_the_saved_masters_and_save_writes_what_is_shown(tmp_path
 
 
 def test_threshold_boxes_show_the_resolved_algorithms_defaults(dashboard):
-    dashboard.go(1)
+    dashboard.go("Bias")
     panel = dashboard.step.panel
     panel.rejection.value = "percentile"
     assert (panel.low.value, panel.high.value) == (0.2, 0.1)  # fractions of the median, not sigmas

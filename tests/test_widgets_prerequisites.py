@@ -43,14 +43,14 @@ def _integrate_and_save(panel, text: str) -> None:
 def test_a_flat_set_waits_for_its_own_dark_flats(tmp_path):
     # Two filters: L flats at 1.5 s, Ha flats at 8 s, NINA 3 dark flats at both exposures.
     board = CalibrationDashboard.simulated(tmp_path, shape=SHAPE)
-    board.go(1)
+    board.go("Bias")
     _integrate_and_save(board.step.panel, "bias")  # a bias is there to fall back on: it must not be used
-    board.go(3)
+    board.go("Dark flats & flat calibration")
     _integrate_and_save(board.step.panel, "1.5 s")
     state, reason = board.statuses()["Dark flats & flat calibration"]
     assert state == "todo" and reason == "1.5 s saved, 8 s not saved"
 
-    board.go(4)
+    board.go("Flat integration")
     flats = board.step.panel
     _select(flats, "filter Ha")
     state, reason = board.statuses()["Flat integration"]
@@ -64,10 +64,10 @@ def test_a_flat_set_waits_for_its_own_dark_flats(tmp_path):
     _select(flats, "filter L")
     assert board.statuses()["Flat integration"][0] == "todo" and not flats.integrate_button.disabled
 
-    board.go(3)
+    board.go("Dark flats & flat calibration")
     _integrate_and_save(board.step.panel, "8 s")
     assert board.statuses()["Dark flats & flat calibration"][0] in ("done", "warning")
-    board.go(4)
+    board.go("Flat integration")
     _select(flats, "filter Ha")
     assert not flats.integrate_button.disabled
     _integrate_and_save(flats, "filter Ha")
@@ -79,12 +79,12 @@ def test_a_flat_set_waits_for_its_own_dark_flats(tmp_path):
 
 def test_without_dark_flats_the_bias_fallback_is_allowed_and_warned(tmp_path):
     board = CalibrationDashboard.simulated(tmp_path, shape=SHAPE, counts={"darkflat": 0})
-    board.go(4)
+    board.go("Flat integration")
     state, reason = board.statuses()["Flat integration"]
     assert state == "blocked" and "save the master bias" in reason  # the bias is what these flats need
-    board.go(1)
+    board.go("Bias")
     _integrate_and_save(board.step.panel, "bias")
-    board.go(4)
+    board.go("Flat integration")
     flats = board.step.panel
     state, reason = board.statuses()["Flat integration"]
     assert state == "warning" and "no dark flats in the night match" in reason and "bias" in reason
@@ -98,11 +98,11 @@ def test_without_dark_flats_the_bias_fallback_is_allowed_and_warned(tmp_path):
 
 def test_the_lights_step_lists_the_unsaved_matching_masters_before_it_runs(tmp_path):
     board = CalibrationDashboard.simulated(tmp_path, shape=SHAPE)
-    board.go(1)
+    board.go("Bias")
     _integrate_and_save(board.step.panel, "bias")
-    board.go(2)
+    board.go("Darks")
     _integrate_and_save(board.step.panel, "300 s")
-    board.go(6)
+    board.go("Lights")
     step = board.step
     step.light.value = next(i for i, p in enumerate(step.lights["path"]) if "_Ha_" in p)
     text = step.uses.value

@@ -14,20 +14,59 @@ import ipywidgets as w
 from ..workflow import open_session
 from ..workflow.memory import limit_heap_arenas
 from ._display import STATUS_COLOURS, STATUS_ICONS, run_action
-from .base import Step
+from .base import Step, StepSpec
 from .master_steps import DarkFlatStep, FlatStep, MasterStep
 from .state import DashboardState
 from .steps import ChecksStep, LightsStep, SessionStep
 
-__all__ = ["CalibrationDashboard"]
+__all__ = ["CalibrationDashboard", "STEPS", "STEP_TITLES"]
 
-STEP_TITLES = ("Session", "Bias", "Darks", "Dark flats & flat calibration", "Flat integration", "Histogram checks",
-               "Lights")
+#: The dashboard's steps, in order: the one place a step is added or moved. The step list, the
+#: headings, Back / Next and the statuses are made from it; tests find steps by their titles.
+STEPS: tuple[StepSpec, ...] = (
+    StepSpec("Session", SessionStep),
+    StepSpec("Histogram checks", ChecksStep,
+             intro="Every set graded: flats near mid-range and unclipped, bias without clipping or pedestal, darks "
+                   "at the lights' temperature, hot pixels, drift and outlier frames. Each set shows its middle "
+                   "frame's histogram."),
+    StepSpec("Bias", MasterStep, kind="bias",
+             intro="The master bias holds the sensor's offset and its fixed pattern; it is subtracted from every "
+                   "frame that is not calibrated by a matching dark."),
+    StepSpec("Darks", MasterStep, kind="dark",
+             intro="Master darks hold the thermal signal, amp glow and hot pixels at one exposure and temperature; "
+                   "lights are calibrated with the matching one."),
+    StepSpec("Dark flats & flat calibration", DarkFlatStep, kind="darkflat",
+             intro="Master dark flats (darks at the flats' exposure) hold the pedestal and dark signal of the flats: "
+                   "subtracting them is what makes a flat divide correctly."),
+    StepSpec("Flat integration", FlatStep, kind="flat",
+             intro="Each flat is calibrated by its saved dark flat (else the bias), then the flats are normalised "
+                   "and integrated: the master flat shows the vignetting and the dust donuts the lights will be "
+                   "divided by."),
+    StepSpec("Lights", LightsStep),
+)
+
+#: The steps' titles, in order.
+STEP_TITLES: tuple[str, ...] = tuple(spec.title for spec in STEPS)
+
+
+class TitledSteps(list):
+    """The dashboard's step pages in order, also found by title: ``dashboard.steps["Darks"]``."""
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return super().__getitem__(self.position(key))
+        return super().__getitem__(key)
+
+    def position(self, title: str) -> int:
+        """Where the step titled ``title`` is in the order."""
+        for k, step in enumerate(self):
+            if step.title == title:
+                return k
+        raise KeyError(f"no step titled {title!r}; the steps are: {', '.join(s.title for s in self) or 'none'}")
 
 
 class CalibrationDashboard:
-    """Step through a night's calibration: Session, Bias, Darks, Dark flats & flat calibration, Flat
-    integration, Histogram checks, Lights.
+    """Step through a night's calibration, one page per entry of :data:`STEPS`.
 
     Every action calls one public function of :mod:`astrocal_widgets.workflow` (or
     :func:`~astrocal_widgets.calibrate.calibrate_session`); the dashboard holds the results (so Back
@@ -40,10 +79,16 @@ class CalibrationDashboard:
     output : path-like, optional
         Where ``masters/`` and ``calibrated/`` go (default: the night's folder).
 
+    Attributes
+    ----------
+    steps : list of Step
+        The pages in order; ``steps["Darks"]`` finds one by title.
+
     Examples
     --------
     >>> from astrocal_widgets.widgets import CalibrationDashboard
-    >>> CalibrationDashboard("night/")              # doctest: +SKIP
+    >>> board = CalibrationDashboard("night/")      # doctest: +SKIP
+    >>> board.go("Darks")                           # doctest: +SKIP
     >>> CalibrationDashboard.simulated()            # doctest: +SKIP
     """
 
@@ -51,7 +96,7 @@ class CalibrationDashboard:
         # A kernel that steps through a night's big frames: fewer C heaps keep its peak low (Binder's 2 GB).
         limit_heap_arenas()
         self.directory = Path(directory)
-        self.steps: list[Step] = []
+        self.steps = TitledSteps()
         self.index = 0
         self.header = w.HTML(f"<h3 style='margin:4px 0'>Calibration of <code>{html.escape(str(directory))}</code></h3>")
         self.step_list = w.VBox(layout=w.Layout(width="290px", min_width="240px"))
@@ -71,21 +116,7 @@ class CalibrationDashboard:
             self.back_button.disabled = self.next_button.disabled = True
             return
         self.state = DashboardState(session)
-        self.steps = [
-            SessionStep(self.state),
-            MasterStep(self.state, "bias", "Bias", "The master bias holds the sensor's offset and its fixed "
-                       "pattern; it is subtracted from every frame that is not calibrated by a matching dark."),
-            MasterStep(self.state, "dark", "Darks", "Master darks hold the thermal signal, amp glow and hot pixels "
-                       "at one exposure and temperature; lights are calibrated with the matching one."),
-            DarkFlatStep(self.state, "Dark flats & flat calibration", "Master dark flats (darks at the flats' "
-                         "exposure) hold the pedestal and dark signal of the flats: subtracting them is what makes "
-                         "a flat divide correctly."),
-            FlatStep(self.state, "flat", "Flat integration", "Each flat is calibrated by its saved dark flat "
-                     "(else the bias), then the flats are normalised and integrated: the master flat shows the "
-                     "vignetting and the dust donuts the lights will be divided by."),
-            ChecksStep(self.state),
-            LightsStep(self.state),
-        ]
+        self.steps = TitledSteps(spec.build(self.state) for spec in STEPS)
         for step in self.steps:
             step.on_change = self.refresh
         self.go(0)
@@ -127,11 +158,19 @@ class CalibrationDashboard:
         """The step shown."""
         return self.steps[self.index]
 
-    def go(self, index: int) -> None:
-        """Show step ``index`` (clamped to the first and last)."""
-        if not self.steps:
+    def go(self, where: int | str) -> None:
+        """Show a step: by title (``go("Darks")``), or by position (clamped to the first and last).
+
+        Raises
+        ------
+        KeyError
+            No step has that title (the message lists the titles).
+        """
+        if not self.steps:  # the night could not be opened: its message is shown instead
             return
-        self.index = max(0, min(len(self.steps) - 1, int(index)))
+        if isinstance(where, str):
+            where = self.steps.position(where)
+        self.index = max(0, min(len(self.steps) - 1, int(where)))
         step = self.steps[self.index]
         ok, _ = run_action(step.enter, self.feedback)
         self.body.children = (w.HTML(f"<h3 style='margin:4px 0'>{html.escape(step.title)}</h3>"), step.widget)

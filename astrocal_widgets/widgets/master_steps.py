@@ -8,18 +8,16 @@ from pathlib import Path
 import ipywidgets as w
 
 from .. import plots
-from ..calibrate import MASTER_OPTIONS
 from ..integrate.combine import COMBINES, REJECTIONS, resolve_rejection
 from ..integrate.registry import rejection_algorithm
-from ..integrate.normalization import NORMALIZATIONS
-from ..quality.checks import RECOMMENDED_COUNTS
-from ..workflow import integrate_master, preview_flat_calibration, save_master
+from ..workflow import (MASTER_OPTIONS, OUTPUT_NORMALIZATIONS, RECOMMENDED_COUNTS, integrate_master,
+                        preview_flat_calibration, save_master)
 from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, ProgressView, figure_image, interactive_figure,
                        ipympl_available, message, plot_grid, run_action, table_html, text_block)
 
 #: Largest image an interactive (ipympl) view shows at full resolution; larger ones are block-averaged.
 ZOOM_PIXELS = 4_000_000
-from .base import Step
+from .base import Step, StepSpec
 from .state import DashboardState
 
 _WORDS = {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "flat": "flats"}
@@ -40,8 +38,7 @@ class MasterPanel:
                                   value=defaults["combine"], description="Combine", style={"description_width": "90px"})
         self.rejection = w.Dropdown(options=list(REJECTIONS), value=defaults["rejection"], description="Rejection",
                                     style={"description_width": "90px"})
-        outputs = [m for m in NORMALIZATIONS if m != "equalize_fluxes"]
-        self.normalization = w.Dropdown(options=outputs, value=defaults["normalization"],
+        self.normalization = w.Dropdown(options=list(OUTPUT_NORMALIZATIONS), value=defaults["normalization"],
                                         description="Normalise", style={"description_width": "90px"})
         self.default_thresholds = w.Checkbox(value=True, description="the algorithm's default thresholds",
                                              indent=False)
@@ -261,13 +258,12 @@ class MasterPanel:
 
 
 class MasterStep(Step):
-    """A page with the master panel of one kind."""
+    """A page with the master panel of one kind (the spec's ``kind``)."""
 
-    def __init__(self, state: DashboardState, kind: str, title: str, intro: str) -> None:
-        super().__init__(state)
-        self.title = title
-        self.panel = MasterPanel(state, kind, self.changed)
-        self.widget = w.VBox([w.HTML(f"<p>{intro}</p>"), self.panel.widget])
+    def __init__(self, state: DashboardState, spec: StepSpec) -> None:
+        super().__init__(state, spec)
+        self.panel = MasterPanel(state, spec.kind, self.changed)
+        self.widget = w.VBox([*self.intro(), self.panel.widget])
 
     def status(self) -> tuple[str, str]:
         return self.panel.status()
@@ -280,8 +276,8 @@ class MasterStep(Step):
 class FlatStep(MasterStep):
     """Flat integration: each flat set waits for the master dark flats (else bias) it is calibrated with."""
 
-    def __init__(self, state: DashboardState, kind: str, title: str, intro: str) -> None:
-        super().__init__(state, kind, title, intro)
+    def __init__(self, state: DashboardState, spec: StepSpec) -> None:
+        super().__init__(state, spec)
         self.panel.group.observe(lambda _: self.changed(), "value")  # another set may be blocked
 
     def status(self) -> tuple[str, str]:
@@ -300,8 +296,8 @@ class FlatStep(MasterStep):
 class DarkFlatStep(MasterStep):
     """Dark flats, and one flat before/after its dark flat is subtracted."""
 
-    def __init__(self, state: DashboardState, title: str, intro: str) -> None:
-        super().__init__(state, "darkflat", title, intro)
+    def __init__(self, state: DashboardState, spec: StepSpec) -> None:
+        super().__init__(state, spec)
         self.flats = state.session.groups("flat")
         self.flat_group = w.Dropdown(options=[(f"{g.label} ({len(g)} frames)", i) for i, g in enumerate(self.flats)],
                                      description="Flat set", layout=w.Layout(width="95%"),

@@ -12,7 +12,7 @@ from ..calibrate import calibrate_session
 from ..workflow import check_sets, light_before_after
 from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, ProgressView, figure_image, message, plot_grid, run_action,
                        table_html, text_block)
-from .base import Step
+from .base import Step, StepSpec
 from .state import DashboardState
 
 
@@ -36,13 +36,11 @@ class _CheckingStep(Step):
 class SessionStep(_CheckingStep):
     """The catalogue, the sets found, what could not be classified, and the check summary."""
 
-    title = "Session"
-
-    def __init__(self, state: DashboardState) -> None:
-        super().__init__(state)
+    def __init__(self, state: DashboardState, spec: StepSpec) -> None:
+        super().__init__(state, spec)
         session = state.session
         catalog = session.catalog
-        parts = [w.HTML(f"<p>Night: <code>{session.directory}</code>; masters are saved in "
+        parts = [*self.intro(), w.HTML(f"<p>Night: <code>{session.directory}</code>; masters are saved in "
                         f"<code>{session.masters_dir}</code>, calibrated lights in "
                         f"<code>{session.calibrated_dir}</code>.</p>"),
                  text_block(session.summary()),
@@ -85,20 +83,16 @@ class SessionStep(_CheckingStep):
 class ChecksStep(_CheckingStep):
     """The traffic-light report of every set, with its histogram."""
 
-    title = "Histogram checks"
-
-    def __init__(self, state: DashboardState) -> None:
-        super().__init__(state)
+    def __init__(self, state: DashboardState, spec: StepSpec) -> None:
+        super().__init__(state, spec)
         self.check_button = w.Button(description="Check", button_style="primary")
         self.progress = ProgressView()
         self.feedback = w.VBox()
         self.sets = w.VBox()
         self._rendered = None
         self.check_button.on_click(lambda _: self.check())
-        self.widget = w.VBox([w.HTML("<p>Every set graded: flats near mid-range and unclipped, bias without "
-                                     "clipping or pedestal, darks at the lights' temperature, hot pixels, drift and "
-                                     "outlier frames. Each set shows its middle frame's histogram.</p>"),
-                              w.HBox([self.check_button]), self.progress.widget, self.feedback, self.sets])
+        self.widget = w.VBox([*self.intro(), w.HBox([self.check_button]), self.progress.widget, self.feedback,
+                              self.sets])
 
     def enter(self) -> None:
         checks = self.state.checks
@@ -137,10 +131,8 @@ class ChecksStep(_CheckingStep):
 class LightsStep(Step):
     """One light before/after, then the whole night into the output folder."""
 
-    title = "Lights"
-
-    def __init__(self, state: DashboardState) -> None:
-        super().__init__(state)
+    def __init__(self, state: DashboardState, spec: StepSpec) -> None:
+        super().__init__(state, spec)
         table = state.session.catalog.table
         self.lights = table[table["frame_type"] == "light"].reset_index(drop=True)
         self.light = w.Dropdown(options=[(Path(p).name, i) for i, p in enumerate(self.lights["path"])],
@@ -158,12 +150,14 @@ class LightsStep(Step):
         self.calibrate_button.on_click(lambda _: self.calibrate_one())
         self.all_button.on_click(lambda _: self.calibrate_all())
         self.widget = w.VBox([
+            *self.intro(),
             w.HTML(f"<p>Output folder: <code>{state.session.calibrated_dir}</code>. Masters saved in the earlier "
                    "steps are used; <b>Calibrate all</b> builds any that are missing with the standard options, "
                    "and never replaces an existing file.</p>"),
             self.light, self.uses, w.HBox([self.calibrate_button, self.all_button]), self.progress.widget,
             self.feedback,
-            self.view, self.result]) if len(self.lights) else w.VBox([message("This night has no lights.", "warning")])
+            self.view, self.result]) if len(self.lights) else w.VBox([*self.intro(),
+                                                                      message("This night has no lights.", "warning")])
 
     def prerequisites(self):
         """The night's master bias, dark and flat that match the selected light, saved or not."""

@@ -5,9 +5,12 @@ catalogue), :func:`check_sets` (traffic-light checks with a frame per set), :fun
 and :func:`save_master` (one master with its rejection maps, statistics and noise),
 :func:`preview_flat_calibration` (one flat before/after its dark flat), :func:`preview_light` (one
 light calibrated in memory) and :func:`light_before_after` (its downsampled before/after); the whole
-night is :func:`~astrocal_widgets.calibrate.calibrate_session`.
+night is :func:`~astrocal_widgets.calibrate.calibrate_session`. What the dashboards offer to choose
+(:data:`MASTER_OPTIONS`, :data:`OUTPUT_NORMALIZATIONS`, :data:`RECOMMENDED_COUNTS`) is in
+:mod:`~astrocal_widgets.workflow.choices`.
 Computation only: nothing here imports plotting or widgets.
 """
+from .choices import MASTER_OPTIONS, OUTPUT_NORMALIZATIONS, RECOMMENDED_COUNTS
 from .lights import LightPreview, light_before_after, preview_light
 from .masters import MASTER_KINDS, FlatPreview, MasterResult, integrate_master, preview_flat_calibration, save_master
 from .session import SessionChecks, SessionOverview, check_sets, open_session
@@ -15,5 +18,5 @@ from .session import SessionChecks, SessionOverview, check_sets, open_session
 __all__ = [
     "open_session", "SessionOverview", "check_sets", "SessionChecks", "integrate_master", "save_master",
     "MasterResult", "MASTER_KINDS", "preview_flat_calibration", "FlatPreview", "preview_light",
-    "light_before_after", "LightPreview",
+    "light_before_after", "LightPreview", "MASTER_OPTIONS", "OUTPUT_NORMALIZATIONS", "RECOMMENDED_COUNTS",
 ]
