@@ -20,7 +20,27 @@ from .calibrate.cosmetic import COMPILING_MESSAGE as COSMETIC_COMPILING_MESSAGE
 from .integrate.kernels import COMPILING_MESSAGE
 from .warning_report import WarningLog, collect_warnings
 
-__all__ = ["main", "ConsoleProgress"]
+__all__ = ["main", "ConsoleProgress", "API_FLAGS", "cli_message"]
+
+#: What the core's messages ask for, in Python terms, and the command option meaning the same
+#: (its ``argparse`` destination and its flag). The core never names flags: the command adds them.
+API_FLAGS: dict[str, tuple[str, str]] = {
+    "overwrite=True": ("overwrite", "--overwrite"),
+    "strict=False": ("lenient", "--lenient"),
+}
+
+
+def cli_message(text: str, args: argparse.Namespace | None = None) -> str:
+    """A core message as the command shows it: each Python term followed by the flag that does the same.
+
+    ``'pass overwrite=True to replace it'`` becomes ``'pass overwrite=True (or --overwrite) to replace
+    it'``. With ``args``, only the flags of the command that ran are named (``astrocal demo`` has
+    ``--overwrite`` but no ``--lenient``).
+    """
+    for term, (dest, flag) in API_FLAGS.items():
+        if args is None or hasattr(args, dest):
+            text = text.replace(term, f"{term} (or {flag})")
+    return text
 
 
 class ConsoleProgress:
@@ -329,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = args.func(args)
         except (AstrocalError, ValueError, OSError) as exc:
             # Bad input gets a readable message, never a traceback.
-            print(f"astrocal: error: {exc}", file=sys.stderr)
+            print(f"astrocal: error: {cli_message(str(exc), args)}", file=sys.stderr)
             _print_warnings(args.warning_log, sys.stderr)
             return 2
     _print_warnings(args.warning_log)  # what a command did not show itself (integrate, demo's simulation)

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from ..errors import AstrocalError, FrameReadError, MissingExtraError
+from ..errors import AstrocalError, FrameReadError, MissingExtraError, NotAMasterError  # NotAMasterError: re-exported
 from ..frames.grouping import EXPOSURE_RELATIVE_TOLERANCE, exposures_match
 from ..io.cube import find_frame_files
 from ..io.provenance import canonical_path
@@ -38,15 +38,6 @@ LIBRARY_COLUMNS = (
     "instrument", "bayer_pattern", "ncombine", "date_obs",
 )
 _ROLE_WORDS = {"bias": "bias", "dark": "dark", "darkflat": "dark flat", "flat": "flat"}
-
-
-class NotAMasterError(AstrocalError, ValueError):
-    """A file given to :meth:`MasterLibrary.add` is not a master (its ``IMAGETYP`` is not ``MASTER ...``)."""
-
-    def __init__(self, path: str | os.PathLike, imagetyp: str):
-        self.path = str(path)
-        super().__init__(f"{self.path}: not a master (IMAGETYP={imagetyp!r}, expected 'MASTER BIAS', "
-                         f"'MASTER DARK', 'MASTER DARKFLAT' or 'MASTER FLAT')")
 
 
 class MasterLibrary:

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from ..errors import IncompatibleFramesError
+from ..errors import CalibrationMismatchError  # re-exported: it was defined here
 from ..frames.catalog import FrameGroup
 from ..frames.grouping import (EGAIN_RELATIVE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE, egains_match,
                                exposures_match, readout_modes_match)
@@ -356,29 +356,6 @@ class Mismatch:
 
     def __str__(self) -> str:
         return self.message
-
-
-class CalibrationMismatchError(IncompatibleFramesError):
-    """A calibration frame breaks compatibility rules (raised by :func:`enforce` when strict).
-
-    Attributes
-    ----------
-    mismatches : list of Mismatch
-        Every error (severity ``'error'``).
-    warnings : list of Mismatch
-        The warnings found with them (not raised on their own).
-    """
-
-    def __init__(self, mismatches: list[Mismatch], warnings: list[Mismatch] | None = None):
-        self.mismatches = list(mismatches)
-        self.warnings = list(warnings or [])
-        n = len(self.mismatches)
-        lines = [f"{n} calibration mismatch{'es' if n != 1 else ''} (pass strict=False to warn instead):"]
-        lines += [f"  - {m.message}" for m in self.mismatches]
-        if self.warnings:
-            lines.append("and warnings:")
-            lines += [f"  - {m.message}" for m in self.warnings]
-        super().__init__("\n".join(lines))
 
 
 class CalibrationWarning(UserWarning):

@@ -581,10 +581,9 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
 
     Raises
     ------
-    AstrocalError
-        With ``strict=True``, naming a flat that has no dark flat and no bias.
     MissingMasterError
-        With ``night``, when a matching dark flat (or bias) of the night has no saved master yet.
+        With ``night``, when a matching dark flat (or bias) of the night has no saved master yet; with
+        ``strict=True``, naming a flat that no master dark flat and no master bias of ``library`` matches.
     """
     lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
     cube = open_frames(group.paths, aliases=group.aliases, overscan=overscan)
@@ -593,7 +592,7 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         needs = flat_prerequisites(group, night, lib.folder, temperature_tolerance=temperature_tolerance,
                                    saved=saved)
         if needs.blocked:
-            raise MissingMasterError(f"{group.label}: {needs.reason}")
+            raise MissingMasterError([m.role for m in needs.missing], group.label, needs.reason)
         out.warnings += needs.warnings
     masters: list[np.ndarray] = []
     index = []
@@ -623,8 +622,9 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         if refusals:
             text += " — refused: " + "; ".join(dict.fromkeys(refusals))
         if strict:
-            raise AstrocalError(text + " (or calibrate with strict=False / --lenient to integrate them "
-                                       "uncalibrated)")
+            raise MissingMasterError(("darkflat", "bias"), group.label,
+                                     text.removeprefix(f"{group.label}: ")
+                                     + " (or calibrate with strict=False to integrate them uncalibrated)")
         out.warnings.append(text + ": integrated uncalibrated")
         out.index = index
         return out
@@ -634,7 +634,9 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
                 f"e.g. {missing[0]} ({group.table['exposure'].iloc[index.index(-1)]:g} s); take dark flats "
                 "at their exposure")
         if strict:
-            raise AstrocalError(text + " (or calibrate with strict=False / --lenient to leave them out)")
+            raise MissingMasterError(("darkflat", "bias"), group.label,
+                                     text.removeprefix(f"{group.label}: ") + " (or calibrate with strict=False to "
+                                                                              "leave them out)")
         out.warnings.append(text + ": left out of the master flat")
         keep = [k for k, i in enumerate(index) if i != -1]
         cube = cube.isel(frame=keep)

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import AstrocalError
+from ..errors import SectionError  # re-exported: it was defined here
 
 __all__ = [
     "Section", "SectionError", "parse_section", "subtract_overscan", "trim_image", "overscan_level",
@@ -31,10 +31,6 @@ __all__ = [
 OVERSCAN_METHODS = ("median", "mean")
 #: Smooth fits of the overscan level along the frame (None: the raw per-row values).
 OVERSCAN_FITS = (None, "poly")
-
-
-class SectionError(AstrocalError, ValueError):
-    """A ``BIASSEC`` / ``TRIMSEC`` / ``DATASEC`` that cannot be read or does not fit the frame."""
 
 
 _RANGE = r"\s*(?:(\*)|(\d+)\s*:\s*(\d+))\s*"
