@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .cosmetic import _check_same_shape, _destripe, _robust_sigma, cfa_planes, check_bayer_pattern, local_background
+from ..io.cfa import channel_planes, check_bayer_pattern
+from .cosmetic import _check_same_shape, _destripe, _robust_sigma, local_background
 from .matching import CalibrationWarning
 
 __all__ = [
@@ -97,11 +98,7 @@ def normalized_flat(master_flat: ArrayLike, bayer_pattern: str = "", statistic: 
     with np.errstate(invalid="ignore"):
         invalid = ~np.isfinite(f) | ~(f > 0)
     f[invalid] = np.nan
-    if pat:
-        cell = np.array(list(pat)).reshape(2, 2)
-        groups = {c: [(ys, xs) for (ys, xs) in cfa_planes(pat) if cell[ys.start, xs.start] == c] for c in "RGB"}
-    else:
-        groups = {"": cfa_planes(pat)}
+    groups = channel_planes(pat)  # colour -> its planes ({"": whole frame} for mono)
     out = np.empty(f.shape, np.float32)
     for colour, planes in groups.items():
         values = np.concatenate([f[ys, xs].ravel() for ys, xs in planes])

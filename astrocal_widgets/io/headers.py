@@ -22,6 +22,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .cfa import shift_bayer_pattern
+
 __all__ = [
     "FRAME_TYPES",
     "COORDINATE_COLUMNS",
@@ -456,15 +458,10 @@ def bayer_pattern_at_origin(pattern: str, xoffset: float = 0, yoffset: float = 0
     pat = str(pattern).strip().upper()
     if len(pat) != 4 or set(pat) - set("RGB"):
         return ""
-    rows = [pat[:2], pat[2:]]
     shift_y = int(yoffset or 0) % 2
     if roworder.strip().upper() == "BOTTOM-UP" and height is not None and height % 2 == 0:
         shift_y ^= 1
-    if shift_y:
-        rows = rows[::-1]
-    if int(xoffset or 0) % 2:
-        rows = [r[::-1] for r in rows]
-    return rows[0] + rows[1]
+    return shift_bayer_pattern(pat, shift_y, xoffset)
 
 
 def frame_metadata(header: Mapping[str, Any], path: str | Path, shape: tuple[int, int] | None = None,

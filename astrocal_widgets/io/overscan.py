@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import SectionError  # re-exported: it was defined here
+from .cfa import shift_bayer_pattern
 
 __all__ = [
     "Section", "SectionError", "parse_section", "subtract_overscan", "trim_image", "overscan_level",
@@ -483,10 +484,5 @@ def shifted_bayer_pattern(pattern: str, section: Section | None) -> str:
     """The CFA pattern at ``[0, 0]`` after keeping ``section`` (an odd start moves it)."""
     if not pattern or section is None or (section.x0 % 2 == 0 and section.y0 % 2 == 0):
         return pattern
-    rows = [pattern[:2], pattern[2:]]
-    if section.y0 % 2:
-        rows = rows[::-1]
-    if section.x0 % 2:
-        rows = [r[::-1] for r in rows]
-    return rows[0] + rows[1]
+    return shift_bayer_pattern(pattern, section.y0, section.x0)
 

@@ -56,6 +56,7 @@ import pandas as pd
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import EXPOSURE_ABSOLUTE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE, cluster_values
 from ..integrate.estimators import MAD_TO_SIGMA, noise_sigma
+from ..io.cfa import CFA_SITES, site_slices
 
 __all__ = [
     "Measurement",
@@ -291,11 +292,11 @@ def _median_se(values: np.ndarray) -> tuple[float, float]:
 
 
 def _planes(bayer: bool) -> list[tuple[int, int]]:
-    return [(0, 0), (0, 1), (1, 0), (1, 1)] if bayer else [(0, 0)]
+    return list(CFA_SITES) if bayer else [(0, 0)]
 
 
 def _plane(a: np.ndarray, p: tuple[int, int], bayer: bool) -> np.ndarray:
-    return a[p[0]::2, p[1]::2] if bayer else a
+    return a[site_slices(p)] if bayer else a
 
 
 def difference_gain(
