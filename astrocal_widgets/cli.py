@@ -15,6 +15,7 @@ from typing import Sequence
 
 from ._version import __version__
 from .errors import AstrocalError, OutputExistsError
+from .io.frame_types import CALIBRATION_TYPES
 from .integrate import integrate, write_master
 from .calibrate.cosmetic import COMPILING_MESSAGE as COSMETIC_COMPILING_MESSAGE
 from .integrate.kernels import COMPILING_MESSAGE
@@ -276,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="quality checks of every calibration set of a folder (traffic lights)",
                        description="Grade every calibration set of a folder: pass, warn or fail, with the fix.")
     p.add_argument("directory", help="the night's folder")
-    p.add_argument("--kind", choices=("bias", "dark", "darkflat", "flat", "light"), default=None,
+    p.add_argument("--kind", choices=CALIBRATION_TYPES + ("light",), default=None,
                    help="only the sets of this kind")
     p.add_argument("--adc-max", type=float, default=None, help="ADC maximum in ADU (default from the header)")
     p.add_argument("--table", action="store_true", help="also print one line per check")

@@ -24,6 +24,7 @@ import pandas as pd
 from ..errors import AstrocalError, FrameReadError, MissingExtraError, NotAMasterError  # NotAMasterError: re-exported
 from ..frames.grouping import EXPOSURE_RELATIVE_TOLERANCE, exposures_match
 from ..io.cube import find_frame_files
+from ..io.frame_types import FRAME_TYPE_PLURALS, FRAME_TYPE_WORDS
 from ..io.provenance import canonical_path
 from ..io.sources import FITS_SUFFIXES, XISF_SUFFIXES
 from .matching import (DEFAULT_TEMPERATURE_TOLERANCE, ROLE_FRAME_TYPES, ROLES, FrameInfo, Mismatch, _isnan,
@@ -37,7 +38,6 @@ LIBRARY_COLUMNS = (
     "temperature_max", "gain", "offset", "iso", "egain", "readout_mode", "filter", "xbinning", "ybinning", "height", "width",
     "instrument", "bayer_pattern", "ncombine", "date_obs",
 )
-_ROLE_WORDS = {"bias": "bias", "dark": "dark", "darkflat": "dark flat", "flat": "flat"}
 
 
 class MasterLibrary:
@@ -251,7 +251,7 @@ def find_master(frame_or_group: Any, library: MasterLibrary | str | os.PathLike,
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
     target = frame_info(frame_or_group)
-    word = _ROLE_WORDS[role]
+    word = FRAME_TYPE_WORDS[role]
     types = ROLE_FRAME_TYPES[role]
     candidates = lib.infos(types)
     if not candidates:
@@ -262,10 +262,10 @@ def find_master(frame_or_group: Any, library: MasterLibrary | str | os.PathLike,
         else:
             counts = lib.table["master_type"].value_counts().to_dict()
             why = f"the library {lib.folder} holds only " + ", ".join(
-                f"{n} master {_ROLE_WORDS.get(t, t)}{'s' if n != 1 and t != 'bias' else ''}"
+                f"{n} master {FRAME_TYPE_WORDS.get(t, t)}{'s' if n != 1 and t != 'bias' else ''}"
                 for t, n in sorted(counts.items()))
         return MasterChoice(None, f"no master {word} for {target.describe}: {why}; integrate "
-                                  f"{_plural(role)} matching it and add the master to the library", [], role)
+                                  f"{FRAME_TYPE_PLURALS[role]} matching it and add the master to the library", [], role)
 
     compatible: list[tuple[FrameInfo, list[Mismatch], tuple]] = []
     refused: list[tuple[str, list[str]]] = []
@@ -324,8 +324,8 @@ def _why_not(t: FrameInfo, best: FrameInfo, c: FrameInfo, best_rank: tuple, rank
              problems: list[Mismatch], role: str) -> str:
     name = Path(best.path or best.name).name
     if rank[0] != best_rank[0]:
-        return (f"a master {_ROLE_WORDS.get(c.frame_type, c.frame_type)} while {name} is a master "
-                f"{_ROLE_WORDS.get(best.frame_type, best.frame_type)}")
+        return (f"a master {FRAME_TYPE_WORDS.get(c.frame_type, c.frame_type)} while {name} is a master "
+                f"{FRAME_TYPE_WORDS.get(best.frame_type, best.frame_type)}")
     if rank[1] != best_rank[1]:
         if best_rank[1][0] == 0:
             return (f"needs dark scaling ({c.exposure:g} s for the {t.exposure:g} s {t.kind}) while {name} "
@@ -401,10 +401,6 @@ def _exact_exposure(t: FrameInfo, c: FrameInfo) -> bool:
 def _temperature_difference(t: FrameInfo, c: FrameInfo) -> float:
     a, b = t.sensor_temperature, c.sensor_temperature
     return math.inf if _isnan(a) or _isnan(b) else abs(a - b)
-
-
-def _plural(role: str) -> str:
-    return {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "flat": "flats"}[role]
 
 
 def _is_master_suffix(p: Path) -> bool:

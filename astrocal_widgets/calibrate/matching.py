@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,17 +48,20 @@ from ..errors import CalibrationMismatchError  # re-exported: it was defined her
 from ..frames.catalog import FrameGroup
 from ..frames.grouping import (EGAIN_RELATIVE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE, egains_match,
                                exposures_match, readout_modes_match)
-from ..io.headers import _first, frame_metadata, frame_type_from_path, frame_type_from_value, read_field
+# master_type_from_value was defined here: still importable from this module.
+from ..io.frame_types import (CALIBRATION_TYPES, FRAME_TYPE_PLURALS, FRAME_TYPE_WORDS, frame_type_from_path,
+                              master_type_from_value)
+from ..io.headers import _first, frame_metadata, read_field
 from ..io.sources import cached_open_source
 
 __all__ = [
     "FrameInfo", "frame_info", "Mismatch", "check_compatibility", "enforce",
-    "CalibrationMismatchError", "CalibrationWarning", "master_type_from_value", "ROLES",
+    "CalibrationMismatchError", "CalibrationWarning", "ROLES",
     "ROLE_FRAME_TYPES", "DEFAULT_TEMPERATURE_TOLERANCE",
 ]
 
 #: What a calibration frame can be used for.
-ROLES = ("bias", "dark", "darkflat", "flat")
+ROLES = CALIBRATION_TYPES
 #: Frame types acceptable in each role, preferred first (NINA 3 writes dark flats as ``DARK``).
 ROLE_FRAME_TYPES: dict[str, tuple[str, ...]] = {
     "bias": ("bias",), "dark": ("dark",), "darkflat": ("darkflat", "dark"), "flat": ("flat",),
@@ -67,9 +69,6 @@ ROLE_FRAME_TYPES: dict[str, tuple[str, ...]] = {
 #: Sensor temperatures within this many °C match (dark current doubles about every 6 °C).
 DEFAULT_TEMPERATURE_TOLERANCE = 1.0
 
-_NAMES = {"bias": "bias", "dark": "dark", "darkflat": "dark flat", "flat": "flat", "light": "light"}
-_PLURALS = {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "flat": "flats",
-            "light": "lights"}
 _EPS = 1e-9
 
 
@@ -161,7 +160,7 @@ class FrameInfo:
     @property
     def plural(self) -> str:
         """``'lights'``, ``'flats'``, ... (for advice such as "take darks at the lights' set point")."""
-        return _PLURALS.get(self.frame_type, "frames")
+        return FRAME_TYPE_PLURALS.get(self.frame_type, "frames")
 
     # -- constructors --
 
@@ -224,7 +223,7 @@ class FrameInfo:
         values["frame_type"] = group.frame_type
         values.pop("master_type", None)
         info = cls.from_row(values, name=group.label)
-        return _replace(info, kind=f"{_NAMES.get(group.frame_type, group.frame_type)} group", path=None)
+        return _replace(info, kind=f"{FRAME_TYPE_WORDS.get(group.frame_type, group.frame_type)} group", path=None)
 
     @classmethod
     def from_header(cls, header: Mapping[str, Any], path: str | os.PathLike | None = None,
@@ -310,21 +309,6 @@ def frame_info(obj: Any) -> FrameInfo:
         return FrameInfo.from_header(obj)
     raise TypeError(f"cannot match a {type(obj).__name__}: pass a catalogue row, a FrameGroup, "
                     "a FITS header or a file path")
-
-
-def master_type_from_value(value: Any) -> str | None:
-    """The frame type of a master from its ``IMAGETYP``; None when it is not a master.
-
-    ``'MASTER DARK'`` -> ``'dark'``, ``'Master Dark Flat'`` -> ``'darkflat'``, ``'MASTER'`` -> ``''``
-    (a master of unknown type), ``'DARK'`` -> None.
-    """
-    if value is None:
-        return None
-    m = re.match(r"^\s*master(?![a-z])[\s_\-]*(.*)$", str(value), re.IGNORECASE) or \
-        re.match(r"^\s*master(bias|dark|darkflat|flatdark|flat)\s*$", str(value), re.IGNORECASE)
-    if not m:
-        return None
-    return frame_type_from_value(m.group(1)) if m.group(1).strip() else ""
 
 
 # --- mismatches ----------------------------------------------------------------------------------
@@ -464,7 +448,7 @@ def check_compatibility(target: Any, calibration: Any, *, role: str,
 
 def _check_frame_type(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
     allowed = ROLE_FRAME_TYPES[role]
-    wanted = _NAMES[role]
+    wanted = FRAME_TYPE_WORDS[role]
     if not c.frame_type:
         out.append(Mismatch("frame_type", "frame_type", t.frame_type, c.frame_type, "warning",
                             f"frame type: cannot check — {c.describe} has no recognisable frame type "
@@ -472,9 +456,9 @@ def _check_frame_type(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str
                             f"{t.describe}"))
     elif c.frame_type not in allowed:
         out.append(Mismatch("frame_type", "frame_type", t.frame_type, c.frame_type, "error",
-                            f"frame type: {c.describe} is a {_NAMES.get(c.frame_type, c.frame_type)}, "
+                            f"frame type: {c.describe} is a {FRAME_TYPE_WORDS.get(c.frame_type, c.frame_type)}, "
                             f"not a {wanted}, so it cannot serve as the {wanted} of {t.describe} "
-                            f"(a {_NAMES.get(t.frame_type, t.frame_type or 'frame')}): use a {wanted}"))
+                            f"(a {FRAME_TYPE_WORDS.get(t.frame_type, t.frame_type or 'frame')}): use a {wanted}"))
 
 
 def _check_size(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
@@ -488,8 +472,8 @@ def _check_size(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> N
         out.append(Mismatch(
             "size", "size", ts, cs, "error",
             f"size: {c.describe} is {cs[0]}x{cs[1]} px but {t.describe} is {ts[0]}x{ts[1]} px: calibration "
-            f"frames must have the {t.plural}' size — take the {_PLURALS[role]} with the same camera, binning "
-            f"and region of interest (no subframe/ROI, no crop), or crop both identically"))
+            f"frames must have the {t.plural}' size — take the {FRAME_TYPE_PLURALS[role]} with the same camera, "
+            f"binning and region of interest (no subframe/ROI, no crop), or crop both identically"))
 
 
 def _check_binning(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
@@ -504,7 +488,7 @@ def _check_binning(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -
         out.append(Mismatch(
             "binning", "binning", tb, cb, "error",
             f"binning: {c.describe} is binned {_fmt_bin(cb)} but {t.describe} is binned {_fmt_bin(tb)}: "
-            f"take the {_PLURALS[role]} at the {t.plural}' binning {_fmt_bin(tb)}"))
+            f"take the {FRAME_TYPE_PLURALS[role]} at the {t.plural}' binning {_fmt_bin(tb)}"))
 
 
 def _check_setting(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str, key: str, word: str,
@@ -519,7 +503,7 @@ def _check_setting(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str, k
         out.append(Mismatch(
             key, key, tv, cv, "error",
             f"{word}: {c.describe} is at {word} {cv:g} but {t.describe} is at {word} {tv:g}: take the "
-            f"{_PLURALS[role]} at {word} {tv:g} ({why})"))
+            f"{FRAME_TYPE_PLURALS[role]} at {word} {tv:g} ({why})"))
 
 
 def _check_readout_mode(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
@@ -534,7 +518,7 @@ def _check_readout_mode(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: s
         out.append(Mismatch(
             "readout_mode", "readout_mode", tm, cm, "error",
             f"readout mode: {c.describe} was read out in '{cm}' but {t.describe} in '{tm}': take the "
-            f"{_PLURALS[role]} in readout mode '{tm}' (another readout mode has another pedestal, conversion "
+            f"{FRAME_TYPE_PLURALS[role]} in readout mode '{tm}' (another readout mode has another pedestal, conversion "
             f"gain and read noise)"))
 
 
@@ -551,7 +535,7 @@ def _check_egain(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> 
             "egain", "egain", tg, cg, "error",
             f"conversion gain: {c.describe} is at {cg:.3g} e-/ADU but {t.describe} at {tg:.3g} e-/ADU (more than "
             f"{EGAIN_RELATIVE_TOLERANCE:.0%} apart: another gain setting or readout mode): take the "
-            f"{_PLURALS[role]} with the {t.plural}' gain and readout mode"))
+            f"{FRAME_TYPE_PLURALS[role]} with the {t.plural}' gain and readout mode"))
 
 
 def _check_temperature(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str, tol: float) -> None:
@@ -570,7 +554,7 @@ def _check_temperature(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: st
             "temperature_unknown", "temperature", tt, ct, "warning",
             f"temperature: cannot check — {c.describe} is at {_fmt_temp(ct)} and {t.describe} at "
             f"{_fmt_temp(tt)} ({_who_lacks_temperature(t, c, short=True)}; usual for DSLRs): make sure "
-            f"the {_PLURALS[role]} were taken at the {t.plural}' sensor temperature (same night, similar "
+            f"the {FRAME_TYPE_PLURALS[role]} were taken at the {t.plural}' sensor temperature (same night, similar "
             f"ambient temperature)"))
         return
     diff = abs(tt - ct)
@@ -664,7 +648,7 @@ def _check_cfa(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> No
             "cfa", "bayer_pattern", tp, cp, "error",
             f"CFA pattern: {c.describe} has Bayer pattern {cp} but {t.describe} has {tp} (at the first stored "
             f"pixel): a different camera, or frames flipped or cropped differently (check ROWORDER and "
-            f"XBAYROFF/YBAYROFF) — use {_PLURALS[role]} from the same camera in the same orientation"))
+            f"XBAYROFF/YBAYROFF) — use {FRAME_TYPE_PLURALS[role]} from the same camera in the same orientation"))
 
 
 def _check_instrument(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
@@ -674,7 +658,7 @@ def _check_instrument(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str
             "instrument", "instrument", ti, ci, "warning",
             f"instrument: {c.describe} was taken with '{ci}' but {t.describe} with '{ti}': calibration frames "
             f"must come from the same camera (the same sensor, not just the same model); check that these "
-            f"{_PLURALS[role]} belong to this camera"))
+            f"{FRAME_TYPE_PLURALS[role]} belong to this camera"))
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -687,10 +671,10 @@ def _cannot(rule: str, key: str, t: FrameInfo, c: FrameInfo, role: str, tv: Any,
     value = fmt(tv if t_known else cv)
     if _unknown(tv) and _unknown(cv):
         text = (f"{word}: cannot check — neither {t.describe} nor {c.describe} records the {word} "
-                f"({keyword}): make sure the {_PLURALS[role]} match the {t.plural}")
+                f"({keyword}): make sure the {FRAME_TYPE_PLURALS[role]} match the {t.plural}")
     else:
         text = (f"{word}: cannot check — {lack.describe} records no {word} ({keyword}) while "
-                f"{have.describe} is at {value}: make sure the {_PLURALS[role]} were taken at {value}")
+                f"{have.describe} is at {value}: make sure the {FRAME_TYPE_PLURALS[role]} were taken at {value}")
     return Mismatch(rule, key, tv, cv, "warning", text)
 
 
@@ -714,7 +698,7 @@ def _unknown(v: Any) -> bool:
 
 
 def _kind(frame_type: str, is_master: bool) -> str:
-    word = _NAMES.get(frame_type, frame_type or "frame")
+    word = FRAME_TYPE_WORDS.get(frame_type, frame_type or "frame")
     return f"master {word}" if is_master else word
 
 

@@ -29,6 +29,7 @@ from ..frames.grouping import exposures_match
 from ..integrate import write_master
 from ..integrate.master import master_mismatch
 from ..io.cube import open_frames
+from ..io.frame_types import CALIBRATION_TYPES
 from ..io.headers import read_field
 from ..io.provenance import content_hash
 from ..io.sources import read_header
@@ -306,7 +307,7 @@ def calibrate_session(
 
     groups = catalog.groups()
     lights = [g for g in groups if g.frame_type == "light"]
-    steps = [g for g in groups if g.frame_type in ("bias", "dark", "darkflat", "flat")]
+    steps = [g for g in groups if g.frame_type in CALIBRATION_TYPES]
     options = dict(allow_dark_scaling=allow_dark_scaling, dark_optimization=dark_optimization, cosmetic=cosmetic,
                    k_hot=k_hot, k_cold=k_cold, pedestal=pedestal, overscan=overscan_word(overscan))
     integration = _integration_options(rejection, rejection_thresholds)

@@ -23,9 +23,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .cfa import shift_bayer_pattern
+# FRAME_TYPES and the two readers of frame types were defined here: still importable from this module.
+from .frame_types import FRAME_TYPES, frame_type_from_path, frame_type_from_value  # noqa: F401
 
 __all__ = [
-    "FRAME_TYPES",
     "COORDINATE_COLUMNS",
     "HeaderKeyword",
     "HeaderField",
@@ -33,13 +34,8 @@ __all__ = [
     "register_keywords",
     "read_field",
     "frame_metadata",
-    "frame_type_from_value",
-    "frame_type_from_path",
     "bayer_pattern_at_origin",
 ]
-
-#: Frame types recognised by the toolkit.
-FRAME_TYPES = ("bias", "dark", "flat", "darkflat", "light")
 
 #: Coordinate names on the ``frame`` axis of every cube, in table order.
 COORDINATE_COLUMNS = (
@@ -339,52 +335,6 @@ def read_field(header: Mapping[str, Any], field: str, *, aliases: Aliases | None
     if field not in HEADER_FIELDS:
         raise KeyError(f"unknown header field {field!r}; known: {', '.join(HEADER_FIELDS)}")
     return _lookup(header, HEADER_FIELDS[field], _check_aliases(aliases).get(field, ()))[2]
-
-
-# Spellings of frame types in headers, after lower-casing and removing spaces, '-' and '_'.
-_TYPE_SPELLINGS = {
-    "bias": "bias", "biasframe": "bias", "offset": "bias", "zero": "bias",
-    "dark": "dark", "darkframe": "dark", "thermal": "dark",
-    "flat": "flat", "flatfield": "flat", "flatframe": "flat", "skyflat": "flat", "domeflat": "flat",
-    "twilightflat": "flat",
-    "darkflat": "darkflat", "flatdark": "darkflat", "darkflatframe": "darkflat", "flatdarkframe": "darkflat",
-    "biasflat": "darkflat",
-    "light": "light", "lightframe": "light", "science": "light", "object": "light", "sci": "light",
-}
-
-# Tokens in file or folder names. Order matters: dark flats before darks and flats.
-_NAME_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
-    ("darkflat", re.compile(r"(?<![a-z])(dark[\s_\-.]?flats?|flat[\s_\-.]?darks?)(?![a-z])")),
-    ("bias", re.compile(r"(?<![a-z])(bias(es)?)(?![a-z])|^(offsets?|zeros?)$")),
-    ("flat", re.compile(r"(?<![a-z])(flats?|flatfields?|skyflats?)(?![a-z])")),
-    ("dark", re.compile(r"(?<![a-z])(darks?)(?![a-z])")),
-    ("light", re.compile(r"(?<![a-z])(lights?|sci(ence)?|objects?)(?![a-z])")),
-)
-
-
-def frame_type_from_value(value: Any) -> str:
-    """Map an ``IMAGETYP``-like value to a frame type, or ``""`` if unknown."""
-    if value is None:
-        return ""
-    key = re.sub(r"[\s\-_]", "", str(value).strip().lower())
-    return _TYPE_SPELLINGS.get(key, "")
-
-
-def frame_type_from_path(path: str | Path, *, file_name_only: bool = False) -> str:
-    """Frame type from the file name, else the nearest folder name that names one, else ``""``.
-
-    The file name wins over its folders: ``FLAT/…_darkflat_001.fits`` is a dark flat. ``offset``
-    and ``zero`` count only as a whole name part (Siril calls bias frames offsets; "gain139_offset30"
-    is a setting, not a type).
-    """
-    p = Path(path)
-    parts = [p.stem] if file_name_only else [p.stem] + [q for q in reversed(p.parent.parts)]
-    for part in parts:
-        text = part.lower()
-        for ftype, pattern in _NAME_PATTERNS:
-            if pattern.search(text):
-                return ftype
-    return ""
 
 
 def _first(header: Mapping[str, Any], aliases: tuple[str, ...]) -> Any:

@@ -23,6 +23,7 @@ from ..errors import AstrocalError
 from ..frames import FrameGroup
 from ..integrate import write_master
 from ..io.cube import open_frames
+from ..io.frame_types import CALIBRATION_TYPES
 from ..quality import (central_crop, channel_levels, frame_statistics, frames_needed, master_noise, radial_profile,
                        temporal_noise)
 from ..quality.previews import downsample
@@ -32,7 +33,7 @@ __all__ = ["MasterResult", "integrate_master", "save_master", "FlatPreview", "pr
            "MASTER_KINDS"]
 
 #: The frame types a master is built from.
-MASTER_KINDS = ("bias", "dark", "darkflat", "flat")
+MASTER_KINDS = CALIBRATION_TYPES
 
 Progress = Callable[[float, str], None]
 
