@@ -178,12 +178,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_integrate(args: argparse.Namespace) -> int:
     from .io import open_frames
-    from .io.cube import _resolve_paths  # folder, glob or file -> paths, as open_frames reads them
+    from .io.cube import resolve_paths  # folder, glob or file -> paths, as open_frames reads them
 
     output = Path(args.output)
     if output.exists() and not args.overwrite:  # before hours of integration, not after
         raise OutputExistsError(output)
-    paths = [p for source in args.source for p in _resolve_paths(source)]
+    paths = [p for source in args.source for p in resolve_paths(source)]
     if output.exists() and any(p.exists() and os.path.samefile(p, output) for p in paths):
         raise AstrocalError(f"{output}: is one of the input frames; choose another output name")
     cube = open_frames(paths, overscan=args.overscan)

@@ -68,6 +68,8 @@ from ..integrate.estimators import MAD_TO_SIGMA
 from ..io.cfa import CFA_PATTERNS, cfa_planes, check_bayer_pattern, site_colours  # noqa: F401
 
 __all__ = [
+    "COMPILING_MESSAGE",
+    "kernels_need_compiling",
     "DefectMap",
     "cold_pixel_map",
     "dark_defect_maps",

@@ -27,8 +27,8 @@ from ..io.cube import find_frame_files
 from ..io.frame_types import FRAME_TYPE_PLURALS, FRAME_TYPE_WORDS
 from ..io.provenance import canonical_path
 from ..io.sources import FITS_SUFFIXES, XISF_SUFFIXES
-from .matching import (DEFAULT_TEMPERATURE_TOLERANCE, ROLE_FRAME_TYPES, ROLES, FrameInfo, Mismatch, _isnan,
-                       check_compatibility, frame_info)
+from .matching import (DEFAULT_TEMPERATURE_TOLERANCE, ROLE_FRAME_TYPES, ROLES, FrameInfo, Mismatch,
+                       check_compatibility, frame_info, is_unknown_number)
 
 __all__ = ["MasterLibrary", "MasterChoice", "find_master", "NotAMasterError", "LIBRARY_COLUMNS"]
 
@@ -349,7 +349,7 @@ def _reason(t: FrameInfo, c: FrameInfo, problems: list[Mismatch], role: str, sca
             n_other_compatible: int, n_refused: int) -> str:
     parts: list[str] = []
     if role == "dark":
-        if _isnan(t.exposure) or _isnan(c.exposure):
+        if is_unknown_number(t.exposure) or is_unknown_number(c.exposure):
             parts.append(f"exposure {_fmt_seconds(c.exposure)} ({t.kind} {_fmt_seconds(t.exposure)})")
         elif scale == 1.0:
             parts.append(f"same exposure {c.exposure:g} s")
@@ -357,23 +357,23 @@ def _reason(t: FrameInfo, c: FrameInfo, problems: list[Mismatch], role: str, sca
             parts.append(f"exposure {c.exposure:g} s scaled by k = {scale:.3g} to the {t.kind}'s "
                          f"{t.exposure:g} s (dark scaling: needs a master bias)")
     elif role == "darkflat":
-        parts.append(f"same exposure {c.exposure:g} s as the {t.kind}" if not _isnan(c.exposure)
+        parts.append(f"same exposure {c.exposure:g} s as the {t.kind}" if not is_unknown_number(c.exposure)
                      else "exposure unknown")
     elif role == "flat":
         parts.append(f"filter {c.filter}" if c.filter else "no filter recorded")
     if role in ("bias", "dark"):
-        if _isnan(c.sensor_temperature) or _isnan(t.sensor_temperature):
+        if is_unknown_number(c.sensor_temperature) or is_unknown_number(t.sensor_temperature):
             parts.append(f"temperature {_fmt_temp(c.sensor_temperature)} ({t.kind} "
                          f"{_fmt_temp(t.sensor_temperature)})")
         else:
             parts.append(f"temperature {c.sensor_temperature:.1f} °C ({t.kind} {t.sensor_temperature:.1f} °C)")
     for key, word in (("gain", "gain"), ("iso", "ISO"), ("offset", "offset")):
         value = getattr(c, key)
-        if not _isnan(value):
+        if not is_unknown_number(value):
             parts.append(f"{word} {value:g}")
     if c.readout_mode:
         parts.append(f"readout mode '{c.readout_mode}'")
-    if not _isnan(c.egain):
+    if not is_unknown_number(c.egain):
         parts.append(f"{c.egain:.3g} e-/ADU")
     text = f"{Path(c.path or c.name).name}: " + ", ".join(parts)
     if c.n_frames:
@@ -393,14 +393,14 @@ def _reason(t: FrameInfo, c: FrameInfo, problems: list[Mismatch], role: str, sca
 
 
 def _exact_exposure(t: FrameInfo, c: FrameInfo) -> bool:
-    if _isnan(t.exposure) or _isnan(c.exposure):
+    if is_unknown_number(t.exposure) or is_unknown_number(c.exposure):
         return True  # cannot tell: check_compatibility warned
     return exposures_match(t.exposure, c.exposure)
 
 
 def _temperature_difference(t: FrameInfo, c: FrameInfo) -> float:
     a, b = t.sensor_temperature, c.sensor_temperature
-    return math.inf if _isnan(a) or _isnan(b) else abs(a - b)
+    return math.inf if is_unknown_number(a) or is_unknown_number(b) else abs(a - b)
 
 
 def _is_master_suffix(p: Path) -> bool:
@@ -428,11 +428,11 @@ def _make_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _fmt_temp(v: float) -> str:
-    return "unknown" if _isnan(v) else f"{v:.1f} °C"
+    return "unknown" if is_unknown_number(v) else f"{v:.1f} °C"
 
 
 def _fmt_seconds(v: float) -> str:
-    return "unknown" if _isnan(v) else f"{v:g} s"
+    return "unknown" if is_unknown_number(v) else f"{v:g} s"
 
 
 def _fmt_diff(v: float) -> str:

@@ -51,13 +51,13 @@ from ..frames.grouping import (EGAIN_RELATIVE_TOLERANCE, EXPOSURE_RELATIVE_TOLER
 # master_type_from_value was defined here: still importable from this module.
 from ..io.frame_types import (CALIBRATION_TYPES, FRAME_TYPE_PLURALS, FRAME_TYPE_WORDS, frame_type_from_path,
                               master_type_from_value)
-from ..io.headers import _first, frame_metadata, read_field
+from ..io.headers import first_keyword_value, frame_metadata, read_field
 from ..io.sources import cached_open_source
 
 __all__ = [
     "FrameInfo", "frame_info", "Mismatch", "check_compatibility", "enforce",
     "CalibrationMismatchError", "CalibrationWarning", "ROLES",
-    "ROLE_FRAME_TYPES", "DEFAULT_TEMPERATURE_TOLERANCE",
+    "ROLE_FRAME_TYPES", "DEFAULT_TEMPERATURE_TOLERANCE", "is_unknown_number",
 ]
 
 #: What a calibration frame can be used for.
@@ -210,7 +210,7 @@ class FrameInfo:
         values.update(group.key)
         temps = pd.to_numeric(table["temperature"], errors="coerce").dropna() if "temperature" in table \
             else pd.Series(dtype=float)
-        if _isnan(_float(group.key.get("temperature"))) and len(temps):
+        if is_unknown_number(_float(group.key.get("temperature"))) and len(temps):
             values["temperature"] = float(temps.median())
         if len(temps):
             values["temperature_min"] = float(temps.min())
@@ -249,7 +249,7 @@ class FrameInfo:
         frame_type = meta["frame_type"]
         if master is not None:
             frame_type = master or (frame_type_from_path(path) if path is not None else "")
-        n = _first(header, ("NCOMBINE", "STACKCNT"))
+        n = first_keyword_value(header, ("NCOMBINE", "STACKCNT"))
         row = dict(meta)
         row.update(
             path=None if path is None else str(path), frame_type=frame_type,
@@ -478,7 +478,7 @@ def _check_size(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> N
 
 def _check_binning(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
     tb, cb = (t.xbinning, t.ybinning), (c.xbinning, c.ybinning)
-    t_known, c_known = not all(map(_isnan, tb)), not all(map(_isnan, cb))
+    t_known, c_known = not all(map(is_unknown_number, tb)), not all(map(is_unknown_number, cb))
     if not t_known and not c_known:
         return
     if t_known != c_known:
@@ -494,9 +494,9 @@ def _check_binning(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -
 def _check_setting(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str, key: str, word: str,
                    keyword: str, why: str) -> None:
     tv, cv = getattr(t, key), getattr(c, key)
-    if _isnan(tv) and _isnan(cv):
+    if is_unknown_number(tv) and is_unknown_number(cv):
         return
-    if _isnan(tv) or _isnan(cv):
+    if is_unknown_number(tv) or is_unknown_number(cv):
         out.append(_cannot(key, key, t, c, role, tv, cv, word, lambda v: f"{word} {v:g}", keyword))
         return
     if not _same_number(tv, cv):
@@ -524,9 +524,9 @@ def _check_readout_mode(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: s
 
 def _check_egain(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
     tg, cg = t.egain, c.egain
-    if _isnan(tg) and _isnan(cg):
+    if is_unknown_number(tg) and is_unknown_number(cg):
         return
-    if _isnan(tg) or _isnan(cg):
+    if is_unknown_number(tg) or is_unknown_number(cg):
         out.append(_cannot("egain", "egain", t, c, role, tg, cg, "conversion gain",
                            lambda v: f"{v:.3g} e-/ADU", "EGAIN/E-GAIN"))
         return
@@ -540,7 +540,7 @@ def _check_egain(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> 
 
 def _check_temperature(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str, tol: float) -> None:
     tt, ct = t.sensor_temperature, c.sensor_temperature
-    if _isnan(tt) or _isnan(ct):
+    if is_unknown_number(tt) or is_unknown_number(ct):
         tn, cn = t.night, c.night
         if role == "dark" and tn is not None and cn is not None and tn != cn:
             out.append(Mismatch(
@@ -571,7 +571,7 @@ def _check_temperature(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: st
             f"differs by {diff:.1f} °C (tolerance {tol:.1f} °C): {advice}"))
         return
     lo, hi = t.temperature_min, t.temperature_max
-    if not (_isnan(lo) or _isnan(hi)) and max(abs(lo - ct), abs(hi - ct)) > tol + _EPS:
+    if not (is_unknown_number(lo) or is_unknown_number(hi)) and max(abs(lo - ct), abs(hi - ct)) > tol + _EPS:
         out.append(Mismatch(
             "temperature_spread", "temperature", (lo, hi), ct, "warning",
             f"temperature: {t.describe} spans {lo:.1f} to {hi:.1f} °C, beyond the tolerance {tol:.1f} °C of "
@@ -581,7 +581,7 @@ def _check_temperature(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: st
 
 def _check_dark_exposure(out: list[Mismatch], t: FrameInfo, c: FrameInfo, allow_scaling: bool) -> None:
     te, ce = t.exposure, c.exposure
-    if _isnan(te) or _isnan(ce):
+    if is_unknown_number(te) or is_unknown_number(ce):
         out.append(_cannot("exposure", "exposure", t, c, "dark", te, ce, "exposure",
                            lambda v: f"{v:g} s", "EXPTIME/EXPOSURE"))
         return
@@ -607,7 +607,7 @@ def _check_dark_exposure(out: list[Mismatch], t: FrameInfo, c: FrameInfo, allow_
 
 def _check_darkflat_exposure(out: list[Mismatch], t: FrameInfo, c: FrameInfo) -> None:
     te, ce = t.exposure, c.exposure
-    if _isnan(te) or _isnan(ce):
+    if is_unknown_number(te) or is_unknown_number(ce):
         out.append(_cannot("exposure", "exposure", t, c, "darkflat", te, ce, "exposure",
                            lambda v: f"{v:g} s", "EXPTIME/EXPOSURE"))
         return
@@ -679,7 +679,7 @@ def _cannot(rule: str, key: str, t: FrameInfo, c: FrameInfo, role: str, tv: Any,
 
 
 def _who_lacks_temperature(t: FrameInfo, c: FrameInfo, *, short: bool = False) -> str:
-    t_nan, c_nan = _isnan(t.sensor_temperature), _isnan(c.sensor_temperature)
+    t_nan, c_nan = is_unknown_number(t.sensor_temperature), is_unknown_number(c.sensor_temperature)
     if t_nan and c_nan:
         return (f"neither the {t.kind} nor the {c.kind}" if short else f"neither {t.describe} nor {c.describe}") \
             + " records a sensor temperature (CCD-TEMP/SET-TEMP)"
@@ -694,7 +694,7 @@ def _unknown(v: Any) -> bool:
         return not v.strip()
     if isinstance(v, tuple):
         return all(_unknown(x) for x in v)
-    return _isnan(v)
+    return is_unknown_number(v)
 
 
 def _kind(frame_type: str, is_master: bool) -> str:
@@ -712,7 +712,8 @@ def _scalar(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _isnan(v: Any) -> bool:
+def is_unknown_number(v: Any) -> bool:
+    """True for None and NaN (and what ``float()`` turns into NaN); False for any other value."""
     try:
         return v is None or math.isnan(float(v))
     except (TypeError, ValueError):
@@ -754,14 +755,14 @@ def _timestamp(v: Any) -> pd.Timestamp | None:
 
 
 def _same_number(a: float, b: float) -> bool:
-    if _isnan(a) and _isnan(b):
+    if is_unknown_number(a) and is_unknown_number(b):
         return True
     return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
 
 
 def _fmt_bin(b: tuple[float, float]) -> str:
-    return "x".join("?" if _isnan(v) else f"{v:g}" for v in b)
+    return "x".join("?" if is_unknown_number(v) else f"{v:g}" for v in b)
 
 
 def _fmt_temp(v: float) -> str:
-    return "unknown" if _isnan(v) else f"{v:.1f} °C"
+    return "unknown" if is_unknown_number(v) else f"{v:.1f} °C"

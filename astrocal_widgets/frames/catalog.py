@@ -14,7 +14,7 @@ import pandas as pd
 from ..errors import AstrocalError, MissingExtraError
 from ..io.cube import find_frame_files, open_frames
 from ..io.frame_types import CALIBRATION_TYPES, FRAME_TYPES
-from ..io.headers import COORDINATE_COLUMNS, _check_aliases, frame_metadata
+from ..io.headers import COORDINATE_COLUMNS, check_aliases, frame_metadata
 from ..io.sources import cached_open_source
 from .grouping import (EGAIN_RELATIVE_TOLERANCE, EXPOSURE_ABSOLUTE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE,
                        MATCH_KEYS, TEMPERATURE_TOLERANCE, cluster_values, egains_match, exposures_match)
@@ -339,7 +339,7 @@ def scan(directory: str | os.PathLike, recursive: bool = True, *,
         If ``directory`` does not exist.
     """
     root = Path(directory)
-    _check_aliases(aliases)  # an unknown field fails before any file is read
+    check_aliases(aliases)  # an unknown field fails before any file is read
     files = find_frame_files(root, recursive=recursive)
     rows, skipped, sources = [], [], []
     for i, path in enumerate(files):

@@ -35,6 +35,8 @@ __all__ = [
     "read_field",
     "frame_metadata",
     "bayer_pattern_at_origin",
+    "check_aliases",
+    "first_keyword_value",
 ]
 
 #: Coordinate names on the ``frame`` axis of every cube, in table order.
@@ -255,7 +257,7 @@ def register_keywords(field: str, *keywords: str | HeaderKeyword) -> None:
 Aliases = Mapping[str, "str | HeaderKeyword | Sequence[str | HeaderKeyword]"]
 
 
-def _check_aliases(aliases: Aliases | None) -> dict[str, tuple[HeaderKeyword, ...]]:
+def check_aliases(aliases: Aliases | None) -> dict[str, tuple[HeaderKeyword, ...]]:
     """Per-call extra keywords by field, validated (an unknown field is an error, not ignored)."""
     if not aliases:
         return {}
@@ -334,10 +336,10 @@ def read_field(header: Mapping[str, Any], field: str, *, aliases: Aliases | None
     """
     if field not in HEADER_FIELDS:
         raise KeyError(f"unknown header field {field!r}; known: {', '.join(HEADER_FIELDS)}")
-    return _lookup(header, HEADER_FIELDS[field], _check_aliases(aliases).get(field, ()))[2]
+    return _lookup(header, HEADER_FIELDS[field], check_aliases(aliases).get(field, ()))[2]
 
 
-def _first(header: Mapping[str, Any], aliases: tuple[str, ...]) -> Any:
+def first_keyword_value(header: Mapping[str, Any], aliases: tuple[str, ...]) -> Any:
     """The first present, non-blank value among ``aliases`` (raw; for keywords outside the table)."""
     for key in aliases:
         if key in header:
@@ -443,7 +445,7 @@ def frame_metadata(header: Mapping[str, Any], path: str | Path, shape: tuple[int
     KeyError
         If ``aliases`` names a field the table does not have.
     """
-    extra = _check_aliases(aliases)
+    extra = check_aliases(aliases)
 
     def lookup(name: str) -> tuple[str | None, Any, Any]:
         return _lookup(header, HEADER_FIELDS[name], extra.get(name, ()))

@@ -59,6 +59,7 @@ from ..integrate.estimators import MAD_TO_SIGMA, noise_sigma
 from ..io.cfa import CFA_SITES, site_slices
 
 __all__ = [
+    "block_levels",
     "Measurement",
     "PhotonTransferCurve",
     "CameraCharacteristics",
@@ -347,7 +348,7 @@ def difference_gain(
 # --------------------------------------------------------------------------- dark current
 
 
-def _block_levels(a: np.ndarray, block: int) -> np.ndarray:
+def block_levels(a: np.ndarray, block: int) -> np.ndarray:
     """Per block, the interquartile mean (mean of the values between the 25th and 75th percentiles).
 
     As robust as the median to hot and warm pixels (a fraction of a percent, all on one side),
@@ -680,7 +681,7 @@ def characterize_camera(
             rows.append({"group": g, "exposure": float(g.key.get("exposure", math.nan)),
                          "temperature": _group_temperature(g, n),
                          "set_temperature": set_t if math.isfinite(set_t) else round(_group_temperature(g, n)),
-                         "n_frames": n, "blocks": _block_levels(signal_map, block),
+                         "n_frames": n, "blocks": block_levels(signal_map, block),
                          "median_signal_adu": float(np.median(signal_map)), "paths": tuple(g.paths[:n])})
         series = pd.DataFrame([{k: r[k] for k in ("set_temperature", "temperature", "exposure", "n_frames",
                                                   "median_signal_adu")} for r in rows])
