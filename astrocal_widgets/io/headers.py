@@ -185,11 +185,12 @@ HEADER_FIELDS: dict[str, HeaderField] = {f.name: f for f in (
     HeaderField("set_temperature", _k("SET-TEMP", "SET_TEMP", "SETTEMP", "CCD-TSET", "TEMP_SET"),
                 _as_celsius, _NAN, "cooler set point [°C], kept apart from the measured temperature"),
     HeaderField("gain", _k("GAIN", when=_not_electrons_per_adu, note="camera setting (CMOS)")
-                + _k("CAMGAIN"),
+                + _k("CAMGAIN") + _k("GAINRAW", note="TheSkyX"),
                 _as_float, _NAN, "camera gain setting (unitless; not e-/ADU)"),
     HeaderField("offset", _k("OFFSET", "BLKLEVEL", "CAMOFFSET"), _as_float, _NAN, "camera offset setting"),
     HeaderField("iso", _k("ISOSPEED", "ISO"), _as_float, _NAN, "DSLR ISO"),
     HeaderField("egain", _k("EGAIN", note="NINA, SGP, APT, MaxIm DL, CCDSoft") + _k("E-GAIN", note="CCDSoft (SBIG)")
+                + _k("GAINADU", note="TheSkyX")
                 + _k("GAIN", when=_says_electrons_per_adu, note="IRAF style, when its comment says e-/ADU"),
                 _as_float, _NAN, "conversion gain [e-/ADU], kept apart from the gain setting"),
     HeaderField("readout_mode", _k("READOUTM", note="NINA, MaxIm DL, LOIS") + _k("READMODE", "READOUT", "RDMODE"),
