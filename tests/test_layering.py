@@ -237,3 +237,22 @@ def test_the_checker_fails_on_a_planted_breach(tmp_path, planted, expected):
     root = _package(tmp_path, {**CLEAN, **planted})
     problems = check_layering(root) + check_ui_imports(root)
     assert any(expected in p for p in problems), problems
+
+
+def test_aw_integrate_is_the_subpackage_and_calling_it_integrates():
+    """The top-level name no longer hides the subpackage, and ``aw.integrate(cube)`` still works."""
+    import importlib
+    import inspect
+
+    import numpy as np
+
+    import astrocal_widgets as aw
+
+    subpackage = importlib.import_module("astrocal_widgets.integrate")
+    assert aw.integrate is subpackage and aw.integrate.kernels.__name__ == "astrocal_widgets.integrate.kernels"
+    frames = np.ones((3, 4, 5), np.float32) + np.arange(3, dtype=np.float32)[:, None, None]
+    called = aw.integrate(frames, rejection="none").compute()
+    direct = subpackage.integrate(frames, rejection="none").compute()
+    np.testing.assert_array_equal(called["master"].values, direct["master"].values)
+    assert np.allclose(called["master"].values, 2.0)
+    assert inspect.signature(aw.integrate) == inspect.signature(subpackage.integrate)

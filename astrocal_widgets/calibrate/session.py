@@ -266,7 +266,7 @@ def calibrate_session(
         Added to calibrated lights (keeps them positive).
     rejection : str, default "auto"
         Pixel rejection of every master: ``"auto"`` chooses by frame count (see
-        :func:`~astrocal_widgets.integrate`), or one algorithm for all (e.g. ``"winsorized_sigma"``,
+        :func:`~astrocal_widgets.integrate.integrate`), or one algorithm for all (e.g. ``"winsorized_sigma"``,
         as a Siril script's ``rej w 3 3``). With a named rejection, an existing master made with
         another is stale; with ``"auto"`` any existing master of the same frames is reused (such as one
         saved from the dashboard with the user's own choice).

@@ -47,7 +47,7 @@ class MasterResult:
     group : FrameGroup
         The frames integrated.
     dataset : xarray.Dataset
-        Computed result of :func:`~astrocal_widgets.integrate`: ``master``, ``rejected_low``,
+        Computed result of :func:`~astrocal_widgets.integrate.integrate`: ``master``, ``rejected_low``,
         ``rejected_high``, ``contributing``; attrs with every parameter, the resolved rejection and why.
     statistics : xarray.Dataset
         Per-frame statistics of the input frames (:func:`~astrocal_widgets.quality.frame_statistics`).
@@ -224,7 +224,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
         whose dark flats are in the night is never calibrated with the bias while their master is
         missing (:class:`~astrocal_widgets.errors.MissingMasterError`).
     **options
-        Any option of :func:`~astrocal_widgets.integrate` (``combine``, ``rejection``, ``low``,
+        Any option of :func:`~astrocal_widgets.integrate.integrate` (``combine``, ``rejection``, ``low``,
         ``high``, ``normalization``, ...); the rest are the standard options of
         :data:`~astrocal_widgets.calibrate.MASTER_OPTIONS`.
 
