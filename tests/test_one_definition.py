@@ -10,8 +10,8 @@ from astrocal_widgets.io.frame_types import CALIBRATION_TYPES, FRAME_TYPE_PLURAL
 
 PACKAGE = Path(aw.__file__).parent
 TYPES = set(FRAME_TYPES)
-# The header values written into masters: integrate/master.py's own table (IMAGETYP = 'MASTER DARK').
-ALLOWED_TYPE_TABLES = {("integrate/master.py", "MASTER_TYPES")}
+# The header values written into masters: integrate/master_file.py's own table (IMAGETYP = 'MASTER DARK').
+ALLOWED_TYPE_TABLES = {("integrate/master_file.py", "MASTER_TYPES")}
 
 
 def _trees():

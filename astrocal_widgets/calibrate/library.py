@@ -2,7 +2,7 @@
 
 Masters carry their matching keys in the FITS header (``IMAGETYP='MASTER DARK'``, ``EXPTIME``,
 ``CCD-TEMP``, ``GAIN``, ``OFFSET``, ``READOUTM``, ``EGAIN``, ``NCOMBINE``, ...; see
-:func:`~astrocal_widgets.integrate.master.master_header`). :class:`MasterLibrary` indexes a folder of
+:func:`~astrocal_widgets.integrate.master_file.master_header`). :class:`MasterLibrary` indexes a folder of
 them from their headers alone, and :func:`find_master` picks the best compatible one for a light,
 flat or group, saying why it was chosen and why each other master was not.
 

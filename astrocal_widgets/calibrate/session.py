@@ -27,7 +27,7 @@ from ..errors import AstrocalError, MissingMasterError, StaleOutputError
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import exposures_match
 from ..integrate import write_master
-from ..integrate.master import master_mismatch
+from ..integrate.master_file import master_mismatch
 from ..io.cube import open_frames
 from ..io.frame_types import CALIBRATION_TYPES
 from ..io.headers import read_field
@@ -40,7 +40,7 @@ from .cosmetic import _dark_maps_of, correct_defects, defect_map
 from .cosmetic import kernels_need_compiling as cosmetic_kernels_need_compiling
 from .levels import master_level_problem, sample_rows
 from .library import MasterLibrary, find_master
-from .masters import build_master, subtract_masters
+from .build_masters import build_master, subtract_masters
 from .overscan import (calibrated_row, frame_plan, overscan_attrs, overscan_mismatch, overscan_word,
                        record_in_header)
 from .matching import check_compatibility, enforce
