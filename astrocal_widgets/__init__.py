@@ -9,14 +9,30 @@ The layers depend in one direction only::
 """
 from __future__ import annotations
 
+import inspect
+import types
+
 from . import _threading  # noqa: F401  (numba's threading layer, before any kernel runs)
 from .errors import (AstrocalError, FrameReadError, IncompatibleFramesError, MissingExtraError,
                      OutputExistsError)
 from .frames import FrameCatalog, FrameGroup, scan
 from .io import open_frames
-# The function shadows the subpackage of the same name on purpose: ``aw.integrate(cube)`` is the API;
-# the subpackage stays importable as ``from astrocal_widgets.integrate import kernels``.
-from .integrate import integrate, write_master  # noqa: E402  (after the layers it builds on)
+from . import integrate  # noqa: E402  (after the layers it builds on)
+from .integrate import write_master  # noqa: E402
+
+
+class _CallableModule(types.ModuleType):
+    """A subpackage that runs its main function when called."""
+
+    def __call__(self, *args, **kwargs):
+        return self.integrate(*args, **kwargs)
+
+
+# ``aw.integrate`` is the subpackage (``aw.integrate.kernels``, ``import astrocal_widgets.integrate as m``
+# work), and calling it runs :func:`astrocal_widgets.integrate.integrate`, so ``aw.integrate(cube)`` keeps
+# working: the function no longer hides the subpackage.
+integrate.__class__ = _CallableModule
+integrate.__signature__ = inspect.signature(integrate.integrate)
 
 from ._version import __version__
 

@@ -15,12 +15,33 @@ from typing import Sequence
 
 from ._version import __version__
 from .errors import AstrocalError, OutputExistsError
+from .io.frame_types import CALIBRATION_TYPES
 from .integrate import integrate, write_master
 from .calibrate.cosmetic import COMPILING_MESSAGE as COSMETIC_COMPILING_MESSAGE
 from .integrate.kernels import COMPILING_MESSAGE
 from .warning_report import WarningLog, collect_warnings
 
-__all__ = ["main", "ConsoleProgress"]
+__all__ = ["main", "ConsoleProgress", "API_FLAGS", "cli_message"]
+
+#: What the core's messages ask for, in Python terms, and the command option meaning the same
+#: (its ``argparse`` destination and its flag). The core never names flags: the command adds them.
+API_FLAGS: dict[str, tuple[str, str]] = {
+    "overwrite=True": ("overwrite", "--overwrite"),
+    "strict=False": ("lenient", "--lenient"),
+}
+
+
+def cli_message(text: str, args: argparse.Namespace | None = None) -> str:
+    """A core message as the command shows it: each Python term followed by the flag that does the same.
+
+    ``'pass overwrite=True to replace it'`` becomes ``'pass overwrite=True (or --overwrite) to replace
+    it'``. With ``args``, only the flags of the command that ran are named (``astrocal demo`` has
+    ``--overwrite`` but no ``--lenient``).
+    """
+    for term, (dest, flag) in API_FLAGS.items():
+        if args is None or hasattr(args, dest):
+            text = text.replace(term, f"{term} (or {flag})")
+    return text
 
 
 class ConsoleProgress:
@@ -157,12 +178,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_integrate(args: argparse.Namespace) -> int:
     from .io import open_frames
-    from .io.cube import _resolve_paths  # folder, glob or file -> paths, as open_frames reads them
+    from .io.cube import resolve_paths  # folder, glob or file -> paths, as open_frames reads them
 
     output = Path(args.output)
     if output.exists() and not args.overwrite:  # before hours of integration, not after
         raise OutputExistsError(output)
-    paths = [p for source in args.source for p in _resolve_paths(source)]
+    paths = [p for source in args.source for p in resolve_paths(source)]
     if output.exists() and any(p.exists() and os.path.samefile(p, output) for p in paths):
         raise AstrocalError(f"{output}: is one of the input frames; choose another output name")
     cube = open_frames(paths, overscan=args.overscan)
@@ -256,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="quality checks of every calibration set of a folder (traffic lights)",
                        description="Grade every calibration set of a folder: pass, warn or fail, with the fix.")
     p.add_argument("directory", help="the night's folder")
-    p.add_argument("--kind", choices=("bias", "dark", "darkflat", "flat", "light"), default=None,
+    p.add_argument("--kind", choices=CALIBRATION_TYPES + ("light",), default=None,
                    help="only the sets of this kind")
     p.add_argument("--adc-max", type=float, default=None, help="ADC maximum in ADU (default from the header)")
     p.add_argument("--table", action="store_true", help="also print one line per check")
@@ -334,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = args.func(args)
         except (AstrocalError, ValueError, OSError) as exc:
             # Bad input gets a readable message, never a traceback.
-            print(f"astrocal: error: {exc}", file=sys.stderr)
+            print(f"astrocal: error: {cli_message(str(exc), args)}", file=sys.stderr)
             _print_warnings(args.warning_log, sys.stderr)
             return 2
     _print_warnings(args.warning_log)  # what a command did not show itself (integrate, demo's simulation)

@@ -1,11 +1,25 @@
-"""Exceptions raised by astrocal-widgets.
+"""Exceptions raised by astrocal-widgets, all in one module so that users find what to catch.
 
 Every error that concerns a file names the file and what is wrong with it, so that a
-message shown in a notebook or dashboard is enough to fix the problem.
+message shown in a notebook or dashboard is enough to fix the problem. Messages say what to do in
+terms of the Python API (``overwrite=True``, ``strict=False``); the ``astrocal`` command adds its
+own flags when it shows them.
+
+Warnings stay with the code that emits them
+(:class:`~astrocal_widgets.integrate.IntegrationWarning`,
+:class:`~astrocal_widgets.calibrate.CalibrationWarning`): they are filtered by category rather than
+caught, and the calibration warning carries the matching rule it reports on.
 """
 from __future__ import annotations
 
 from os import PathLike
+from typing import Any, Sequence
+
+__all__ = [
+    "AstrocalError", "FrameReadError", "IncompatibleFramesError", "MissingExtraError", "OutputExistsError",
+    "StaleOutputError", "OutputCollisionError", "MissingMasterError", "NotAMasterError", "SectionError",
+    "CalibrationMismatchError",
+]
 
 
 class AstrocalError(Exception):
@@ -49,7 +63,7 @@ class OutputExistsError(AstrocalError, FileExistsError):
     def __init__(self, path: str | PathLike, problem: str = "exists"):
         self.path = str(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}; pass overwrite=True (or --overwrite) to replace it")
+        super().__init__(f"{self.path}: {problem}; pass overwrite=True to replace it")
 
     def __reduce__(self):
         return (type(self), (self.path, self.problem))
@@ -69,7 +83,7 @@ class StaleOutputError(OutputExistsError):
             self, f"{len(self.stale)} output(s) exist but were made from other inputs or options than now, so "
                   "they are neither reused nor replaced:\n  " + "\n  ".join(self.stale[:20])
                   + ("\n  ..." if len(self.stale) > 20 else "")
-                  + "\nrebuild them with overwrite=True (or --overwrite), or move them away")
+                  + "\nrebuild them with overwrite=True, or move them away")
         self.path, self.problem = first, "stale"
 
     def __reduce__(self):
@@ -81,8 +95,82 @@ class OutputCollisionError(AstrocalError, ValueError):
 
 
 class MissingMasterError(AstrocalError):
-    """A master that the night provides (its frames are there) is not built yet.
+    """A master needed to calibrate something is missing: not saved yet, or none that matches.
 
     Calibrating now would fall back to another master (a flat calibrated with the bias while its
-    dark flats wait), so the calibration stops and says which master to build first.
+    dark flats wait) or leave a term uncalibrated, so the calibration stops and says which master to
+    build first.
+
+    Parameters
+    ----------
+    role : str or sequence of str
+        What the missing master is used as (``'bias'``, ``'dark'``, ``'darkflat'`` or ``'flat'``);
+        several when more than one is missing.
+    target : str
+        What was to be calibrated: a set's label or a light's file name.
+    reason : str, optional
+        What to do first, in words; the message is ``'<target>: <reason>'``.
+
+    Attributes
+    ----------
+    role : str
+        The first missing master's role.
+    roles : tuple of str
+        Every missing master's role, in calibration order.
+    target, reason : str
     """
+
+    def __init__(self, role: str | Sequence[str], target: str, reason: str = ""):
+        self.roles = (role,) if isinstance(role, str) else tuple(role)
+        self.role = self.roles[0] if self.roles else ""
+        self.target = str(target)
+        self.reason = reason or f"save the master {' and '.join(self.roles)} first"
+        super().__init__(f"{self.target}: {self.reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.roles, self.target, self.reason))
+
+
+class NotAMasterError(AstrocalError, ValueError):
+    """A file given to :meth:`~astrocal_widgets.calibrate.MasterLibrary.add` is not a master.
+
+    Its ``IMAGETYP`` is not ``MASTER ...``.
+    """
+
+    def __init__(self, path: str | PathLike, imagetyp: str):
+        self.path = str(path)
+        self.imagetyp = imagetyp
+        super().__init__(f"{self.path}: not a master (IMAGETYP={imagetyp!r}, expected 'MASTER BIAS', "
+                         f"'MASTER DARK', 'MASTER DARKFLAT' or 'MASTER FLAT')")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.imagetyp))
+
+
+class SectionError(AstrocalError, ValueError):
+    """A ``BIASSEC`` / ``TRIMSEC`` / ``DATASEC`` that cannot be read or does not fit the frame."""
+
+
+class CalibrationMismatchError(IncompatibleFramesError):
+    """A calibration frame breaks compatibility rules.
+
+    Raised by :func:`~astrocal_widgets.calibrate.enforce` when strict.
+
+    Attributes
+    ----------
+    mismatches : list of Mismatch
+        Every error (severity ``'error'``), as :class:`~astrocal_widgets.calibrate.Mismatch`.
+    warnings : list of Mismatch
+        The warnings found with them (not raised on their own).
+    """
+
+    def __init__(self, mismatches: Sequence[Any], warnings: Sequence[Any] | None = None):
+        self.mismatches = list(mismatches)
+        self.warnings = list(warnings or [])
+        n = len(self.mismatches)
+        lines = [f"{n} calibration mismatch{'es' if n != 1 else ''} (pass strict=False to warn instead):"]
+        lines += [f"  - {m.message}" for m in self.mismatches]
+        if self.warnings:
+            lines.append("and warnings:")
+            lines += [f"  - {m.message}" for m in self.warnings]
+        super().__init__("\n".join(lines))

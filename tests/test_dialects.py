@@ -170,6 +170,20 @@ def test_ccdsoft_and_theskyx(tmp_path):
     assert (dark["xbinning"], dark["ybinning"]) == (2, 2)
 
 
+def test_theskyx_cmos_gain_setting_and_conversion_gain(tmp_path):
+    """TheSkyX writes a CMOS camera's gain setting as GAINRAW and its e-/ADU as GAINADU (no GAIN, no EGAIN)."""
+    path = write_cards(tmp_path / "light_0001.fit", [
+        ("IMAGETYP", "Light Frame", "Type of image"), ("EXPTIME", 180.0, "Exposure time in seconds"),
+        ("CCD-TEMP", -10.0, "CCD temperature at start of exposure in C"), ("GAINRAW", 100, "Gain factor"),
+        ("GAINADU", 0.78, "Electrons per ADU"), ("SWCREATE", "TheSkyX Version 10.5.0", ""),
+    ])
+    light = scan_one(path)
+    assert light["frame_type"] == "light" and light["gain"] == 100 and light["egain"] == 0.78
+    # The other spellings still win when present: GAIN before GAINRAW, EGAIN before GAINADU.
+    both = {"GAIN": 139, "GAINRAW": 100, "EGAIN": 1.0, "GAINADU": 0.78}
+    assert (read_field(both, "gain"), read_field(both, "egain")) == (139, 1.0)
+
+
 def test_kstars_ekos(tmp_path):
     """INDI (KStars / Ekos) types frames with FRAME, not IMAGETYP."""
     path = write_cards(tmp_path / "Dark" / "Dark_60_secs_2023-01-05T20-11-12_001.fits", [

@@ -27,7 +27,7 @@ LIGHT = {  # a catalogue row, as scan() makes it (NINA, cooled mono camera)
     "date_obs": pd.Timestamp("2022-04-10T21:03:12"), "instrument": "ZWO ASI2600MM Pro", "bayer_pattern": "",
     "height": SHAPE[0], "width": SHAPE[1],
 }
-MASTER_KEYS = {  # what integrate.master.master_header writes for frames matching LIGHT
+MASTER_KEYS = {  # what integrate.master_file.master_header writes for frames matching LIGHT
     "NCOMBINE": 20, "EXPTIME": 300.0, "EXPOSURE": 300.0, "CCD-TEMP": -10.0, "SET-TEMP": -10.0, "GAIN": 139,
     "OFFSET": 21, "XBINNING": 1, "YBINNING": 1, "INSTRUME": "ZWO ASI2600MM Pro",
     "DATE-OBS": "2022-04-10T23:00:00",

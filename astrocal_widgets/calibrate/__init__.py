@@ -6,10 +6,11 @@ from .apply import DarkScaleResult, calibrate_frame, normalized_flat, optimize_d
 from .cosmetic import DefectMap, cold_pixel_map, correct_defects, dark_defect_maps, defect_map, hot_pixel_map
 from .levels import LevelCheck, check_calibrated_level, master_level_problem
 from .library import MasterChoice, MasterLibrary, find_master
-from .masters import MASTER_OPTIONS, build_master, subtract_masters
-from .overscan import Overscan, SectionError, parse_section, subtract_overscan, trim_image
+from .build_masters import MASTER_OPTIONS, build_master, subtract_masters
+from .overscan import Overscan, parse_section, subtract_overscan, trim_image
 from .prerequisites import NeededMaster, Prerequisites, flat_prerequisites, light_prerequisites, master_file
-from .matching import CalibrationMismatchError, CalibrationWarning, Mismatch, check_compatibility, enforce
+from ..errors import CalibrationMismatchError, SectionError  # re-exported: they were defined here
+from .matching import CalibrationWarning, Mismatch, check_compatibility, enforce
 from .session import (CalibratedLight, CalibrationResult, FlatCalibration, LightRecord, MasterRecord, calibrate_flats,
                       calibrate_light, calibrate_session)
 

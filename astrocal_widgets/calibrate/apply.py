@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .cosmetic import _check_same_shape, _destripe, _robust_sigma, cfa_planes, check_bayer_pattern, local_background
+from ..io.cfa import channel_planes, check_bayer_pattern
+from .cosmetic import _check_same_shape, _destripe, _robust_sigma, local_background
 from .matching import CalibrationWarning
 
 __all__ = [
@@ -104,11 +105,7 @@ def normalized_flat(master_flat: ArrayLike, bayer_pattern: str = "", statistic: 
     n_bad = int(invalid.sum())
     if n_bad:
         f[invalid] = np.nan
-    if pat:
-        cell = np.array(list(pat)).reshape(2, 2)
-        groups = {c: [(ys, xs) for (ys, xs) in cfa_planes(pat) if cell[ys.start, xs.start] == c] for c in "RGB"}
-    else:
-        groups = {"": cfa_planes(pat)}
+    groups = channel_planes(pat)  # colour -> its planes ({"": whole frame} for mono)
     out = f if in_place else np.empty(f.shape, np.float32)
     levels = {}
     for colour, planes in groups.items():  # every level first: the division may overwrite f

@@ -64,12 +64,13 @@ from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from ..integrate.estimators import MAD_TO_SIGMA
+# CFA_PATTERNS, cfa_planes and check_bayer_pattern were defined here: still importable from this module.
+from ..io.cfa import CFA_PATTERNS, cfa_planes, check_bayer_pattern, site_colours  # noqa: F401
 
 __all__ = [
-    "CFA_PATTERNS",
+    "COMPILING_MESSAGE",
+    "kernels_need_compiling",
     "DefectMap",
-    "cfa_planes",
-    "check_bayer_pattern",
     "cold_pixel_map",
     "dark_defect_maps",
     "correct_defects",
@@ -80,8 +81,6 @@ __all__ = [
     "noise_map",
 ]
 
-#: The 2x2 Bayer patterns accepted (the letters of row 0 then row 1 at array element [0, 0]).
-CFA_PATTERNS: tuple[str, ...] = ("RGGB", "GRBG", "GBRG", "BGGR")
 #: Working precision of the defect maps: float32 halves their memory (a 61-megapixel map holds
 #: several frame-sized arrays at once); masters are float32 already.
 WORK_DTYPE = np.float32
@@ -97,52 +96,7 @@ _MAX_RINGS: int = 3
 _LEVEL_BINS: int = 40
 
 
-# --------------------------------------------------------------------------- CFA helpers
-
-
-def check_bayer_pattern(bayer_pattern: str | None) -> str:
-    """Normalise a Bayer pattern argument: ``''`` for mono, else one of :data:`CFA_PATTERNS`.
-
-    Parameters
-    ----------
-    bayer_pattern : str or None
-        ``''`` or None for a monochrome sensor; otherwise the 2x2 pattern at array element
-        ``[0, 0]`` (case and surrounding blanks ignored).
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    ValueError
-        For anything else (e.g. ``'RGBG'``, an X-Trans name).
-    """
-    pat = "" if bayer_pattern is None else str(bayer_pattern).strip().upper()
-    if pat and pat not in CFA_PATTERNS:
-        raise ValueError(
-            f"bayer_pattern must be '' (mono) or one of {', '.join(CFA_PATTERNS)} "
-            f"(the 2x2 pattern at array element [0, 0]), got {bayer_pattern!r}"
-        )
-    return pat
-
-
-def cfa_planes(bayer_pattern: str) -> list[tuple[slice, slice]]:
-    """Index pairs selecting each same-colour sub-lattice (four for a CFA, the whole frame for mono).
-
-    ``image[ys, xs]`` for one pair is a colour plane: its pixels are 2 apart in the mosaic, so a
-    filter applied to a plane only ever mixes pixels of the same colour. (Both green sites are
-    planes of their own here; :func:`~astrocal_widgets.calibrate.apply.normalized_flat` groups
-    them by colour.)
-    """
-    if not check_bayer_pattern(bayer_pattern):
-        return [(slice(None), slice(None))]
-    return [(slice(i, None, 2), slice(j, None, 2)) for i in (0, 1) for j in (0, 1)]
-
-
-def _colour_of_site(bayer_pattern: str) -> np.ndarray:
-    """2x2 array of colour letters of the pattern, ``cell[y % 2, x % 2]``."""
-    return np.array(list(bayer_pattern)).reshape(2, 2)
+# --------------------------------------------------------------------------- array helpers
 
 
 def _as_2d_float(name: str, x: ArrayLike) -> np.ndarray:
@@ -986,7 +940,7 @@ def correct_defects(frame: ArrayLike, mask: ArrayLike, bayer_pattern: str = "", 
     ys, xs = np.nonzero(m)
     if ys.size == 0:
         return out
-    colours = _colour_of_site(pat)[ys % 2, xs % 2] if pat else np.full(ys.size, "")
+    colours = site_colours(pat)[ys % 2, xs % 2] if pat else np.full(ys.size, "")
     # Neighbours are read from the frame at the defects only (no full-frame copy); masked ones count
     # as NaN, so nanmedian ignores them (and any NaN already there). Masked pixels are never read as
     # neighbours, so writing corrected values as we go (inplace) changes nothing.

@@ -2,7 +2,7 @@
 
 Masters carry their matching keys in the FITS header (``IMAGETYP='MASTER DARK'``, ``EXPTIME``,
 ``CCD-TEMP``, ``GAIN``, ``OFFSET``, ``READOUTM``, ``EGAIN``, ``NCOMBINE``, ...; see
-:func:`~astrocal_widgets.integrate.master.master_header`). :class:`MasterLibrary` indexes a folder of
+:func:`~astrocal_widgets.integrate.master_file.master_header`). :class:`MasterLibrary` indexes a folder of
 them from their headers alone, and :func:`find_master` picks the best compatible one for a light,
 flat or group, saying why it was chosen and why each other master was not.
 
@@ -21,13 +21,14 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from ..errors import AstrocalError, FrameReadError, MissingExtraError
+from ..errors import AstrocalError, FrameReadError, MissingExtraError, NotAMasterError  # NotAMasterError: re-exported
 from ..frames.grouping import EXPOSURE_RELATIVE_TOLERANCE, exposures_match
 from ..io.cube import find_frame_files
+from ..io.frame_types import FRAME_TYPE_PLURALS, FRAME_TYPE_WORDS
 from ..io.provenance import canonical_path
 from ..io.sources import FITS_SUFFIXES, XISF_SUFFIXES
-from .matching import (DEFAULT_TEMPERATURE_TOLERANCE, ROLE_FRAME_TYPES, ROLES, FrameInfo, Mismatch, _isnan,
-                       check_compatibility, frame_info)
+from .matching import (DEFAULT_TEMPERATURE_TOLERANCE, ROLE_FRAME_TYPES, ROLES, FrameInfo, Mismatch,
+                       check_compatibility, frame_info, is_unknown_number)
 
 __all__ = ["MasterLibrary", "MasterChoice", "find_master", "NotAMasterError", "LIBRARY_COLUMNS"]
 
@@ -37,16 +38,6 @@ LIBRARY_COLUMNS = (
     "temperature_max", "gain", "offset", "iso", "egain", "readout_mode", "filter", "xbinning", "ybinning", "height", "width",
     "instrument", "bayer_pattern", "ncombine", "date_obs",
 )
-_ROLE_WORDS = {"bias": "bias", "dark": "dark", "darkflat": "dark flat", "flat": "flat"}
-
-
-class NotAMasterError(AstrocalError, ValueError):
-    """A file given to :meth:`MasterLibrary.add` is not a master (its ``IMAGETYP`` is not ``MASTER ...``)."""
-
-    def __init__(self, path: str | os.PathLike, imagetyp: str):
-        self.path = str(path)
-        super().__init__(f"{self.path}: not a master (IMAGETYP={imagetyp!r}, expected 'MASTER BIAS', "
-                         f"'MASTER DARK', 'MASTER DARKFLAT' or 'MASTER FLAT')")
 
 
 class MasterLibrary:
@@ -260,7 +251,7 @@ def find_master(frame_or_group: Any, library: MasterLibrary | str | os.PathLike,
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
     target = frame_info(frame_or_group)
-    word = _ROLE_WORDS[role]
+    word = FRAME_TYPE_WORDS[role]
     types = ROLE_FRAME_TYPES[role]
     candidates = lib.infos(types)
     if not candidates:
@@ -271,10 +262,10 @@ def find_master(frame_or_group: Any, library: MasterLibrary | str | os.PathLike,
         else:
             counts = lib.table["master_type"].value_counts().to_dict()
             why = f"the library {lib.folder} holds only " + ", ".join(
-                f"{n} master {_ROLE_WORDS.get(t, t)}{'s' if n != 1 and t != 'bias' else ''}"
+                f"{n} master {FRAME_TYPE_WORDS.get(t, t)}{'s' if n != 1 and t != 'bias' else ''}"
                 for t, n in sorted(counts.items()))
         return MasterChoice(None, f"no master {word} for {target.describe}: {why}; integrate "
-                                  f"{_plural(role)} matching it and add the master to the library", [], role)
+                                  f"{FRAME_TYPE_PLURALS[role]} matching it and add the master to the library", [], role)
 
     compatible: list[tuple[FrameInfo, list[Mismatch], tuple]] = []
     refused: list[tuple[str, list[str]]] = []
@@ -333,8 +324,8 @@ def _why_not(t: FrameInfo, best: FrameInfo, c: FrameInfo, best_rank: tuple, rank
              problems: list[Mismatch], role: str) -> str:
     name = Path(best.path or best.name).name
     if rank[0] != best_rank[0]:
-        return (f"a master {_ROLE_WORDS.get(c.frame_type, c.frame_type)} while {name} is a master "
-                f"{_ROLE_WORDS.get(best.frame_type, best.frame_type)}")
+        return (f"a master {FRAME_TYPE_WORDS.get(c.frame_type, c.frame_type)} while {name} is a master "
+                f"{FRAME_TYPE_WORDS.get(best.frame_type, best.frame_type)}")
     if rank[1] != best_rank[1]:
         if best_rank[1][0] == 0:
             return (f"needs dark scaling ({c.exposure:g} s for the {t.exposure:g} s {t.kind}) while {name} "
@@ -358,7 +349,7 @@ def _reason(t: FrameInfo, c: FrameInfo, problems: list[Mismatch], role: str, sca
             n_other_compatible: int, n_refused: int) -> str:
     parts: list[str] = []
     if role == "dark":
-        if _isnan(t.exposure) or _isnan(c.exposure):
+        if is_unknown_number(t.exposure) or is_unknown_number(c.exposure):
             parts.append(f"exposure {_fmt_seconds(c.exposure)} ({t.kind} {_fmt_seconds(t.exposure)})")
         elif scale == 1.0:
             parts.append(f"same exposure {c.exposure:g} s")
@@ -366,23 +357,23 @@ def _reason(t: FrameInfo, c: FrameInfo, problems: list[Mismatch], role: str, sca
             parts.append(f"exposure {c.exposure:g} s scaled by k = {scale:.3g} to the {t.kind}'s "
                          f"{t.exposure:g} s (dark scaling: needs a master bias)")
     elif role == "darkflat":
-        parts.append(f"same exposure {c.exposure:g} s as the {t.kind}" if not _isnan(c.exposure)
+        parts.append(f"same exposure {c.exposure:g} s as the {t.kind}" if not is_unknown_number(c.exposure)
                      else "exposure unknown")
     elif role == "flat":
         parts.append(f"filter {c.filter}" if c.filter else "no filter recorded")
     if role in ("bias", "dark"):
-        if _isnan(c.sensor_temperature) or _isnan(t.sensor_temperature):
+        if is_unknown_number(c.sensor_temperature) or is_unknown_number(t.sensor_temperature):
             parts.append(f"temperature {_fmt_temp(c.sensor_temperature)} ({t.kind} "
                          f"{_fmt_temp(t.sensor_temperature)})")
         else:
             parts.append(f"temperature {c.sensor_temperature:.1f} °C ({t.kind} {t.sensor_temperature:.1f} °C)")
     for key, word in (("gain", "gain"), ("iso", "ISO"), ("offset", "offset")):
         value = getattr(c, key)
-        if not _isnan(value):
+        if not is_unknown_number(value):
             parts.append(f"{word} {value:g}")
     if c.readout_mode:
         parts.append(f"readout mode '{c.readout_mode}'")
-    if not _isnan(c.egain):
+    if not is_unknown_number(c.egain):
         parts.append(f"{c.egain:.3g} e-/ADU")
     text = f"{Path(c.path or c.name).name}: " + ", ".join(parts)
     if c.n_frames:
@@ -402,18 +393,14 @@ def _reason(t: FrameInfo, c: FrameInfo, problems: list[Mismatch], role: str, sca
 
 
 def _exact_exposure(t: FrameInfo, c: FrameInfo) -> bool:
-    if _isnan(t.exposure) or _isnan(c.exposure):
+    if is_unknown_number(t.exposure) or is_unknown_number(c.exposure):
         return True  # cannot tell: check_compatibility warned
     return exposures_match(t.exposure, c.exposure)
 
 
 def _temperature_difference(t: FrameInfo, c: FrameInfo) -> float:
     a, b = t.sensor_temperature, c.sensor_temperature
-    return math.inf if _isnan(a) or _isnan(b) else abs(a - b)
-
-
-def _plural(role: str) -> str:
-    return {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "flat": "flats"}[role]
+    return math.inf if is_unknown_number(a) or is_unknown_number(b) else abs(a - b)
 
 
 def _is_master_suffix(p: Path) -> bool:
@@ -441,11 +428,11 @@ def _make_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _fmt_temp(v: float) -> str:
-    return "unknown" if _isnan(v) else f"{v:.1f} °C"
+    return "unknown" if is_unknown_number(v) else f"{v:.1f} °C"
 
 
 def _fmt_seconds(v: float) -> str:
-    return "unknown" if _isnan(v) else f"{v:g} s"
+    return "unknown" if is_unknown_number(v) else f"{v:g} s"
 
 
 def _fmt_diff(v: float) -> str:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,21 +44,24 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from ..errors import IncompatibleFramesError
+from ..errors import CalibrationMismatchError  # re-exported: it was defined here
 from ..frames.catalog import FrameGroup
 from ..frames.grouping import (EGAIN_RELATIVE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE, egains_match,
                                exposures_match, readout_modes_match)
-from ..io.headers import _first, frame_metadata, frame_type_from_path, frame_type_from_value, read_field
+# master_type_from_value was defined here: still importable from this module.
+from ..io.frame_types import (CALIBRATION_TYPES, FRAME_TYPE_PLURALS, FRAME_TYPE_WORDS, frame_type_from_path,
+                              master_type_from_value)
+from ..io.headers import first_keyword_value, frame_metadata, read_field
 from ..io.sources import cached_open_source
 
 __all__ = [
     "FrameInfo", "frame_info", "Mismatch", "check_compatibility", "enforce",
-    "CalibrationMismatchError", "CalibrationWarning", "master_type_from_value", "ROLES",
-    "ROLE_FRAME_TYPES", "DEFAULT_TEMPERATURE_TOLERANCE",
+    "CalibrationMismatchError", "CalibrationWarning", "ROLES",
+    "ROLE_FRAME_TYPES", "DEFAULT_TEMPERATURE_TOLERANCE", "is_unknown_number",
 ]
 
 #: What a calibration frame can be used for.
-ROLES = ("bias", "dark", "darkflat", "flat")
+ROLES = CALIBRATION_TYPES
 #: Frame types acceptable in each role, preferred first (NINA 3 writes dark flats as ``DARK``).
 ROLE_FRAME_TYPES: dict[str, tuple[str, ...]] = {
     "bias": ("bias",), "dark": ("dark",), "darkflat": ("darkflat", "dark"), "flat": ("flat",),
@@ -67,9 +69,6 @@ ROLE_FRAME_TYPES: dict[str, tuple[str, ...]] = {
 #: Sensor temperatures within this many °C match (dark current doubles about every 6 °C).
 DEFAULT_TEMPERATURE_TOLERANCE = 1.0
 
-_NAMES = {"bias": "bias", "dark": "dark", "darkflat": "dark flat", "flat": "flat", "light": "light"}
-_PLURALS = {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "flat": "flats",
-            "light": "lights"}
 _EPS = 1e-9
 
 
@@ -161,7 +160,7 @@ class FrameInfo:
     @property
     def plural(self) -> str:
         """``'lights'``, ``'flats'``, ... (for advice such as "take darks at the lights' set point")."""
-        return _PLURALS.get(self.frame_type, "frames")
+        return FRAME_TYPE_PLURALS.get(self.frame_type, "frames")
 
     # -- constructors --
 
@@ -211,7 +210,7 @@ class FrameInfo:
         values.update(group.key)
         temps = pd.to_numeric(table["temperature"], errors="coerce").dropna() if "temperature" in table \
             else pd.Series(dtype=float)
-        if _isnan(_float(group.key.get("temperature"))) and len(temps):
+        if is_unknown_number(_float(group.key.get("temperature"))) and len(temps):
             values["temperature"] = float(temps.median())
         if len(temps):
             values["temperature_min"] = float(temps.min())
@@ -224,7 +223,7 @@ class FrameInfo:
         values["frame_type"] = group.frame_type
         values.pop("master_type", None)
         info = cls.from_row(values, name=group.label)
-        return _replace(info, kind=f"{_NAMES.get(group.frame_type, group.frame_type)} group", path=None)
+        return _replace(info, kind=f"{FRAME_TYPE_WORDS.get(group.frame_type, group.frame_type)} group", path=None)
 
     @classmethod
     def from_header(cls, header: Mapping[str, Any], path: str | os.PathLike | None = None,
@@ -250,7 +249,7 @@ class FrameInfo:
         frame_type = meta["frame_type"]
         if master is not None:
             frame_type = master or (frame_type_from_path(path) if path is not None else "")
-        n = _first(header, ("NCOMBINE", "STACKCNT"))
+        n = first_keyword_value(header, ("NCOMBINE", "STACKCNT"))
         row = dict(meta)
         row.update(
             path=None if path is None else str(path), frame_type=frame_type,
@@ -312,21 +311,6 @@ def frame_info(obj: Any) -> FrameInfo:
                     "a FITS header or a file path")
 
 
-def master_type_from_value(value: Any) -> str | None:
-    """The frame type of a master from its ``IMAGETYP``; None when it is not a master.
-
-    ``'MASTER DARK'`` -> ``'dark'``, ``'Master Dark Flat'`` -> ``'darkflat'``, ``'MASTER'`` -> ``''``
-    (a master of unknown type), ``'DARK'`` -> None.
-    """
-    if value is None:
-        return None
-    m = re.match(r"^\s*master(?![a-z])[\s_\-]*(.*)$", str(value), re.IGNORECASE) or \
-        re.match(r"^\s*master(bias|dark|darkflat|flatdark|flat)\s*$", str(value), re.IGNORECASE)
-    if not m:
-        return None
-    return frame_type_from_value(m.group(1)) if m.group(1).strip() else ""
-
-
 # --- mismatches ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -356,29 +340,6 @@ class Mismatch:
 
     def __str__(self) -> str:
         return self.message
-
-
-class CalibrationMismatchError(IncompatibleFramesError):
-    """A calibration frame breaks compatibility rules (raised by :func:`enforce` when strict).
-
-    Attributes
-    ----------
-    mismatches : list of Mismatch
-        Every error (severity ``'error'``).
-    warnings : list of Mismatch
-        The warnings found with them (not raised on their own).
-    """
-
-    def __init__(self, mismatches: list[Mismatch], warnings: list[Mismatch] | None = None):
-        self.mismatches = list(mismatches)
-        self.warnings = list(warnings or [])
-        n = len(self.mismatches)
-        lines = [f"{n} calibration mismatch{'es' if n != 1 else ''} (pass strict=False to warn instead):"]
-        lines += [f"  - {m.message}" for m in self.mismatches]
-        if self.warnings:
-            lines.append("and warnings:")
-            lines += [f"  - {m.message}" for m in self.warnings]
-        super().__init__("\n".join(lines))
 
 
 class CalibrationWarning(UserWarning):
@@ -487,7 +448,7 @@ def check_compatibility(target: Any, calibration: Any, *, role: str,
 
 def _check_frame_type(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
     allowed = ROLE_FRAME_TYPES[role]
-    wanted = _NAMES[role]
+    wanted = FRAME_TYPE_WORDS[role]
     if not c.frame_type:
         out.append(Mismatch("frame_type", "frame_type", t.frame_type, c.frame_type, "warning",
                             f"frame type: cannot check — {c.describe} has no recognisable frame type "
@@ -495,9 +456,9 @@ def _check_frame_type(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str
                             f"{t.describe}"))
     elif c.frame_type not in allowed:
         out.append(Mismatch("frame_type", "frame_type", t.frame_type, c.frame_type, "error",
-                            f"frame type: {c.describe} is a {_NAMES.get(c.frame_type, c.frame_type)}, "
+                            f"frame type: {c.describe} is a {FRAME_TYPE_WORDS.get(c.frame_type, c.frame_type)}, "
                             f"not a {wanted}, so it cannot serve as the {wanted} of {t.describe} "
-                            f"(a {_NAMES.get(t.frame_type, t.frame_type or 'frame')}): use a {wanted}"))
+                            f"(a {FRAME_TYPE_WORDS.get(t.frame_type, t.frame_type or 'frame')}): use a {wanted}"))
 
 
 def _check_size(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
@@ -511,13 +472,13 @@ def _check_size(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> N
         out.append(Mismatch(
             "size", "size", ts, cs, "error",
             f"size: {c.describe} is {cs[0]}x{cs[1]} px but {t.describe} is {ts[0]}x{ts[1]} px: calibration "
-            f"frames must have the {t.plural}' size — take the {_PLURALS[role]} with the same camera, binning "
-            f"and region of interest (no subframe/ROI, no crop), or crop both identically"))
+            f"frames must have the {t.plural}' size — take the {FRAME_TYPE_PLURALS[role]} with the same camera, "
+            f"binning and region of interest (no subframe/ROI, no crop), or crop both identically"))
 
 
 def _check_binning(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
     tb, cb = (t.xbinning, t.ybinning), (c.xbinning, c.ybinning)
-    t_known, c_known = not all(map(_isnan, tb)), not all(map(_isnan, cb))
+    t_known, c_known = not all(map(is_unknown_number, tb)), not all(map(is_unknown_number, cb))
     if not t_known and not c_known:
         return
     if t_known != c_known:
@@ -527,22 +488,22 @@ def _check_binning(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -
         out.append(Mismatch(
             "binning", "binning", tb, cb, "error",
             f"binning: {c.describe} is binned {_fmt_bin(cb)} but {t.describe} is binned {_fmt_bin(tb)}: "
-            f"take the {_PLURALS[role]} at the {t.plural}' binning {_fmt_bin(tb)}"))
+            f"take the {FRAME_TYPE_PLURALS[role]} at the {t.plural}' binning {_fmt_bin(tb)}"))
 
 
 def _check_setting(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str, key: str, word: str,
                    keyword: str, why: str) -> None:
     tv, cv = getattr(t, key), getattr(c, key)
-    if _isnan(tv) and _isnan(cv):
+    if is_unknown_number(tv) and is_unknown_number(cv):
         return
-    if _isnan(tv) or _isnan(cv):
+    if is_unknown_number(tv) or is_unknown_number(cv):
         out.append(_cannot(key, key, t, c, role, tv, cv, word, lambda v: f"{word} {v:g}", keyword))
         return
     if not _same_number(tv, cv):
         out.append(Mismatch(
             key, key, tv, cv, "error",
             f"{word}: {c.describe} is at {word} {cv:g} but {t.describe} is at {word} {tv:g}: take the "
-            f"{_PLURALS[role]} at {word} {tv:g} ({why})"))
+            f"{FRAME_TYPE_PLURALS[role]} at {word} {tv:g} ({why})"))
 
 
 def _check_readout_mode(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
@@ -557,15 +518,15 @@ def _check_readout_mode(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: s
         out.append(Mismatch(
             "readout_mode", "readout_mode", tm, cm, "error",
             f"readout mode: {c.describe} was read out in '{cm}' but {t.describe} in '{tm}': take the "
-            f"{_PLURALS[role]} in readout mode '{tm}' (another readout mode has another pedestal, conversion "
+            f"{FRAME_TYPE_PLURALS[role]} in readout mode '{tm}' (another readout mode has another pedestal, conversion "
             f"gain and read noise)"))
 
 
 def _check_egain(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
     tg, cg = t.egain, c.egain
-    if _isnan(tg) and _isnan(cg):
+    if is_unknown_number(tg) and is_unknown_number(cg):
         return
-    if _isnan(tg) or _isnan(cg):
+    if is_unknown_number(tg) or is_unknown_number(cg):
         out.append(_cannot("egain", "egain", t, c, role, tg, cg, "conversion gain",
                            lambda v: f"{v:.3g} e-/ADU", "EGAIN/E-GAIN"))
         return
@@ -574,12 +535,12 @@ def _check_egain(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> 
             "egain", "egain", tg, cg, "error",
             f"conversion gain: {c.describe} is at {cg:.3g} e-/ADU but {t.describe} at {tg:.3g} e-/ADU (more than "
             f"{EGAIN_RELATIVE_TOLERANCE:.0%} apart: another gain setting or readout mode): take the "
-            f"{_PLURALS[role]} with the {t.plural}' gain and readout mode"))
+            f"{FRAME_TYPE_PLURALS[role]} with the {t.plural}' gain and readout mode"))
 
 
 def _check_temperature(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str, tol: float) -> None:
     tt, ct = t.sensor_temperature, c.sensor_temperature
-    if _isnan(tt) or _isnan(ct):
+    if is_unknown_number(tt) or is_unknown_number(ct):
         tn, cn = t.night, c.night
         if role == "dark" and tn is not None and cn is not None and tn != cn:
             out.append(Mismatch(
@@ -593,7 +554,7 @@ def _check_temperature(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: st
             "temperature_unknown", "temperature", tt, ct, "warning",
             f"temperature: cannot check — {c.describe} is at {_fmt_temp(ct)} and {t.describe} at "
             f"{_fmt_temp(tt)} ({_who_lacks_temperature(t, c, short=True)}; usual for DSLRs): make sure "
-            f"the {_PLURALS[role]} were taken at the {t.plural}' sensor temperature (same night, similar "
+            f"the {FRAME_TYPE_PLURALS[role]} were taken at the {t.plural}' sensor temperature (same night, similar "
             f"ambient temperature)"))
         return
     diff = abs(tt - ct)
@@ -610,7 +571,7 @@ def _check_temperature(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: st
             f"differs by {diff:.1f} °C (tolerance {tol:.1f} °C): {advice}"))
         return
     lo, hi = t.temperature_min, t.temperature_max
-    if not (_isnan(lo) or _isnan(hi)) and max(abs(lo - ct), abs(hi - ct)) > tol + _EPS:
+    if not (is_unknown_number(lo) or is_unknown_number(hi)) and max(abs(lo - ct), abs(hi - ct)) > tol + _EPS:
         out.append(Mismatch(
             "temperature_spread", "temperature", (lo, hi), ct, "warning",
             f"temperature: {t.describe} spans {lo:.1f} to {hi:.1f} °C, beyond the tolerance {tol:.1f} °C of "
@@ -620,7 +581,7 @@ def _check_temperature(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: st
 
 def _check_dark_exposure(out: list[Mismatch], t: FrameInfo, c: FrameInfo, allow_scaling: bool) -> None:
     te, ce = t.exposure, c.exposure
-    if _isnan(te) or _isnan(ce):
+    if is_unknown_number(te) or is_unknown_number(ce):
         out.append(_cannot("exposure", "exposure", t, c, "dark", te, ce, "exposure",
                            lambda v: f"{v:g} s", "EXPTIME/EXPOSURE"))
         return
@@ -646,7 +607,7 @@ def _check_dark_exposure(out: list[Mismatch], t: FrameInfo, c: FrameInfo, allow_
 
 def _check_darkflat_exposure(out: list[Mismatch], t: FrameInfo, c: FrameInfo) -> None:
     te, ce = t.exposure, c.exposure
-    if _isnan(te) or _isnan(ce):
+    if is_unknown_number(te) or is_unknown_number(ce):
         out.append(_cannot("exposure", "exposure", t, c, "darkflat", te, ce, "exposure",
                            lambda v: f"{v:g} s", "EXPTIME/EXPOSURE"))
         return
@@ -687,7 +648,7 @@ def _check_cfa(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> No
             "cfa", "bayer_pattern", tp, cp, "error",
             f"CFA pattern: {c.describe} has Bayer pattern {cp} but {t.describe} has {tp} (at the first stored "
             f"pixel): a different camera, or frames flipped or cropped differently (check ROWORDER and "
-            f"XBAYROFF/YBAYROFF) — use {_PLURALS[role]} from the same camera in the same orientation"))
+            f"XBAYROFF/YBAYROFF) — use {FRAME_TYPE_PLURALS[role]} from the same camera in the same orientation"))
 
 
 def _check_instrument(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str) -> None:
@@ -697,7 +658,7 @@ def _check_instrument(out: list[Mismatch], t: FrameInfo, c: FrameInfo, role: str
             "instrument", "instrument", ti, ci, "warning",
             f"instrument: {c.describe} was taken with '{ci}' but {t.describe} with '{ti}': calibration frames "
             f"must come from the same camera (the same sensor, not just the same model); check that these "
-            f"{_PLURALS[role]} belong to this camera"))
+            f"{FRAME_TYPE_PLURALS[role]} belong to this camera"))
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -710,15 +671,15 @@ def _cannot(rule: str, key: str, t: FrameInfo, c: FrameInfo, role: str, tv: Any,
     value = fmt(tv if t_known else cv)
     if _unknown(tv) and _unknown(cv):
         text = (f"{word}: cannot check — neither {t.describe} nor {c.describe} records the {word} "
-                f"({keyword}): make sure the {_PLURALS[role]} match the {t.plural}")
+                f"({keyword}): make sure the {FRAME_TYPE_PLURALS[role]} match the {t.plural}")
     else:
         text = (f"{word}: cannot check — {lack.describe} records no {word} ({keyword}) while "
-                f"{have.describe} is at {value}: make sure the {_PLURALS[role]} were taken at {value}")
+                f"{have.describe} is at {value}: make sure the {FRAME_TYPE_PLURALS[role]} were taken at {value}")
     return Mismatch(rule, key, tv, cv, "warning", text)
 
 
 def _who_lacks_temperature(t: FrameInfo, c: FrameInfo, *, short: bool = False) -> str:
-    t_nan, c_nan = _isnan(t.sensor_temperature), _isnan(c.sensor_temperature)
+    t_nan, c_nan = is_unknown_number(t.sensor_temperature), is_unknown_number(c.sensor_temperature)
     if t_nan and c_nan:
         return (f"neither the {t.kind} nor the {c.kind}" if short else f"neither {t.describe} nor {c.describe}") \
             + " records a sensor temperature (CCD-TEMP/SET-TEMP)"
@@ -733,11 +694,11 @@ def _unknown(v: Any) -> bool:
         return not v.strip()
     if isinstance(v, tuple):
         return all(_unknown(x) for x in v)
-    return _isnan(v)
+    return is_unknown_number(v)
 
 
 def _kind(frame_type: str, is_master: bool) -> str:
-    word = _NAMES.get(frame_type, frame_type or "frame")
+    word = FRAME_TYPE_WORDS.get(frame_type, frame_type or "frame")
     return f"master {word}" if is_master else word
 
 
@@ -751,7 +712,8 @@ def _scalar(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _isnan(v: Any) -> bool:
+def is_unknown_number(v: Any) -> bool:
+    """True for None and NaN (and what ``float()`` turns into NaN); False for any other value."""
     try:
         return v is None or math.isnan(float(v))
     except (TypeError, ValueError):
@@ -793,14 +755,14 @@ def _timestamp(v: Any) -> pd.Timestamp | None:
 
 
 def _same_number(a: float, b: float) -> bool:
-    if _isnan(a) and _isnan(b):
+    if is_unknown_number(a) and is_unknown_number(b):
         return True
     return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
 
 
 def _fmt_bin(b: tuple[float, float]) -> str:
-    return "x".join("?" if _isnan(v) else f"{v:g}" for v in b)
+    return "x".join("?" if is_unknown_number(v) else f"{v:g}" for v in b)
 
 
 def _fmt_temp(v: float) -> str:
-    return "unknown" if _isnan(v) else f"{v:.1f} °C"
+    return "unknown" if is_unknown_number(v) else f"{v:.1f} °C"

@@ -11,8 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..io.overscan import (Overscan, OverscanPlan, Section, SectionError, overscan_plan, parse_section,
-                           shifted_bayer_pattern, subtract_overscan, trim_image)
+from ..errors import SectionError
+from ..io.overscan import (Overscan, OverscanPlan, Section, overscan_plan, parse_section, shifted_bayer_pattern,
+                           subtract_overscan, trim_image)
 from ..io.provenance import FIELDS
 from ..io.sources import cached_open_source
 

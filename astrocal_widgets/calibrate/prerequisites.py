@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..frames import FrameCatalog, FrameGroup
+from ..io.frame_types import FRAME_TYPE_PLURALS, FRAME_TYPE_WORDS
 from .library import _scaling_rank
 from .matching import DEFAULT_TEMPERATURE_TOLERANCE, ROLE_FRAME_TYPES, check_compatibility
 
 __all__ = ["NeededMaster", "Prerequisites", "flat_prerequisites", "light_prerequisites", "master_file",
            "saved_master_path", "short_label"]
 
-_WORDS = {"bias": "bias", "dark": "dark", "darkflat": "dark flat", "flat": "flat"}
-_PLURALS = {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "flat": "flats"}
 
 
 def master_file(group: FrameGroup, masters_dir: str | os.PathLike) -> Path:
@@ -68,7 +67,7 @@ class NeededMaster:
     @property
     def name(self) -> str:
         """``'master dark flat 8 s, gain 139, offset 21'``."""
-        return f"master {_WORDS[self.role]} {short_label(self.group)}"
+        return f"master {FRAME_TYPE_WORDS[self.role]} {short_label(self.group)}"
 
 
 @dataclass
@@ -108,7 +107,7 @@ class Prerequisites:
         if not self.missing:
             return ""
         names = [m.name for m in self.missing]
-        kinds = sorted({_PLURALS[m.role] for m in self.missing})
+        kinds = sorted({FRAME_TYPE_PLURALS[m.role] for m in self.missing})
         return (f"save the {' and the '.join(names)} first: the night has the matching {' and '.join(kinds)}, "
                 f"and calibrating without {'it' if len(names) == 1 else 'them'} would use a fallback")
 
@@ -214,5 +213,5 @@ def light_prerequisites(light: Any, catalog: FrameCatalog, masters_dir: str | os
             sets = sorted(scalable, key=lambda g: _scaling_rank(exposure, float(g.key["exposure"])))[:1]
         out.masters += [_needed(role, g, masters_dir, saved) for g in sets]
         if not sets:
-            out.warnings.append(f"{label}: no {_WORDS[role]} frames in the night match it")
+            out.warnings.append(f"{label}: no {FRAME_TYPE_WORDS[role]} frames in the night match it")
     return out

@@ -27,8 +27,9 @@ from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import exposures_match
 from ..heap import trim_heap
 from ..integrate import write_master
-from ..integrate.master import master_mismatch
+from ..integrate.master_file import master_mismatch
 from ..io.cube import compute_into_arrays, open_frames
+from ..io.frame_types import CALIBRATION_TYPES
 from ..io.headers import read_field
 from ..io.provenance import write_provenance
 from ..io.sources import read_header
@@ -39,7 +40,7 @@ from .cosmetic import _dark_maps_of, correct_defects, defect_map
 from .cosmetic import kernels_need_compiling as cosmetic_kernels_need_compiling
 from .levels import master_level_problem, sample_rows
 from .library import MasterLibrary, find_master
-from .masters import build_master, subtract_masters
+from .build_masters import build_master, subtract_masters
 from .overscan import (calibrated_row, frame_plan, overscan_attrs, overscan_mismatch, overscan_word,
                        record_in_header)
 from .matching import check_compatibility, enforce
@@ -265,7 +266,7 @@ def calibrate_session(
         Added to calibrated lights (keeps them positive).
     rejection : str, default "auto"
         Pixel rejection of every master: ``"auto"`` chooses by frame count (see
-        :func:`~astrocal_widgets.integrate`), or one algorithm for all (e.g. ``"winsorized_sigma"``,
+        :func:`~astrocal_widgets.integrate.integrate`), or one algorithm for all (e.g. ``"winsorized_sigma"``,
         as a Siril script's ``rej w 3 3``). With a named rejection, an existing master made with
         another is stale; with ``"auto"`` any existing master of the same frames is reused (such as one
         saved from the dashboard with the user's own choice).
@@ -306,7 +307,7 @@ def calibrate_session(
 
     groups = catalog.groups()
     lights = [g for g in groups if g.frame_type == "light"]
-    steps = [g for g in groups if g.frame_type in ("bias", "dark", "darkflat", "flat")]
+    steps = [g for g in groups if g.frame_type in CALIBRATION_TYPES]
     options = dict(allow_dark_scaling=allow_dark_scaling, dark_optimization=dark_optimization, cosmetic=cosmetic,
                    k_hot=k_hot, k_cold=k_cold, pedestal=pedestal, overscan=overscan_word(overscan))
     integration = _integration_options(rejection, rejection_thresholds)
@@ -585,10 +586,9 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
 
     Raises
     ------
-    AstrocalError
-        With ``strict=True``, naming a flat that has no dark flat and no bias.
     MissingMasterError
-        With ``night``, when a matching dark flat (or bias) of the night has no saved master yet.
+        With ``night``, when a matching dark flat (or bias) of the night has no saved master yet; with
+        ``strict=True``, naming a flat that no master dark flat and no master bias of ``library`` matches.
     """
     lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
     cube = open_frames(group.paths, aliases=group.aliases, overscan=overscan)
@@ -597,7 +597,7 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         needs = flat_prerequisites(group, night, lib.folder, temperature_tolerance=temperature_tolerance,
                                    saved=saved)
         if needs.blocked:
-            raise MissingMasterError(f"{group.label}: {needs.reason}")
+            raise MissingMasterError([m.role for m in needs.missing], group.label, needs.reason)
         out.warnings += needs.warnings
     masters: list[np.ndarray] = []
     index = []
@@ -627,8 +627,9 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
         if refusals:
             text += " — refused: " + "; ".join(dict.fromkeys(refusals))
         if strict:
-            raise AstrocalError(text + " (or calibrate with strict=False / --lenient to integrate them "
-                                       "uncalibrated)")
+            raise MissingMasterError(("darkflat", "bias"), group.label,
+                                     text.removeprefix(f"{group.label}: ")
+                                     + " (or calibrate with strict=False to integrate them uncalibrated)")
         out.warnings.append(text + ": integrated uncalibrated")
         out.index = index
         return out
@@ -638,7 +639,9 @@ def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLik
                 f"e.g. {missing[0]} ({group.table['exposure'].iloc[index.index(-1)]:g} s); take dark flats "
                 "at their exposure")
         if strict:
-            raise AstrocalError(text + " (or calibrate with strict=False / --lenient to leave them out)")
+            raise MissingMasterError(("darkflat", "bias"), group.label,
+                                     text.removeprefix(f"{group.label}: ") + " (or calibrate with strict=False to "
+                                                                              "leave them out)")
         out.warnings.append(text + ": left out of the master flat")
         keep = [k for k, i in enumerate(index) if i != -1]
         cube = cube.isel(frame=keep)

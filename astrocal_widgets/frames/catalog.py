@@ -13,7 +13,8 @@ import pandas as pd
 
 from ..errors import AstrocalError, MissingExtraError
 from ..io.cube import find_frame_files, open_frames
-from ..io.headers import COORDINATE_COLUMNS, FRAME_TYPES, _check_aliases, frame_metadata
+from ..io.frame_types import CALIBRATION_TYPES, FRAME_TYPES
+from ..io.headers import COORDINATE_COLUMNS, check_aliases, frame_metadata
 from ..io.sources import cached_open_source
 from .grouping import (EGAIN_RELATIVE_TOLERANCE, EXPOSURE_ABSOLUTE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE,
                        MATCH_KEYS, TEMPERATURE_TOLERANCE, cluster_values, egains_match, exposures_match)
@@ -22,9 +23,7 @@ from .oddities import (DUPLICATE_COLUMNS, duplicate_problem, find_duplicates, si
 
 __all__ = ["FrameCatalog", "FrameGroup", "scan"]
 
-_TYPE_ORDER = {t: i for i, t in enumerate(("bias", "dark", "darkflat", "flat", "light"))}
-#: Frame types whose sets become masters: a set of one such frame is doubtful (a light may stand alone).
-_MASTER_TYPES = ("bias", "dark", "darkflat", "flat")
+_TYPE_ORDER = {t: i for i, t in enumerate(CALIBRATION_TYPES + ("light",))}
 
 
 @dataclass
@@ -180,7 +179,8 @@ class FrameCatalog:
 
     def single_frame_sets(self) -> list[FrameGroup]:
         """Bias, dark, dark-flat and flat sets of a single frame: their masters are doubtful."""
-        return [g for g in self.groups() if g.frame_type in _MASTER_TYPES and len(g) == 1]
+        # Sets that become masters: one such frame is doubtful (a light may stand alone).
+        return [g for g in self.groups() if g.frame_type in CALIBRATION_TYPES and len(g) == 1]
 
     @property
     def warnings(self) -> list[str]:
@@ -339,7 +339,7 @@ def scan(directory: str | os.PathLike, recursive: bool = True, *,
         If ``directory`` does not exist.
     """
     root = Path(directory)
-    _check_aliases(aliases)  # an unknown field fails before any file is read
+    check_aliases(aliases)  # an unknown field fails before any file is read
     files = find_frame_files(root, recursive=recursive)
     rows, skipped, sources = [], [], []
     for i, path in enumerate(files):

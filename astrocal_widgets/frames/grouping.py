@@ -7,7 +7,8 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["MATCH_KEYS", "cluster_values", "exposures_match", "EXPOSURE_RELATIVE_TOLERANCE",
-           "TEMPERATURE_TOLERANCE", "EGAIN_RELATIVE_TOLERANCE", "egains_match", "readout_modes_match"]
+           "EXPOSURE_ABSOLUTE_TOLERANCE", "TEMPERATURE_TOLERANCE",
+           "EGAIN_RELATIVE_TOLERANCE", "egains_match", "readout_modes_match"]
 
 #: Exposures within this relative difference are the same exposure (DeepSkyStacker uses 5 %).
 EXPOSURE_RELATIVE_TOLERANCE = 0.05

@@ -1,6 +1,7 @@
 """Reading and writing frames: headers, band reads, lazy cubes, atomic writes."""
 from .cube import compute_into_arrays, open_frames, find_frame_files, read_band
-from .headers import (COORDINATE_COLUMNS, FRAME_TYPES, HEADER_FIELDS, HeaderField, HeaderKeyword,
+from .frame_types import FRAME_TYPES
+from .headers import (COORDINATE_COLUMNS, HEADER_FIELDS, HeaderField, HeaderKeyword,
                       bayer_pattern_at_origin, frame_metadata, read_field, register_keywords)
 from .overscan import Overscan, Section, SectionError, parse_section, subtract_overscan, trim_image
 from .provenance import InputFile, ProductRecord, read_provenance, trace_provenance

@@ -22,7 +22,8 @@ from .headers import COORDINATE_COLUMNS, frame_metadata
 from .overscan import OverscanPlan, overscan_plan, shifted_bayer_pattern
 from .sources import FrameSource, cached_open_source, is_frame_file, read_header
 
-__all__ = ["open_frames", "find_frame_files", "band_rows", "read_band", "DEFAULT_BAND_BYTES", "compute_into_arrays"]
+__all__ = ["open_frames", "find_frame_files", "resolve_paths", "band_rows", "read_band", "DEFAULT_BAND_BYTES",
+           "compute_into_arrays"]
 
 #: Target size of one band chunk (all frames x some rows, float32). Two bands in flight per core
 #: keep peak memory a few hundred MB whatever the number of frames. Below 32 MiB, glibc's malloc
@@ -44,7 +45,19 @@ def find_frame_files(directory: str | os.PathLike, recursive: bool = True) -> li
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
-def _resolve_paths(source: Any) -> list[Path]:
+def resolve_paths(source: Any) -> list[Path]:
+    """The frame files a source names, as :func:`open_frames` reads them (absolute paths).
+
+    ``source`` is a folder (its frame files, recursively), a file, a glob pattern, a list of files, or
+    an object with ``.paths`` (a :class:`~astrocal_widgets.FrameGroup`).
+
+    Raises
+    ------
+    FrameReadError
+        A folder without frame files, or a pattern that matches nothing.
+    AstrocalError
+        An empty list.
+    """
     if hasattr(source, "paths") and not isinstance(source, (str, os.PathLike)):
         return [Path(os.path.abspath(p)) for p in source.paths]
     if isinstance(source, (str, os.PathLike)):
@@ -218,7 +231,7 @@ def open_frames(source: Any, *, chunks: Any = None, aliases: Mapping[str, Any] |
     SectionError
         With ``overscan``, a section that cannot be read or does not fit its frame (naming the file).
     """
-    paths = _resolve_paths(source)
+    paths = resolve_paths(source)
     if aliases is None:
         aliases = getattr(source, "aliases", None)
     opened = [cached_open_source(p) for p in paths]

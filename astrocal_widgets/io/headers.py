@@ -22,8 +22,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .cfa import shift_bayer_pattern
+# FRAME_TYPES and the two readers of frame types were defined here: still importable from this module.
+from .frame_types import FRAME_TYPES, frame_type_from_path, frame_type_from_value  # noqa: F401
+
 __all__ = [
-    "FRAME_TYPES",
     "COORDINATE_COLUMNS",
     "HeaderKeyword",
     "HeaderField",
@@ -31,13 +34,10 @@ __all__ = [
     "register_keywords",
     "read_field",
     "frame_metadata",
-    "frame_type_from_value",
-    "frame_type_from_path",
     "bayer_pattern_at_origin",
+    "check_aliases",
+    "first_keyword_value",
 ]
-
-#: Frame types recognised by the toolkit.
-FRAME_TYPES = ("bias", "dark", "flat", "darkflat", "light")
 
 #: Coordinate names on the ``frame`` axis of every cube, in table order.
 COORDINATE_COLUMNS = (
@@ -185,11 +185,12 @@ HEADER_FIELDS: dict[str, HeaderField] = {f.name: f for f in (
     HeaderField("set_temperature", _k("SET-TEMP", "SET_TEMP", "SETTEMP", "CCD-TSET", "TEMP_SET"),
                 _as_celsius, _NAN, "cooler set point [°C], kept apart from the measured temperature"),
     HeaderField("gain", _k("GAIN", when=_not_electrons_per_adu, note="camera setting (CMOS)")
-                + _k("CAMGAIN"),
+                + _k("CAMGAIN") + _k("GAINRAW", note="TheSkyX"),
                 _as_float, _NAN, "camera gain setting (unitless; not e-/ADU)"),
     HeaderField("offset", _k("OFFSET", "BLKLEVEL", "CAMOFFSET"), _as_float, _NAN, "camera offset setting"),
     HeaderField("iso", _k("ISOSPEED", "ISO"), _as_float, _NAN, "DSLR ISO"),
     HeaderField("egain", _k("EGAIN", note="NINA, SGP, APT, MaxIm DL, CCDSoft") + _k("E-GAIN", note="CCDSoft (SBIG)")
+                + _k("GAINADU", note="TheSkyX")
                 + _k("GAIN", when=_says_electrons_per_adu, note="IRAF style, when its comment says e-/ADU"),
                 _as_float, _NAN, "conversion gain [e-/ADU], kept apart from the gain setting"),
     HeaderField("readout_mode", _k("READOUTM", note="NINA, MaxIm DL, LOIS") + _k("READMODE", "READOUT", "RDMODE"),
@@ -257,7 +258,7 @@ def register_keywords(field: str, *keywords: str | HeaderKeyword) -> None:
 Aliases = Mapping[str, "str | HeaderKeyword | Sequence[str | HeaderKeyword]"]
 
 
-def _check_aliases(aliases: Aliases | None) -> dict[str, tuple[HeaderKeyword, ...]]:
+def check_aliases(aliases: Aliases | None) -> dict[str, tuple[HeaderKeyword, ...]]:
     """Per-call extra keywords by field, validated (an unknown field is an error, not ignored)."""
     if not aliases:
         return {}
@@ -336,56 +337,10 @@ def read_field(header: Mapping[str, Any], field: str, *, aliases: Aliases | None
     """
     if field not in HEADER_FIELDS:
         raise KeyError(f"unknown header field {field!r}; known: {', '.join(HEADER_FIELDS)}")
-    return _lookup(header, HEADER_FIELDS[field], _check_aliases(aliases).get(field, ()))[2]
+    return _lookup(header, HEADER_FIELDS[field], check_aliases(aliases).get(field, ()))[2]
 
 
-# Spellings of frame types in headers, after lower-casing and removing spaces, '-' and '_'.
-_TYPE_SPELLINGS = {
-    "bias": "bias", "biasframe": "bias", "offset": "bias", "zero": "bias",
-    "dark": "dark", "darkframe": "dark", "thermal": "dark",
-    "flat": "flat", "flatfield": "flat", "flatframe": "flat", "skyflat": "flat", "domeflat": "flat",
-    "twilightflat": "flat",
-    "darkflat": "darkflat", "flatdark": "darkflat", "darkflatframe": "darkflat", "flatdarkframe": "darkflat",
-    "biasflat": "darkflat",
-    "light": "light", "lightframe": "light", "science": "light", "object": "light", "sci": "light",
-}
-
-# Tokens in file or folder names. Order matters: dark flats before darks and flats.
-_NAME_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
-    ("darkflat", re.compile(r"(?<![a-z])(dark[\s_\-.]?flats?|flat[\s_\-.]?darks?)(?![a-z])")),
-    ("bias", re.compile(r"(?<![a-z])(bias(es)?)(?![a-z])|^(offsets?|zeros?)$")),
-    ("flat", re.compile(r"(?<![a-z])(flats?|flatfields?|skyflats?)(?![a-z])")),
-    ("dark", re.compile(r"(?<![a-z])(darks?)(?![a-z])")),
-    ("light", re.compile(r"(?<![a-z])(lights?|sci(ence)?|objects?)(?![a-z])")),
-)
-
-
-def frame_type_from_value(value: Any) -> str:
-    """Map an ``IMAGETYP``-like value to a frame type, or ``""`` if unknown."""
-    if value is None:
-        return ""
-    key = re.sub(r"[\s\-_]", "", str(value).strip().lower())
-    return _TYPE_SPELLINGS.get(key, "")
-
-
-def frame_type_from_path(path: str | Path, *, file_name_only: bool = False) -> str:
-    """Frame type from the file name, else the nearest folder name that names one, else ``""``.
-
-    The file name wins over its folders: ``FLAT/…_darkflat_001.fits`` is a dark flat. ``offset``
-    and ``zero`` count only as a whole name part (Siril calls bias frames offsets; "gain139_offset30"
-    is a setting, not a type).
-    """
-    p = Path(path)
-    parts = [p.stem] if file_name_only else [p.stem] + [q for q in reversed(p.parent.parts)]
-    for part in parts:
-        text = part.lower()
-        for ftype, pattern in _NAME_PATTERNS:
-            if pattern.search(text):
-                return ftype
-    return ""
-
-
-def _first(header: Mapping[str, Any], aliases: tuple[str, ...]) -> Any:
+def first_keyword_value(header: Mapping[str, Any], aliases: tuple[str, ...]) -> Any:
     """The first present, non-blank value among ``aliases`` (raw; for keywords outside the table)."""
     for key in aliases:
         if key in header:
@@ -456,15 +411,10 @@ def bayer_pattern_at_origin(pattern: str, xoffset: float = 0, yoffset: float = 0
     pat = str(pattern).strip().upper()
     if len(pat) != 4 or set(pat) - set("RGB"):
         return ""
-    rows = [pat[:2], pat[2:]]
     shift_y = int(yoffset or 0) % 2
     if roworder.strip().upper() == "BOTTOM-UP" and height is not None and height % 2 == 0:
         shift_y ^= 1
-    if shift_y:
-        rows = rows[::-1]
-    if int(xoffset or 0) % 2:
-        rows = [r[::-1] for r in rows]
-    return rows[0] + rows[1]
+    return shift_bayer_pattern(pat, shift_y, xoffset)
 
 
 def frame_metadata(header: Mapping[str, Any], path: str | Path, shape: tuple[int, int] | None = None,
@@ -496,7 +446,7 @@ def frame_metadata(header: Mapping[str, Any], path: str | Path, shape: tuple[int
     KeyError
         If ``aliases`` names a field the table does not have.
     """
-    extra = _check_aliases(aliases)
+    extra = check_aliases(aliases)
 
     def lookup(name: str) -> tuple[str | None, Any, Any]:
         return _lookup(header, HEADER_FIELDS[name], extra.get(name, ()))

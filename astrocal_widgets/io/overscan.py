@@ -20,7 +20,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import AstrocalError
+from ..errors import SectionError  # re-exported: it was defined here
+from .cfa import shift_bayer_pattern
 
 __all__ = [
     "Section", "SectionError", "parse_section", "subtract_overscan", "trim_image", "overscan_level",
@@ -31,10 +32,6 @@ __all__ = [
 OVERSCAN_METHODS = ("median", "mean")
 #: Smooth fits of the overscan level along the frame (None: the raw per-row values).
 OVERSCAN_FITS = (None, "poly")
-
-
-class SectionError(AstrocalError, ValueError):
-    """A ``BIASSEC`` / ``TRIMSEC`` / ``DATASEC`` that cannot be read or does not fit the frame."""
 
 
 _RANGE = r"\s*(?:(\*)|(\d+)\s*:\s*(\d+))\s*"
@@ -487,10 +484,5 @@ def shifted_bayer_pattern(pattern: str, section: Section | None) -> str:
     """The CFA pattern at ``[0, 0]`` after keeping ``section`` (an odd start moves it)."""
     if not pattern or section is None or (section.x0 % 2 == 0 and section.y0 % 2 == 0):
         return pattern
-    rows = [pattern[:2], pattern[2:]]
-    if section.y0 % 2:
-        rows = rows[::-1]
-    if section.x0 % 2:
-        rows = [r[::-1] for r in rows]
-    return rows[0] + rows[1]
+    return shift_bayer_pattern(pattern, section.y0, section.x0)
 

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..io.cfa import channel_planes
 from ._common import as_array, new_figure
 
 __all__ = ["histogram", "cfa_channels"]
@@ -22,14 +23,10 @@ def cfa_channels(values: np.ndarray, bayer_pattern: str) -> dict[str, np.ndarray
     ``bayer_pattern`` reads the 2 x 2 cell from array position [0, 0] row by row ('RGGB': [0, 0]
     is red, [0, 1] and [1, 0] green, [1, 1] blue); both greens are merged.
     """
-    pattern = bayer_pattern.strip().upper()
-    if len(pattern) != 4 or set(pattern) - set("RGB"):
+    if not bayer_pattern.strip():  # a mosaic has colours; mono data have no channels to split
         raise ValueError(f"bayer_pattern must be 4 letters of R, G, B such as 'RGGB', not {bayer_pattern!r}")
-    parts: dict[str, list[np.ndarray]] = {}
-    for index, colour in enumerate(pattern):
-        dy, dx = divmod(index, 2)
-        parts.setdefault(colour, []).append(values[..., dy::2, dx::2].ravel())
-    return {c: np.concatenate(parts[c]) for c in "RGB" if c in parts}
+    return {colour: np.concatenate([values[(..., *plane)].ravel() for plane in planes])
+            for colour, planes in channel_planes(bayer_pattern).items()}
 
 
 def _edges(lo: float, hi: float, bins: int, integer: bool) -> np.ndarray:

@@ -159,7 +159,7 @@ def rejection_maps(dataset: Any, *, title: str | None = None, max_pixels: int = 
     Parameters
     ----------
     dataset : xarray.Dataset or mapping
-        The result of :func:`astrocal_widgets.integrate` (computed or lazy), or any mapping with
+        The result of :func:`astrocal_widgets.integrate.integrate` (computed or lazy), or any mapping with
         ``rejected_low`` and ``rejected_high`` (y, x) counts of rejected frames per pixel. The
         number of frames is read from ``attrs['n_frames']``, else from
         ``contributing + rejected_low + rejected_high``; ``attrs['rejection']`` names the algorithm.

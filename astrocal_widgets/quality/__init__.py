@@ -3,7 +3,7 @@
 Computation only (no plotting, no widgets): :mod:`astrocal_widgets.plots` draws what these return.
 """
 from .characterize import CameraCharacteristics, characterize_camera, frames_needed, master_noise, master_noise_table
-from .masters import (background_noise, central_crop, channel_levels, radial_profile, robust_sigma,
+from .measurements import (background_noise, central_crop, channel_levels, radial_profile, robust_sigma,
                       temporal_noise)
 from .checks import Check, CheckLine, CheckReport, check_frames, check_session
 from .stats import frame_statistics

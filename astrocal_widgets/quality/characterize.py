@@ -56,8 +56,10 @@ import pandas as pd
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import EXPOSURE_ABSOLUTE_TOLERANCE, EXPOSURE_RELATIVE_TOLERANCE, cluster_values
 from ..integrate.estimators import MAD_TO_SIGMA, noise_sigma
+from ..io.cfa import CFA_SITES, site_slices
 
 __all__ = [
+    "block_levels",
     "Measurement",
     "PhotonTransferCurve",
     "CameraCharacteristics",
@@ -291,11 +293,11 @@ def _median_se(values: np.ndarray) -> tuple[float, float]:
 
 
 def _planes(bayer: bool) -> list[tuple[int, int]]:
-    return [(0, 0), (0, 1), (1, 0), (1, 1)] if bayer else [(0, 0)]
+    return list(CFA_SITES) if bayer else [(0, 0)]
 
 
 def _plane(a: np.ndarray, p: tuple[int, int], bayer: bool) -> np.ndarray:
-    return a[p[0]::2, p[1]::2] if bayer else a
+    return a[site_slices(p)] if bayer else a
 
 
 def difference_gain(
@@ -346,7 +348,7 @@ def difference_gain(
 # --------------------------------------------------------------------------- dark current
 
 
-def _block_levels(a: np.ndarray, block: int) -> np.ndarray:
+def block_levels(a: np.ndarray, block: int) -> np.ndarray:
     """Per block, the interquartile mean (mean of the values between the 25th and 75th percentiles).
 
     As robust as the median to hot and warm pixels (a fraction of a percent, all on one side),
@@ -679,7 +681,7 @@ def characterize_camera(
             rows.append({"group": g, "exposure": float(g.key.get("exposure", math.nan)),
                          "temperature": _group_temperature(g, n),
                          "set_temperature": set_t if math.isfinite(set_t) else round(_group_temperature(g, n)),
-                         "n_frames": n, "blocks": _block_levels(signal_map, block),
+                         "n_frames": n, "blocks": block_levels(signal_map, block),
                          "median_signal_adu": float(np.median(signal_map)), "paths": tuple(g.paths[:n])})
         series = pd.DataFrame([{k: r[k] for k in ("set_temperature", "temperature", "exposure", "n_frames",
                                                   "median_signal_adu")} for r in rows])

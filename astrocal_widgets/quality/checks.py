@@ -25,6 +25,7 @@ import xarray as xr
 
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..frames.grouping import TEMPERATURE_TOLERANCE, exposures_match
+from ..io.frame_types import FRAME_TYPE_PLURALS
 from .stats import HOT_PIXEL_SIGMA, frame_statistics
 
 __all__ = [
@@ -107,8 +108,6 @@ OUTLIER_FAIL_SIGMA = 3.0
 FLAT_SHAPE_WARN = 0.01
 FLAT_SHAPE_FAIL = 0.03
 
-_CALIBRATION_KINDS = ("bias", "dark", "darkflat", "flat")
-_KIND_WORDS = {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "flat": "flats", "light": "lights"}
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -367,7 +366,7 @@ class _Ctx:
         self.paths = [str(p) for p in cube["path"].values] if "path" in cube.coords else \
             [f"frame {i}" for i in range(cube.sizes["frame"])]
         self.checks: list[Check] = []
-        self.words = _KIND_WORDS.get(kind, "frames")
+        self.words = FRAME_TYPE_PLURALS.get(kind, "frames")
 
     def add(self, name: str, status: str, value: float, threshold: Any, explanation: str, unit: str = "",
             frame: int | None = None) -> None:
@@ -899,8 +898,8 @@ def check_frames(cube_or_group: Any, *, kind: str | None = None, lights_temperat
     else:
         raise TypeError(f"check_frames: expected a cube, a FrameGroup or a folder, not {type(cube_or_group).__name__}")
     kind = kind or _kind_of(cube)
-    if kind not in _KIND_WORDS:
-        raise ValueError(f"kind must be one of {tuple(_KIND_WORDS)}, not {kind!r}")
+    if kind not in FRAME_TYPE_PLURALS:
+        raise ValueError(f"kind must be one of {tuple(FRAME_TYPE_PLURALS)}, not {kind!r}")
     n = int(cube.sizes["frame"])
     label = label or f"{kind}, {n} frames"
     stats = frame_statistics(cube, adc_max=adc_max)

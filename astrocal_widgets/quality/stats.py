@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from ..integrate.estimators import MAD_TO_SIGMA
+from ..io.cfa import CFA_SITES, CHANNEL_INDEX, cfa_sites, shift_bayer_pattern, site_slices
 
 __all__ = ["frame_statistics", "adc_max_of", "histogram_median", "histogram_mad", "GRID", "HOT_PIXEL_SIGMA",
            "MAD_TO_SIGMA", "DEFAULT_ADC_MAX"]
@@ -34,8 +35,6 @@ GRID = 8
 HOT_PIXEL_SIGMA = 10.0
 #: ADC maximum assumed when the header does not tell (16-bit cameras and 16-bit scaled FITS).
 DEFAULT_ADC_MAX = 65535
-
-_CFA_INDEX = {"R": 0, "G": 1, "B": 2}
 
 
 def adc_max_of(cube: xr.DataArray) -> float:
@@ -59,12 +58,6 @@ def adc_max_of(cube: xr.DataArray) -> float:
 
 def _cell_edges(n: int, grid: int) -> np.ndarray:
     return np.linspace(0, n, grid + 1).round().astype(int)
-
-
-def _cfa_channel_map(pattern: str) -> np.ndarray:
-    """(2, 2) array of channel indices (R 0, G 1, B 2) of the pattern at [0, 0]."""
-    return np.array([[_CFA_INDEX[pattern[0]], _CFA_INDEX[pattern[1]]],
-                     [_CFA_INDEX[pattern[2]], _CFA_INDEX[pattern[3]]]])
 
 
 def _partial(block: np.ndarray, y0: int, height: int, lo: float, width: float, nbins: int, adc_max: float,
@@ -95,14 +88,12 @@ def _partial(block: np.ndarray, y0: int, height: int, lo: float, width: float, n
         "n_saturated": (flat >= adc_max).sum(axis=1).astype(np.int64),
     }
     if cfa:
-        cmap = _cfa_channel_map(cfa)
         chist = np.zeros((nf, 3, nbins), np.int64)
         bidx = idx.reshape(nf, rows, w)
-        for dy in (0, 1):
-            for dx in (0, 1):
-                sub = bidx[:, (y0 + dy) % 2::2, dx::2].reshape(nf, -1)
-                c = cmap[dy, dx]
-                chist[:, c, :] += np.bincount((sub + offsets).ravel(), minlength=nf * nbins).reshape(nf, nbins)
+        for colour, ys, xs in cfa_sites(shift_bayer_pattern(cfa, rows=y0)):  # the pattern at the band's row 0
+            sub = bidx[:, ys, xs].reshape(nf, -1)
+            chist[:, CHANNEL_INDEX[colour], :] += np.bincount((sub + offsets).ravel(),
+                                                              minlength=nf * nbins).reshape(nf, nbins)
         out["cfa_hist"] = chist
     # Grid: median of this band's part of each cell, weighted by its pixel count.
     yedges, xedges = _cell_edges(height, grid), _cell_edges(w, grid)
@@ -123,8 +114,8 @@ def _partial(block: np.ndarray, y0: int, height: int, lo: float, width: float, n
             if cfa and piece.shape[1] >= 2 and piece.shape[2] >= 2:
                 # A mosaic's median falls between the colour populations and jumps with noise: the
                 # cell level is the mean of the four Bayer sites' medians instead.
-                level = np.mean([np.nanmedian(piece[:, dy::2, dx::2].reshape(nf, -1), axis=1)
-                                 for dy in (0, 1) for dx in (0, 1)], axis=0)
+                level = np.mean([np.nanmedian(piece[(slice(None), *site_slices(site))].reshape(nf, -1), axis=1)
+                                 for site in CFA_SITES], axis=0)
             else:
                 level = med
             gsum[:, gy, gx] = level * n

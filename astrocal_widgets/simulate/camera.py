@@ -20,6 +20,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from ..io.cfa import CHANNEL_INDEX
+
 __all__ = [
     "CameraModel",
     "CAMERA_PRESETS",
@@ -36,7 +38,6 @@ __all__ = [
 # and star cores, indistinguishable once read noise and quantisation are added.
 POISSON_GAUSS_THRESHOLD = 1000.0
 
-_CHANNELS = {"R": 0, "G": 1, "B": 2}
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,7 @@ def bayer_channels(pattern: str | None, shape: tuple[int, int]) -> np.ndarray | 
     """
     if pattern is None:
         return None
-    cell = np.array([_CHANNELS[c] for c in pattern.upper()], dtype=np.uint8).reshape(2, 2)
+    cell = np.array([CHANNEL_INDEX[c] for c in pattern.upper()], dtype=np.uint8).reshape(2, 2)
     h, w = shape
     return np.tile(cell, ((h + 1) // 2, (w + 1) // 2))[:h, :w]
 

@@ -25,6 +25,7 @@ import xarray as xr
 from astropy.io import fits
 
 from ..errors import OutputExistsError
+from ..io.frame_types import FRAME_TYPES
 from ..io.write import write_fits_atomic
 from .camera import CameraModel, SensorModel, camera_preset, quantize, stream_rng
 from .scene import DEFAULT_FILTERS, FilterSpec, LightConditions, Scene
@@ -38,7 +39,7 @@ __all__ = [
     "simulate_stack",
 ]
 
-FRAME_KINDS = ("bias", "dark", "flat", "darkflat", "light")
+FRAME_KINDS = FRAME_TYPES
 #: Frames per group: bias in total, darks per dark exposure, flats per filter, dark flats per
 #: flat exposure, lights per filter.
 DEFAULT_COUNTS: Mapping[str, int] = {"bias": 20, "dark": 10, "flat": 12, "darkflat": 12, "light": 4}

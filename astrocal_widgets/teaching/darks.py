@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..quality.characterize import _block_levels, dark_current_fit, doubling_temperature_fit
+from ..quality.characterize import block_levels, dark_current_fit, doubling_temperature_fit
 from ..simulate.camera import CameraModel, SensorModel
 from .exercises import Exercise, register
 from .exposures import expose_stack, master
@@ -80,7 +80,7 @@ def measure_dark_rates(sensor: SensorModel, temperatures: Sequence[float], expos
     bias = master(expose_stack(sensor, n_bias, exposure=0.0, seed=seed, label="bias"))
     rows, keep = [], None
     for temp in temperatures:
-        levels = [_block_levels(master(expose_stack(sensor, n_frames, exposure=t, temperature=temp, seed=seed,
+        levels = [block_levels(master(expose_stack(sensor, n_frames, exposure=t, temperature=temp, seed=seed,
                                                     label="dark")) - bias, block) for t in exposures]
         fit = dark_current_fit(list(exposures), levels, keep)
         keep = fit["keep"] if keep is None else keep

@@ -161,7 +161,7 @@ def master_errors(result, stack: RejectionStack) -> dict[str, float]:
     Parameters
     ----------
     result : xarray.Dataset
-        What :func:`~astrocal_widgets.integrate` returned for ``stack.frames`` (computed or lazy).
+        What :func:`~astrocal_widgets.integrate.integrate` returned for ``stack.frames`` (computed or lazy).
     stack : RejectionStack
 
     Returns

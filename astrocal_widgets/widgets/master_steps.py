@@ -10,6 +10,7 @@ import ipywidgets as w
 from .. import plots
 from ..integrate.combine import COMBINES, REJECTIONS, resolve_rejection
 from ..integrate.registry import rejection_algorithm
+from ..io.frame_types import FRAME_TYPE_PLURALS, FRAME_TYPE_WORDS
 from ..workflow import (MASTER_OPTIONS, OUTPUT_NORMALIZATIONS, RECOMMENDED_COUNTS, integrate_master,
                         preview_flat_calibration, save_master)
 from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, ProgressView, figure_image, interactive_figure,
@@ -20,8 +21,8 @@ ZOOM_PIXELS = 4_000_000
 from .base import Step, StepSpec
 from .state import DashboardState
 
-_WORDS = {"bias": "bias frames", "dark": "darks", "darkflat": "dark flats", "flat": "flats"}
-_NAMES = {"bias": "master bias", "dark": "master dark", "darkflat": "master dark flat", "flat": "master flat"}
+_WORDS = FRAME_TYPE_PLURALS
+_NAMES = {kind: f"master {word}" for kind, word in FRAME_TYPE_WORDS.items()}
 
 
 class MasterPanel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,8 @@ def preview_light(session: SessionOverview, light: int | Any = 0, *, saved: dict
     ------
     MissingMasterError
         When a master bias, dark or flat that matches the light exists in the night (its frames are
-        there) but is not saved yet: the light would be calibrated with a fallback.
+        there) but is not saved yet (the light would be calibrated with a fallback), or no master is
+        saved at all.
     """
     if isinstance(light, numbers.Integral):
         light = int(light)
@@ -63,12 +65,14 @@ def preview_light(session: SessionOverview, light: int | Any = 0, *, saved: dict
         rows = table[[os.path.realpath(p) == os.path.realpath(light) for p in table["path"]]]
         light = rows.iloc[0] if len(rows) else light
     if not session.masters_dir.is_dir():
-        raise AstrocalError(f"{session.masters_dir}: no masters saved yet: save the master bias, darks and flats "
-                            "first")
+        target = Path(str(light if isinstance(light, (str, os.PathLike)) else light["path"])).name
+        raise MissingMasterError(("bias", "dark", "flat"), target,
+                                 f"no masters saved yet in {session.masters_dir}: save the master bias, darks and "
+                                 "flats first")
     if not isinstance(light, (str, os.PathLike)):
         needs = session.prerequisites(light, saved=saved)
         if needs.blocked:
-            raise MissingMasterError(f"{needs.label}: {needs.reason}")
+            raise MissingMasterError([m.role for m in needs.missing], needs.label, needs.reason)
     return calibrate_light(light, MasterLibrary(session.masters_dir), **options)
 
 

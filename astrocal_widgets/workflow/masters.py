@@ -23,6 +23,7 @@ from ..errors import AstrocalError
 from ..frames import FrameGroup
 from ..integrate import write_master
 from ..io.cube import open_frames
+from ..io.frame_types import CALIBRATION_TYPES
 from ..quality import (central_crop, channel_levels, frame_statistics, frames_needed, master_noise, radial_profile,
                        temporal_noise)
 from ..quality.previews import downsample
@@ -32,7 +33,7 @@ __all__ = ["MasterResult", "integrate_master", "save_master", "FlatPreview", "pr
            "MASTER_KINDS"]
 
 #: The frame types a master is built from.
-MASTER_KINDS = ("bias", "dark", "darkflat", "flat")
+MASTER_KINDS = CALIBRATION_TYPES
 
 Progress = Callable[[float, str], None]
 
@@ -46,7 +47,7 @@ class MasterResult:
     group : FrameGroup
         The frames integrated.
     dataset : xarray.Dataset
-        Computed result of :func:`~astrocal_widgets.integrate`: ``master``, ``rejected_low``,
+        Computed result of :func:`~astrocal_widgets.integrate.integrate`: ``master``, ``rejected_low``,
         ``rejected_high``, ``contributing``; attrs with every parameter, the resolved rejection and why.
     statistics : xarray.Dataset
         Per-frame statistics of the input frames (:func:`~astrocal_widgets.quality.frame_statistics`).
@@ -223,7 +224,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
         whose dark flats are in the night is never calibrated with the bias while their master is
         missing (:class:`~astrocal_widgets.errors.MissingMasterError`).
     **options
-        Any option of :func:`~astrocal_widgets.integrate` (``combine``, ``rejection``, ``low``,
+        Any option of :func:`~astrocal_widgets.integrate.integrate` (``combine``, ``rejection``, ``low``,
         ``high``, ``normalization``, ...); the rest are the standard options of
         :data:`~astrocal_widgets.calibrate.MASTER_OPTIONS`.
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..calibrate.cosmetic import check_bayer_pattern
+from ..io.cfa import channel_planes, check_bayer_pattern
 from .stats import MAD_TO_SIGMA
 
 __all__ = ["radial_profile", "channel_levels", "robust_sigma", "clipped_sigma", "background_noise",
@@ -84,9 +84,7 @@ def background_noise(frame: Any, *, window: int = NOISE_WINDOW, bayer_pattern: s
         raise ValueError(f"background_noise needs a 2-D frame, got shape {frame.shape}")
     crop = np.asarray(central_crop(frame, window), dtype=np.float32)
     if bayer_pattern:
-        pattern = check_bayer_pattern(bayer_pattern)
-        dy, dx = divmod(pattern.index("G"), 2)
-        crop = crop[dy::2, dx::2]
+        crop = crop[channel_planes(check_bayer_pattern(bayer_pattern))["G"][0]]
     return clipped_sigma(crop)
 
 
@@ -152,10 +150,10 @@ def radial_profile(image: Any, *, bins: int = 40, center: tuple[float, float] | 
     if bayer_pattern:
         pattern = check_bayer_pattern(bayer_pattern)
         levels = channel_levels(a, pattern)
-        for index, colour in enumerate(pattern):
-            dy, dx = divmod(index, 2)
-            if levels.get(colour):
-                a[dy::2, dx::2] /= levels[colour]
+        for colour, planes in channel_planes(pattern).items():
+            for plane in planes:
+                if levels.get(colour):
+                    a[plane] /= levels[colour]
     cy, cx = ((h - 1) / 2.0, (w - 1) / 2.0) if center is None else center
     yy, xx = rows[:, None], cols[None, :]
     r = np.sqrt((yy.astype(np.float32) - cy) ** 2 + (xx.astype(np.float32) - cx) ** 2)
@@ -207,14 +205,9 @@ def channel_levels(image: Any, bayer_pattern: str = "") -> dict[str, float]:
         finite = a[np.isfinite(a)]
         return {"all": float(np.median(finite)) if finite.size else math.nan}
     pattern = check_bayer_pattern(bayer_pattern)
-    parts: dict[str, list[np.ndarray]] = {}
-    for index, colour in enumerate(pattern):
-        dy, dx = divmod(index, 2)
-        parts.setdefault(colour, []).append(a[dy::2, dx::2].ravel())
     out = {}
-    for colour in "RGB":
-        if colour in parts:
-            v = np.concatenate(parts[colour])
-            v = v[np.isfinite(v)]
-            out[colour] = float(np.median(v)) if v.size else math.nan
+    for colour, planes in channel_planes(pattern).items():
+        v = np.concatenate([a[plane].ravel() for plane in planes])
+        v = v[np.isfinite(v)]
+        out[colour] = float(np.median(v)) if v.size else math.nan
     return out

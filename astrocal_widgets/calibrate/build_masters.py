@@ -40,12 +40,12 @@ def build_master(frames: Any, frame_type: str | None = None, *,
     progress : callable, optional
         ``progress(fraction, message)``.
     **options
-        Override any option of :func:`~astrocal_widgets.integrate` (e.g. ``rejection="sigma"``).
+        Override any option of :func:`~astrocal_widgets.integrate.integrate` (e.g. ``rejection="sigma"``).
 
     Returns
     -------
     xarray.Dataset
-        As :func:`~astrocal_widgets.integrate` returns, with ``attrs["master_type"]``.
+        As :func:`~astrocal_widgets.integrate.integrate` returns, with ``attrs["master_type"]``.
     """
     if frame_type is None:
         frame_type = getattr(frames, "frame_type", None)
