@@ -56,7 +56,8 @@ from .reference import (COMBINES, TRIM_ROUNDING, WINSOR_CLAMP, WINSOR_FACTOR, WI
                         ZERO_SPREAD_RTOL, validate_band_arguments)
 
 __all__ = ["REJECTIONS", "COMBINES", "DEFAULT_THRESHOLDS", "CHUNK", "integrate_band",
-           "esd_lambda_table", "sorting_network", "kernels_need_compiling", "COMPILING_MESSAGE"]
+           "esd_lambda_table", "sorting_network", "kernels_need_compiling", "dispatchers_need_compiling",
+           "COMPILING_MESSAGE"]
 
 #: What a progress bar says while the kernels compile (the first run after installing only).
 COMPILING_MESSAGE = "compiling the rejection kernels (first run only, about 10 s)"
