@@ -119,19 +119,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
               f"{cam.dark_current} e-/s at {cam.set_temperature} °C ({time.perf_counter() - t0:.1f} s)")
     catalog = scan(directory)
     print(catalog.summary())
-    return _run_calibration(directory, output=args.output, overwrite=args.overwrite, strict=True,
-                            dark_optimization=False, log=args.warning_log)
+    from .calibrate import CalibrationOptions
+
+    return _run_calibration(directory, CalibrationOptions(), output=args.output, overwrite=args.overwrite,
+                            log=args.warning_log)
 
 
-def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, dark_optimization: bool,
-                     library=None, cosmetic: bool = True, rejection: str = "auto",
-                     rejection_thresholds=None, log: WarningLog | None = None, overscan: str = "auto") -> int:
+def _run_calibration(directory: Path, options, *, output, overwrite: bool, log: WarningLog | None = None) -> int:
     from .calibrate import calibrate_session
 
     print(f"Calibrating {directory} ...")
-    result = calibrate_session(directory, output=output, overwrite=overwrite, strict=strict, library=library,
-                               dark_optimization=dark_optimization, cosmetic=cosmetic, rejection=rejection,
-                               rejection_thresholds=rejection_thresholds, overscan=overscan,
+    result = calibrate_session(directory, options, output=output, overwrite=overwrite,
                                progress=ConsoleProgress("calibrate"))
     if log is not None:  # the run's Python and astropy warnings: in the report, once per kind
         result.warnings += log.unshown()
@@ -140,12 +138,14 @@ def _run_calibration(directory: Path, *, output, overwrite: bool, strict: bool, 
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    return _run_calibration(Path(args.directory), output=args.output, overwrite=args.overwrite,
-                            strict=not args.lenient, dark_optimization=args.dark_optimization,
-                            library=args.library, cosmetic=not args.no_cosmetic, rejection=args.rejection,
-                            rejection_thresholds=None if args.low is None and args.high is None
-                            else _thresholds(args.rejection, args.low, args.high), log=args.warning_log,
-                            overscan=args.overscan)
+    from .calibrate import CalibrationOptions
+
+    thresholds = None if args.low is None and args.high is None else _thresholds(args.rejection, args.low, args.high)
+    options = CalibrationOptions(strict=not args.lenient, dark_optimization=args.dark_optimization,
+                                 cosmetic=not args.no_cosmetic, rejection=args.rejection,
+                                 rejection_thresholds=thresholds, overscan=args.overscan, library=args.library or ())
+    return _run_calibration(Path(args.directory), options, output=args.output, overwrite=args.overwrite,
+                            log=args.warning_log)
 
 
 def _thresholds(rejection: str, low: float | None, high: float | None) -> tuple[float, float]:

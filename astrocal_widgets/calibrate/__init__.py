@@ -11,11 +11,14 @@ from .overscan import Overscan, parse_section, subtract_overscan, trim_image
 from .prerequisites import NeededMaster, Prerequisites, flat_prerequisites, light_prerequisites, master_file
 from ..errors import CalibrationMismatchError, SectionError  # re-exported: they were defined here
 from .matching import CalibrationWarning, Mismatch, check_compatibility, enforce
-from .session import (CalibratedLight, CalibrationResult, FlatCalibration, LightRecord, MasterRecord, calibrate_flats,
-                      calibrate_light, calibrate_session)
+from .flats import FlatCalibration, calibrate_flats
+from .lights import CalibratedLight, LightRecord, calibrate_light
+from .options import CalibrationOptions
+from .session import CalibrationResult, MasterRecord, calibrate_session
 
 __all__ = [
-    "calibrate_session", "CalibrationResult", "LightRecord", "MasterRecord", "calibrate_light", "CalibratedLight",
+    "calibrate_session", "CalibrationOptions", "CalibrationResult", "LightRecord", "MasterRecord", "calibrate_light",
+    "CalibratedLight",
     "calibrate_flats", "FlatCalibration", "build_master", "subtract_masters",
     "MASTER_OPTIONS", "calibrate_frame", "normalized_flat", "optimize_dark_scale", "DarkScaleResult",
     "hot_pixel_map", "cold_pixel_map", "dark_defect_maps", "defect_map", "correct_defects", "DefectMap", "MasterLibrary",

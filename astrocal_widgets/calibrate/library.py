@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pandas as pd
+from astropy.io import fits
 
 from ..errors import AstrocalError, FrameReadError, MissingExtraError, NotAMasterError  # NotAMasterError: re-exported
 from ..frames.grouping import EXPOSURE_RELATIVE_TOLERANCE, exposures_match
@@ -441,3 +443,8 @@ def _fmt_diff(v: float) -> str:
 
 def _fmt_date(d: pd.Timestamp | None) -> str:
     return "unknown date" if d is None else f"{d:%Y-%m-%d %H:%M}"
+
+
+def _read_master(path: str | None) -> np.ndarray | None:
+    """A master's pixels as float32 (None for no master)."""
+    return None if path is None else fits.getdata(path).astype(np.float32)

@@ -1,62 +1,50 @@
 """``calibrate_session``: a night from raw frames to calibrated lights, the way careful people do it.
 
-Scan, group, build (or reuse) master bias, darks and dark flats; calibrate each flat by its dark
-flat (else the bias) and integrate one master flat per filter; calibrate every light with the
-matching masters, ``L' = (L - B - k (D - B)) / (F / <F>) + pedestal``; correct hot and cold pixels;
-write everything atomically, overwrite nothing unless asked, and report every decision.
+The orchestrator. Scan, group, plan every output and refuse stale ones; build (or reuse) master
+bias, darks and dark flats; calibrate each flat by its dark flat (else the bias, :mod:`.flats`) and
+integrate one master flat per filter; calibrate every light with the matching masters
+(:mod:`.lights`); write everything atomically, overwrite nothing unless asked, and report every
+decision. How is one :class:`~astrocal_widgets.calibrate.options.CalibrationOptions`.
 """
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
-import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import dask
 import numpy as np
 from astropy.io import fits
 
-from ..errors import AstrocalError, MissingMasterError, StaleOutputError
+from ..errors import AstrocalError, StaleOutputError
 from ..frames import FrameCatalog, FrameGroup, scan
-from ..frames.grouping import exposures_match
 from ..heap import trim_heap
 from ..integrate import write_master
 from ..integrate.master_file import master_mismatch
-from ..io.cube import compute_into_arrays, open_frames
+from ..io.cube import open_frames
 from ..io.frame_types import CALIBRATION_TYPES
-from ..io.headers import read_field
 from ..io.provenance import write_provenance
 from ..io.sources import read_header
 from ..io.write import write_fits_atomic
-from .apply import optimize_dark_scale, prepare_masters
+from .build_masters import build_master
 from .cosmetic import COMPILING_MESSAGE as COSMETIC_COMPILING_MESSAGE
-from .cosmetic import _dark_maps_of, correct_defects, defect_map
 from .cosmetic import kernels_need_compiling as cosmetic_kernels_need_compiling
-from .levels import master_level_problem, sample_rows
-from .library import MasterLibrary, find_master
-from .build_masters import build_master, subtract_masters
-from .overscan import (calibrated_row, frame_plan, overscan_attrs, overscan_mismatch, overscan_word,
-                       record_in_header)
-from .matching import check_compatibility, enforce
-from .outputs import (CALIBRATED_FOLDER, MASTERS_FOLDER, LightProvenance, calibrated_light_path, calibration_record,
-                      check_one_to_one, defect_map_mismatch, defect_map_record)
-from .prerequisites import flat_prerequisites, master_file
+from .flats import calibrate_flats
+from .library import MasterLibrary
+from .lights import (LIGHT_THREADS, LightRecord, _dark_part_key, _dark_part_task, _defect_map_task, _light_masters,
+                     _light_task)
+from .options import CalibrationOptions, calibration_options
+from .outputs import (CALIBRATED_FOLDER, MASTERS_FOLDER, LightProvenance, calibrated_light_path, check_one_to_one,
+                      defect_map_mismatch, defect_map_record)
+from .overscan import calibrated_row, frame_plan, overscan_attrs, overscan_mismatch
+from .prerequisites import master_file
 
-__all__ = ["calibrate_session", "CalibrationResult", "MasterRecord", "LightRecord", "calibrate_flats",
-           "FlatCalibration", "calibrate_light", "CalibratedLight"]
-
-# Guards the caches of masters, prepared terms and defect maps shared by lights calibrated in threads.
-_CACHE_LOCK = threading.RLock()
-
-# Rules a lenient run (strict=False) may break with a warning; the others make calibration wrong
-# whatever the user wants (a 2x2-binned dark on a 1x1 light cannot be subtracted).
-_SOFT_RULES = {"temperature", "exposure", "dark_scaling", "instrument", "darkflat_exposure"}
+__all__ = ["calibrate_session", "CalibrationResult", "MasterRecord", "MASTER_THREADS"]
 
 
 @dataclass
@@ -71,23 +59,6 @@ class MasterRecord:
     reason: str = ""
     reused: bool = False
     calibrated_with: list[str] = field(default_factory=list)
-
-
-@dataclass
-class LightRecord:
-    """A calibrated light: where from, where to, with what."""
-
-    source: str
-    output: str
-    bias: str | None
-    dark: str | None
-    flat: str | None
-    dark_scale: float
-    dark_scale_method: str
-    defects_corrected: int = 0
-    reused: bool = False
-    #: Whether cosmetic correction was asked for (``defects_corrected`` is 0 when it was not).
-    cosmetic: bool = True
 
 
 @dataclass
@@ -214,23 +185,13 @@ def _merge_per_frame(texts: list[str]) -> list[str]:
 
 def calibrate_session(
     directory: str | os.PathLike,
+    options: CalibrationOptions | None = None,
     *,
     output: str | os.PathLike | None = None,
-    library: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     overwrite: bool = False,
-    strict: bool = True,
-    temperature_tolerance: float = 1.0,
-    allow_dark_scaling: bool = True,
-    dark_optimization: bool = False,
-    cosmetic: bool = True,
-    k_hot: float = 5.0,
-    k_cold: float = 5.0,
-    pedestal: float = 0.0,
-    rejection: str = "auto",
-    rejection_thresholds: tuple[float, float] | None = None,
-    overscan: Any = "auto",
     progress: Callable[[float, str], None] | None = None,
     client: Any = None,
+    **changes: Any,
 ) -> CalibrationResult:
     """Calibrate a night: masters, calibrated flats, master flats, calibrated lights.
 
@@ -238,46 +199,16 @@ def calibrate_session(
     ----------
     directory : path-like
         The night's folder (any layout :func:`~astrocal_widgets.scan` understands).
+    options : CalibrationOptions, optional
+        How to calibrate: matching rules (``strict``, ``temperature_tolerance``), dark scaling and
+        optimisation, cosmetic correction, pedestal, the masters' rejection, overscan, and a library
+        of other nights' masters. The defaults when not given.
     output : path-like, optional
         Where to write; by default masters go to ``directory/masters`` and calibrated lights to
         ``directory/calibrated``. With ``output``: ``output/masters`` and ``output/calibrated``.
-    library : path-like or list of them, optional
-        Folders of masters from other nights (bias and temperature-regulated darks are reused when
-        this night has none that match).
     overwrite : bool, default False
         Rebuild and replace existing outputs. Without it, existing masters and calibrated lights are
         reused and nothing is replaced.
-    strict : bool, default True
-        A broken compatibility rule (temperature beyond tolerance, an exposure mismatch without
-        scaling, ...) is an error naming both frames and both values. With ``strict=False`` the
-        closest master is used with a warning for the soft rules (temperature, exposure,
-        instrument); size, binning, gain, offset, ISO, filter and CFA mismatches are never used.
-    temperature_tolerance : float, default 1.0
-        °C between lights and darks/bias.
-    allow_dark_scaling : bool, default True
-        Use darks of another exposure, scaled by the exposure ratio (needs a master bias).
-    dark_optimization : bool, default False
-        Choose the dark scale that minimises the calibrated frame's noise (needs a master bias).
-    cosmetic : bool, default True
-        Correct hot pixels (from the master dark) and cold pixels (from the master flat and dark).
-    k_hot, k_cold : float
-        Defect thresholds in robust sigmas.
-    pedestal : float
-        Added to calibrated lights (keeps them positive).
-    rejection : str, default "auto"
-        Pixel rejection of every master: ``"auto"`` chooses by frame count (see
-        :func:`~astrocal_widgets.integrate.integrate`), or one algorithm for all (e.g. ``"winsorized_sigma"``,
-        as a Siril script's ``rej w 3 3``). With a named rejection, an existing master made with
-        another is stale; with ``"auto"`` any existing master of the same frames is reused (such as one
-        saved from the dashboard with the user's own choice).
-    rejection_thresholds : (low, high), optional
-        Thresholds of ``rejection`` (its defaults otherwise); needs a named ``rejection``.
-    overscan : {'auto', 'off'}, Overscan or mapping, default 'auto'
-        ``'auto'``: frames whose headers give ``BIASSEC`` have each row's overscan level (median)
-        subtracted, and frames whose headers give ``TRIMSEC`` (else ``DATASEC``) are trimmed to it, as
-        they are read and before anything else (masters, flats and lights alike; see
-        :func:`~astrocal_widgets.open_frames`). Frames without sections are untouched. ``'off'`` keeps
-        the stored pixels. Masters and calibrated lights say what was done (``OVERSCAN``, ``TRIM``).
     progress : callable, optional
         ``progress(fraction, message)``.
     client : distributed.Client, optional
@@ -285,6 +216,9 @@ def calibrate_session(
         tasks on its workers (which must see the same files: a shared file system), the defect maps
         one task per pair of masters. The outputs are byte-identical to a local run. Any cluster
         dask supports (LocalCluster, SLURM with dask-jobqueue, Kubernetes with dask-kubernetes).
+    **changes
+        Any field of :class:`CalibrationOptions` (``strict=False``, ``dark_optimization=True``,
+        ``library="~/darks"``, ...), replacing the one of ``options``.
 
     Returns
     -------
@@ -295,6 +229,7 @@ def calibrate_session(
     CalibrationMismatchError
         With ``strict=True``, when a light has no compatible master of a kind the session provides.
     """
+    opts = calibration_options(options, changes)
     # One absolute spelling of the folder: relative, absolute and symlinked paths give the same outputs.
     root = Path(os.path.abspath(directory))
     out_root = Path(os.path.abspath(output)) if output is not None else root
@@ -308,10 +243,7 @@ def calibrate_session(
     groups = catalog.groups()
     lights = [g for g in groups if g.frame_type == "light"]
     steps = [g for g in groups if g.frame_type in CALIBRATION_TYPES]
-    options = dict(allow_dark_scaling=allow_dark_scaling, dark_optimization=dark_optimization, cosmetic=cosmetic,
-                   k_hot=k_hot, k_cold=k_cold, pedestal=pedestal, overscan=overscan_word(overscan))
-    integration = _integration_options(rejection, rejection_thresholds)
-    plan = _Plan(root, masters_dir, lights_dir, steps, lights, options, integration)
+    plan = _Plan(root, masters_dir, lights_dir, steps, lights, opts)
     plan.check(overwrite)  # before anything is written: one output per input, nothing stale
 
     masters_dir.mkdir(parents=True, exist_ok=True)
@@ -319,7 +251,7 @@ def calibrate_session(
     # Other nights' masters are a fallback for bias and darks only: tonight's masters come first,
     # and flats (dust, rotation) and dark flats are never taken from another night.
     external = MasterLibrary(masters_dir / ".external-none")
-    for folder in ([] if library is None else [library] if isinstance(library, (str, os.PathLike)) else library):
+    for folder in opts.library:
         for path in sorted(Path(folder).rglob("*.fit*")):
             try:
                 external.add(path)
@@ -336,8 +268,7 @@ def calibrate_session(
             ThreadPoolExecutor(MASTER_THREADS, thread_name_prefix="astrocal-master") as pool:
         # 1. Bias, darks, dark flats: plain masters.
         jobs = [(log := _TaskLog(), pool.submit(_master, group, plan.masters[group.slug], overwrite,
-                                                report.step(f"master {group.frame_type}"), log, integration,
-                                                overscan))
+                                                report.step(f"master {group.frame_type}"), log, opts))
                 for group in steps if group.frame_type in ("bias", "dark", "darkflat")]
         for log, job in jobs:
             lib.add(job.result().path)
@@ -346,13 +277,10 @@ def calibrate_session(
 
         # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
         jobs = [(log := _TaskLog(), pool.submit(_master_flat, group, plan.masters[group.slug], lib, overwrite,
-                                                report.step("master flat"), log, temperature_tolerance, strict,
-                                                integration, overscan))
+                                                report.step("master flat"), log, opts))
                 for group in steps if group.frame_type == "flat"]
         # Meanwhile the darks' share of the lights' defect maps, in the thread the flats leave free.
-        dark_parts = _dark_parts_ahead(pool, lights, lib, external, plan, strict=strict,
-                                       temperature_tolerance=temperature_tolerance,
-                                       overwrite=overwrite) if client is None else {}
+        dark_parts = _dark_parts_ahead(pool, lights, lib, external, plan, overwrite) if client is None else {}
         for log, job in jobs:
             lib.add(job.result().path)
             log.replay(result)
@@ -361,8 +289,7 @@ def calibrate_session(
     trim_heap()
     defects: dict[tuple, Any] = {}
     for group in lights:
-        _calibrate_lights(group, lib, external, plan, result, report, strict=strict,
-                          temperature_tolerance=temperature_tolerance, overwrite=overwrite, defects=defects,
+        _calibrate_lights(group, lib, external, plan, result, report, overwrite=overwrite, defects=defects,
                           client=client, dark_parts=dark_parts)
     report(1.0, "done")
     return result
@@ -372,10 +299,10 @@ class _Plan:
     """Every output of a run, derived from its input before anything is written."""
 
     def __init__(self, root: Path, masters_dir: Path, lights_dir: Path, steps: list[FrameGroup],
-                 lights: list[FrameGroup], options: dict[str, Any], integration: dict[str, Any] | None = None):
+                 lights: list[FrameGroup], options: CalibrationOptions):
         self.root, self.masters_dir, self.lights_dir = root, masters_dir, lights_dir
         self.options = options
-        self.integration = integration or {}  # the masters' integration options beyond the standard ones
+        self.integration = options.integration()  # the masters' integration options beyond the standard ones
         self.steps = steps
         self.masters = {g.slug: master_file(g, masters_dir) for g in steps}
         self.lights = {str(p): calibrated_light_path(p, root, lights_dir) for g in lights for p in g.paths}
@@ -392,7 +319,7 @@ class _Plan:
                 # A flat's calibration masters are compared once they exist (step 2).
                 why = master_mismatch(target, group.paths, None, settings=self.master_settings(group)) or \
                     overscan_mismatch(read_header(target),
-                                      frame_plan(str(group.paths[0]), self.options["overscan"], group.aliases))
+                                      frame_plan(str(group.paths[0]), self.options.overscan, group.aliases))
                 if why:
                     stale.append(f"{target}: {why}")
         for source, target in self.lights.items():
@@ -412,12 +339,7 @@ class _Plan:
         return dict(self.integration) or None
 
     def provenance(self, source: str, masters: dict[str, str | None] | None = None) -> LightProvenance:
-        return LightProvenance.of(source, self.root, self.options, masters)
-
-
-def _read_master(path: str | None) -> np.ndarray | None:
-    """A master's pixels as float32 (None for no master)."""
-    return None if path is None else fits.getdata(path).astype(np.float32)
+        return LightProvenance.of(source, self.root, self.options.light_options(), masters)
 
 
 class _Progress:
@@ -476,22 +398,6 @@ class _TaskLog:
         result.masters += self.masters
 
 
-def _integration_options(rejection: str, thresholds: tuple[float, float] | None) -> dict[str, Any]:
-    """``build_master`` overrides for a named rejection (none for ``"auto"``), checked before any work."""
-    from ..integrate.combine import REJECTIONS
-
-    if rejection not in REJECTIONS:
-        raise ValueError(f"rejection must be one of {', '.join(REJECTIONS)}, got {rejection!r}")
-    if rejection == "auto":
-        if thresholds is not None:
-            raise ValueError("rejection_thresholds need a named rejection (not 'auto', which chooses its own)")
-        return {}
-    options: dict[str, Any] = {"rejection": rejection}
-    if thresholds is not None:
-        options["low"], options["high"] = (float(v) for v in thresholds)
-    return options
-
-
 def _record_overscan(ds: Any, cube: Any, group: FrameGroup, result: CalibrationResult | _TaskLog) -> None:
     """Name the overscan and trim of a master's frames in its header and in the decisions."""
     if "overscan" not in cube.attrs:
@@ -501,15 +407,14 @@ def _record_overscan(ds: Any, cube: Any, group: FrameGroup, result: CalibrationR
 
 
 def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float, str], None] | None,
-            result: CalibrationResult | _TaskLog, integration: dict[str, Any] | None = None,
-            overscan: Any = "auto") -> MasterRecord:
+            result: CalibrationResult | _TaskLog, options: CalibrationOptions) -> MasterRecord:
     if path.exists() and not overwrite:
         record = _existing_master(path, group)  # the plan checked it is up to date
     else:
-        cube = open_frames(group.paths, aliases=group.aliases, overscan=overscan)
+        cube = open_frames(group.paths, aliases=group.aliases, overscan=options.overscan)
         # Lazy: write_master computes it band by band into the final arrays (computing the dataset
         # first would hold every band and then their concatenation, twice the master and its maps).
-        ds = build_master(cube, group.frame_type, progress=sub, **(integration or {}))
+        ds = build_master(cube, group.frame_type, progress=sub, **options.integration())
         _record_overscan(ds, cube, group, result)
         write_master(ds, path, overwrite=overwrite)
         result.written.append(str(path))
@@ -520,165 +425,24 @@ def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float
     return record
 
 
-@dataclass
-class FlatCalibration:
-    """Flats calibrated by their dark flats (else the bias), lazily, ready to integrate.
-
-    Attributes
-    ----------
-    group : FrameGroup
-        The flats.
-    cube : xarray.DataArray
-        The calibrated ``(frame, y, x)`` cube (flats without a master left out, or the raw cube
-        when no flat has one and ``strict=False``).
-    masters : list of str
-        The masters subtracted.
-    index : list of int
-        For each frame of ``cube``, which of ``masters`` (-1: none).
-    decisions, warnings : list of str
-        What was chosen and what is wrong, in words.
-    """
-
-    group: FrameGroup
-    cube: Any
-    masters: list[str] = field(default_factory=list)
-    index: list[int] = field(default_factory=list)
-    decisions: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def level_removed(self, frame: int = 0) -> float:
-        """The median level subtracted from frame ``frame`` of ``cube`` (ADU; 0 when nothing was)."""
-        i = self.index[frame] if self.index else -1
-        if i < 0:
-            return 0.0
-        return float(np.median(fits.getdata(self.masters[i])))
-
-
-def calibrate_flats(group: FrameGroup, library: MasterLibrary | str | os.PathLike, *, strict: bool = True,
-                    temperature_tolerance: float = 1.0, night: FrameCatalog | None = None,
-                    saved: dict[str, Any] | None = None, overscan: Any = "auto") -> FlatCalibration:
-    """Each flat minus its master dark flat (else the master bias), lazily.
-
-    Parameters
-    ----------
-    group : FrameGroup
-        A flat set from :func:`~astrocal_widgets.scan`.
-    library : MasterLibrary or path-like
-        Where the master dark flats and bias are (a folder is indexed on the fly).
-    strict : bool, default True
-        A flat without a dark flat or bias is an error; with ``strict=False`` such flats are left out
-        (or, when no flat has one, all are kept uncalibrated) with a warning.
-    temperature_tolerance : float, default 1.0
-        °C between flats and dark flats.
-    night : FrameCatalog, optional
-        The night the flats belong to. When given, a dark-flat set of the night that matches the
-        flats must have its master in ``library`` (see
-        :func:`~astrocal_widgets.calibrate.prerequisites.flat_prerequisites`): the bias stands in
-        only where the night has no matching dark flats, and that is warned.
-    saved : dict, optional
-        With ``night``: set label -> path of masters saved under other names than ``master_<set>.fits``.
-    overscan : {'auto', 'off'}, Overscan or mapping, default 'auto'
-        Overscan subtraction and trim of the flats as they are read (as :func:`calibrate_session`).
-
-    Returns
-    -------
-    FlatCalibration
-
-    Raises
-    ------
-    MissingMasterError
-        With ``night``, when a matching dark flat (or bias) of the night has no saved master yet; with
-        ``strict=True``, naming a flat that no master dark flat and no master bias of ``library`` matches.
-    """
-    lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
-    cube = open_frames(group.paths, aliases=group.aliases, overscan=overscan)
-    out = FlatCalibration(group, cube)
-    if night is not None:
-        needs = flat_prerequisites(group, night, lib.folder, temperature_tolerance=temperature_tolerance,
-                                   saved=saved)
-        if needs.blocked:
-            raise MissingMasterError([m.role for m in needs.missing], group.label, needs.reason)
-        out.warnings += needs.warnings
-    masters: list[np.ndarray] = []
-    index = []
-    roles: dict[str, str] = {}  # master path -> what it is, for the decisions
-    refusals: list[str] = []  # why the dark flats and bias there are were not used, naming both values
-    for _, row in group.table.iterrows():
-        row = calibrated_row(row, overscan, group.aliases)  # matched to masters by its trimmed size
-        choice = find_master(row, lib, role="darkflat", temperature_tolerance=temperature_tolerance)
-        role = "dark flat"
-        if not choice:
-            refusals += [r for _, reasons in choice.refused for r in reasons]
-            choice = find_master(row, lib, role="bias", temperature_tolerance=math.inf)
-            role = "bias: no matching dark flat"
-        if not choice:
-            refusals += [r for _, reasons in choice.refused for r in reasons]
-            index.append(-1)
-            continue
-        roles[choice.path] = role
-        if choice.path not in out.masters:
-            out.masters.append(choice.path)
-            masters.append(_read_master(choice.path))
-        index.append(out.masters.index(choice.path))
-    if all(i == -1 for i in index):
-        text = (f"{group.label}: no dark flats and no bias match these flats, e.g. {group.paths[0]}: their "
-                "pedestal would stay in the master flat and leave a residual in every light; take dark flats "
-                "at the flats' exposure (or bias frames)")
-        if refusals:
-            text += " — refused: " + "; ".join(dict.fromkeys(refusals))
-        if strict:
-            raise MissingMasterError(("darkflat", "bias"), group.label,
-                                     text.removeprefix(f"{group.label}: ")
-                                     + " (or calibrate with strict=False to integrate them uncalibrated)")
-        out.warnings.append(text + ": integrated uncalibrated")
-        out.index = index
-        return out
-    if any(i == -1 for i in index):
-        missing = [p for p, i in zip(group.paths, index) if i == -1]
-        text = (f"{group.label}: no dark flat or bias for {len(missing)} of the {len(index)} flats, "
-                f"e.g. {missing[0]} ({group.table['exposure'].iloc[index.index(-1)]:g} s); take dark flats "
-                "at their exposure")
-        if strict:
-            raise MissingMasterError(("darkflat", "bias"), group.label,
-                                     text.removeprefix(f"{group.label}: ") + " (or calibrate with strict=False to "
-                                                                              "leave them out)")
-        out.warnings.append(text + ": left out of the master flat")
-        keep = [k for k, i in enumerate(index) if i != -1]
-        cube = cube.isel(frame=keep)
-        index = [index[k] for k in keep]
-    out.cube = subtract_masters(cube, masters, index)
-    out.index = index
-    for m, name in enumerate(out.masters):  # no header needed: does each master's level fit its flats?
-        k = index.index(m)
-        rows = sample_rows(*masters[m].shape)  # one band of the flat is read, not the whole frame
-        problem = master_level_problem(out.cube[k, rows].values, frame=Path(str(out.cube["path"].values[k])).name,
-                                       master=Path(name).name, master_level=float(np.nanmedian(masters[m][rows])))
-        if problem:
-            out.warnings.append(f"{group.label}: {problem}")
-    for name in out.masters:
-        out.decisions.append(f"{group.label}: flats calibrated with {Path(name).name} ({roles[name]})")
-    return out
-
-
 def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: bool,
                  sub: Callable[[float, str], None] | None, result: CalibrationResult | _TaskLog,
-                 temperature_tolerance: float, strict: bool, integration: dict[str, Any] | None = None,
-                 overscan: Any = "auto") -> MasterRecord:
-    flats = calibrate_flats(group, lib, strict=strict, temperature_tolerance=temperature_tolerance,
-                            overscan=overscan)
+                 options: CalibrationOptions) -> MasterRecord:
+    flats = calibrate_flats(group, lib, options)
+    integration = options.integration()
     names = flats.masters
     result.warnings += flats.warnings
     _record_decisions(result, group.label, flats.decisions)
     if path.exists() and not overwrite:
         why = master_mismatch(path, [str(p) for p in flats.cube["path"].values], names,
-                              settings=dict(integration or {}) or None)  # "auto" accepts any rejection
+                              settings=integration or None)  # "auto" accepts any rejection
         if why:
             raise StaleOutputError([f"{path}: {why}"])
         record = _existing_master(path, group)
         record.calibrated_with = names
         result.masters.append(record)
         return record
-    ds = build_master(flats.cube, "flat", progress=sub, **(integration or {}))  # computed by write_master
+    ds = build_master(flats.cube, "flat", progress=sub, **integration)  # computed by write_master
     _record_overscan(ds, flats.cube, group, result)
     ds.attrs["calibrated_with_paths"] = list(names)  # written as CALMASn/CALSHAn
     write_master(ds, path, overwrite=overwrite)
@@ -691,330 +455,8 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
     return record
 
 
-def _choose(row, lib: MasterLibrary, role: str, *, strict: bool, temperature_tolerance: float,
-            allow_dark_scaling: bool, warnings_out: list[str], external: MasterLibrary | None = None):
-    """The master for one role of one light, enforcing the rules (strict) or warning (lenient).
-
-    Tonight's masters first; for bias and darks, other nights' (``external``) only when none of
-    tonight's fit. A missing or incompatible bias is never fatal (matched darks hold the pedestal).
-    """
-    choice = find_master(row, lib, role=role, temperature_tolerance=temperature_tolerance,
-                         allow_dark_scaling=allow_dark_scaling)
-    if not choice and external is not None and len(external) and role in ("bias", "dark"):
-        other = find_master(row, external, role=role, temperature_tolerance=temperature_tolerance,
-                            allow_dark_scaling=allow_dark_scaling)
-        if other:
-            choice = other
-    for w in choice.warnings:
-        warnings_out.append(str(w))
-    if choice:
-        return choice.path, choice.dark_scale, choice.reason
-    candidates = [p for p, _ in choice.refused]
-    if not candidates:
-        return None, None, choice.reason
-    if role == "bias":
-        warnings_out.append(f"{Path(str(row['path'])).name}: no compatible master bias ({choice.reason})")
-        return None, None, choice.reason
-    # Something exists but breaks a rule: an error (strict) or the closest soft mismatch with warnings.
-    problems_by_path = {p: check_compatibility(row, p, role=role, temperature_tolerance=temperature_tolerance,
-                                               allow_dark_scaling=allow_dark_scaling) for p in candidates}
-    if strict:
-        enforce([m for ms in problems_by_path.values() for m in ms if m.severity == "error"], strict=True)
-    soft_rules = _SOFT_RULES if allow_dark_scaling else _SOFT_RULES - {"exposure", "dark_scaling"}
-    soft = {p: ms for p, ms in problems_by_path.items()
-            if all(m.rule in soft_rules for m in ms if m.severity == "error")}
-    if not soft:
-        warnings_out.append(f"{Path(str(row['path'])).name}: no usable {role} master: {choice.reason}")
-        return None, None, choice.reason
-    best = min(soft, key=lambda p: sum(1 for m in soft[p] if m.severity == "error"))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        enforce(soft[best], strict=False)
-    warnings_out += [str(c.message) for c in caught]
-    scale = None
-    if role == "dark":
-        t_l, t_d = float(row["exposure"]), float(read_field(read_header(best), "exposure"))
-        scale = 1.0 if exposures_match(t_l, t_d) else t_l / t_d
-    return best, scale, f"{Path(best).name}: used despite {len(soft[best])} problem(s) (strict=False)"
-
-
-@dataclass
-class CalibratedLight:
-    """One light calibrated in memory (not yet written): the data, its header and what was used.
-
-    Attributes
-    ----------
-    source : str
-        The raw light.
-    data : numpy.ndarray
-        ``(L - B - k (D - B)) / (F / <F>) + pedestal``, defects corrected (float32).
-    header : astropy.io.fits.Header
-        The light's header with CALSTAT, BIASFILE, DARKFILE, FLATFILE, DARKSCAL, DARKMETH, PEDESTAL,
-        NDEFECTS and a HISTORY line.
-    bias, dark, flat : str or None
-        The masters used.
-    dark_scale : float
-        ``k``.
-    dark_scale_method : str
-        How ``k`` was chosen.
-    defects_corrected : int
-        Hot and cold pixels corrected.
-    defect_map : DefectMap or None
-        The map used (shared by lights calibrated with the same masters).
-    decisions, warnings : list of str
-    raw : numpy.ndarray
-        The light before calibration (float32), for before/after views.
-    """
-
-    source: str
-    data: np.ndarray
-    header: fits.Header
-    bias: str | None
-    dark: str | None
-    flat: str | None
-    dark_scale: float
-    dark_scale_method: str
-    defects_corrected: int = 0
-    defect_map: Any = None
-    decisions: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    raw: np.ndarray | None = field(default=None, repr=False)
-
-
-def _choose_masters(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, decisions: list[str],
-                    notes: list[str], **rules: Any) -> tuple[tuple[str | None, str | None, str | None], float | None]:
-    """Bias, dark and flat for one light (paths or None) and the dark scale; reasons go to the lists."""
-    source = Path(row["path"])
-    allow = rules.pop("allow_dark_scaling")
-    bias_path, _, bias_reason = _choose(row, lib, "bias", allow_dark_scaling=allow, external=external,
-                                        warnings_out=notes, **rules)
-    dark_path, scale, dark_reason = _choose(row, lib, "dark", allow_dark_scaling=allow and bias_path is not None,
-                                            external=external, warnings_out=notes, **rules)
-    flat_path, _, flat_reason = _choose(row, lib, "flat", allow_dark_scaling=allow, warnings_out=notes, **rules)
-    for role, path, reason in (("bias", bias_path, bias_reason), ("dark", dark_path, dark_reason),
-                               ("flat", flat_path, flat_reason)):
-        if path is None:
-            notes.append(f"{source.name}: no {role}: {reason}")
-        else:
-            decisions.append(f"{label}: {role} {reason}")
-    return (bias_path, dark_path, flat_path), scale
-
-
-def _light_masters(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, decisions: list[str],
-                   notes: list[str], **rules: Any) -> tuple[str | None, str | None, str | None, float, str]:
-    """The masters a light is calibrated with: bias, dark, flat (paths or None), the dark scale and its method."""
-    source = Path(row["path"])
-    (bias_path, dark_path, flat_path), scale = _choose_masters(row, lib, external, label, decisions, notes, **rules)
-    k = 1.0 if scale is None else float(scale)
-    method = ("none (no matching dark)" if dark_path is None else "matching exposure" if scale in (None, 1.0)
-              else "exposure ratio")
-    if dark_path is not None and bias_path is None and not math.isclose(k, 1.0):
-        # A dark of another exposure holds the pedestal: without a master bias it can be neither
-        # scaled nor subtracted as it is. Better no dark than a wrong one.
-        notes.append(f"{source.name}: the only usable dark ({Path(dark_path).name}) needs scaling "
-                     f"x{k:.3f}, which needs a master bias: no dark subtracted; take darks at "
-                     f"{row['exposure']:g} s or bias frames")
-        decisions.append(f"{label}: dark {Path(dark_path).name} not used (needs scaling without a master bias)")
-        dark_path, k, method = None, 1.0, "none (no matching dark)"
-    return bias_path, dark_path, flat_path, k, method
-
-
-def calibrate_light(
-    light: Any,
-    library: MasterLibrary | str | os.PathLike,
-    *,
-    external: MasterLibrary | None = None,
-    strict: bool = True,
-    temperature_tolerance: float = 1.0,
-    allow_dark_scaling: bool = True,
-    dark_optimization: bool = False,
-    cosmetic: bool = True,
-    k_hot: float = 5.0,
-    k_cold: float = 5.0,
-    pedestal: float = 0.0,
-    label: str = "",
-    masters_cache: dict[str, np.ndarray] | None = None,
-    defects: dict[tuple, Any] | None = None,
-    keep_raw: bool = True,
-    overscan: Any = "auto",
-    dark_parts: dict[tuple, Any] | None = None,
-) -> CalibratedLight:
-    """Calibrate one light with the matching masters of a library, in memory (nothing is written).
-
-    What :func:`calibrate_session` does for each light, and what a dashboard shows as before/after.
-
-    Parameters
-    ----------
-    light : catalogue row or path
-        A row of :attr:`FrameCatalog.table` (or a light's path, scanned on the fly).
-    library : MasterLibrary or path-like
-        Tonight's masters (a folder is indexed on the fly).
-    external : MasterLibrary, optional
-        Other nights' masters, used for bias and darks when none of ``library`` fits.
-    strict, temperature_tolerance, allow_dark_scaling, dark_optimization, cosmetic, k_hot, k_cold, pedestal, overscan
-        As :func:`calibrate_session`.
-    label : str, optional
-        The light set's label, used in the decisions.
-    masters_cache, defects : dict, optional
-        Caches shared between lights (loaded masters and their prepared terms; defect maps by masters
-        used). Safe to share between threads.
-    keep_raw : bool, default True
-        Keep a copy of the light before calibration in ``raw`` (for before/after views); without it
-        one full-size frame is all the light costs.
-    dark_parts : dict, optional
-        Futures of the darks' share of the defect maps (:func:`~astrocal_widgets.calibrate.dark_defect_maps`),
-        started by :func:`calibrate_session` while the flats integrate; a missing or failed one is
-        made here instead.
-
-    Returns
-    -------
-    CalibratedLight
-
-    Raises
-    ------
-    CalibrationMismatchError
-        With ``strict=True``, when the library has masters of a kind but none compatible.
-    """
-    if isinstance(light, (str, os.PathLike)):
-        path = Path(light)
-        table = scan(path.parent, recursive=False).table
-        rows = table[table["path"].map(lambda q: Path(q).resolve() == path.resolve())]
-        if rows.empty:
-            raise AstrocalError(f"{path}: not a readable frame")
-        row = rows.iloc[0]
-    else:
-        row = light
-    row = calibrated_row(row, overscan)  # matched to the (trimmed) masters by its trimmed size
-    lib = library if isinstance(library, MasterLibrary) else MasterLibrary(library)
-    cache = {} if masters_cache is None else masters_cache
-    defects = {} if defects is None else defects
-    decisions: list[str] = []
-    notes: list[str] = []
-    source = Path(row["path"])
-    label = label or source.name
-    pattern = row["bayer_pattern"] or ""
-
-    def load(path: str | None) -> np.ndarray | None:
-        if path is None:
-            return None
-        with _CACHE_LOCK:  # lights calibrated in threads share the masters, loaded once
-            if path not in cache:
-                cache[path] = _read_master(path)
-            return cache[path]
-
-    bias_path, dark_path, flat_path, k, method = _light_masters(
-        row, lib, external, label, decisions, notes, strict=strict, temperature_tolerance=temperature_tolerance,
-        allow_dark_scaling=allow_dark_scaling)
-    terms_key = ("terms", bias_path, dark_path, flat_path, k, pattern)
-    defects_key = (dark_path, flat_path, bias_path)
-    wants_defects = cosmetic and (dark_path is not None or flat_path is not None)
-    optimise = dark_optimization and dark_path is not None and bias_path is not None
-    # Masters first, the light after: the defect map (the largest working set) and the prepared terms
-    # are made while no light is held. Without dark optimisation each is made from masters read for
-    # it alone (reading one is quick), so no raw master outlives its use: the defect map holds only
-    # the flat, and the terms are made in the masters' own arrays.
-    own = None if optimise else _read_master
-    with _CACHE_LOCK:
-        if wants_defects and defects_key not in defects:
-            dark_maps = None
-            part = (dark_parts or {}).get(_dark_part_key(dark_path, bias_path, k_hot, k_cold, pattern)) \
-                if dark_path is not None else None
-            if part is not None:
-                try:
-                    dark_maps = part.result()
-                except Exception:  # noqa: BLE001 - made again below, where its error is the user's to see
-                    dark_maps = None
-            fetch = own or load
-            dark = fetch(dark_path) if dark_maps is None else None
-            defects[defects_key] = defect_map(dark, fetch(flat_path), bias=None if dark is None else fetch(bias_path),
-                                              k_hot=k_hot, k_cold=k_cold, bayer_pattern=pattern, dark_maps=dark_maps)
-            del dark
-        terms = None  # an optimised k is this light's own: its terms are made below, not kept
-        if not optimise:
-            terms = cache.get(terms_key)
-            if terms is None:
-                terms = cache[terms_key] = prepare_masters(bias=own(bias_path), dark=own(dark_path),
-                                                           flat=own(flat_path), dark_scale=k, bayer_pattern=pattern,
-                                                           consume=True)
-    light_cube = open_frames([source], overscan=overscan)  # overscan subtracted and trimmed as it is read
-    calibrated = compute_into_arrays([light_cube.data[0]], [np.float32])[0]  # calibrated in place below
-    raw = calibrated.copy() if keep_raw else None
-    if optimise:
-        bias, dark = load(bias_path), load(dark_path)
-        # Search around the exposure ratio: a 60 s dark for a 300 s light needs k near 5.
-        opt = optimize_dark_scale(calibrated, bias, dark, bayer_pattern=pattern, bounds=(0.0, 2.0 * max(1.0, k)))
-        decisions.append(f"{source.name}: dark optimisation k = {opt.k:.4f} (exposure ratio "
-                         f"{k:.4f}, {opt.n_pixels} thermal pixels)")
-        k, method = opt.k, "optimised"
-        terms = prepare_masters(bias=bias, dark=dark, flat=load(flat_path), dark_scale=k, bayer_pattern=pattern)
-    terms.apply(calibrated, pedestal=pedestal)
-    n_defects, dm = 0, None
-    if wants_defects:
-        dm = defects[defects_key]
-        correct_defects(calibrated, dm.mask, bayer_pattern=pattern, inplace=True)
-        n_defects = int(dm.counts["total"])
-    if bias_path or dark_path:  # no header needed: does the bias/dark level fit this light?
-        used = " and ".join(Path(p).name for p in (bias_path, dark_path) if p)
-        problem = master_level_problem(calibrated, frame=source.name, master=used, offset=pedestal)
-        if problem:
-            notes.append(problem)
-    source_header = read_header(source)
-    if isinstance(source_header, fits.Header):
-        header = fits.Header(source_header, copy=True)
-    else:  # XISF keywords or raw EXIF mapped to FITS names
-        header = fits.Header([(k_, v) for k_, v in source_header.items()
-                              if len(k_) <= 8 and isinstance(v, (int, float, str, bool))])
-    for key in ("BZERO", "BSCALE", "BLANK", "BITPIX"):
-        header.remove(key, ignore_missing=True)
-    record_in_header(header, light_cube.attrs.get("overscan_plan"))
-    if "overscan" in light_cube.attrs:
-        decisions.append(f"{label}: {light_cube.attrs['overscan']}")
-    write_provenance(header, calibration_record({"bias": bias_path, "dark": dark_path, "flat": flat_path}, k, method,
-                                                pedestal, n_defects))
-    return CalibratedLight(str(source), calibrated, header, bias_path, dark_path, flat_path, k,
-                           method, n_defects, dm, decisions, notes, raw)
-
-
-#: Lights calibrated at once: reading, the float32 arithmetic and writing release the GIL.
-LIGHT_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, options: dict[str, Any],
-                rules: dict[str, Any], root: Path, target: Path, overwrite: bool, masters_cache: dict | None = None,
-                defects: dict | None = None, dark_parts: dict | None = None) -> tuple[LightRecord, list[str], list[str]]:
-    """Calibrate one light and write it with its provenance; only metadata comes back.
-
-    One task: run in a thread (sharing the caches) or on a cluster's worker (its own caches, the
-    defect map handed in), with the same arithmetic, so the files are the same bytes.
-    """
-    light = calibrate_light(row, lib, external=external, dark_optimization=options["dark_optimization"],
-                            cosmetic=options["cosmetic"], k_hot=options["k_hot"], k_cold=options["k_cold"],
-                            pedestal=options["pedestal"], label=label, masters_cache=masters_cache,
-                            defects=defects, keep_raw=False, overscan=options["overscan"], dark_parts=dark_parts,
-                            **rules)
-    provenance = LightProvenance.of(str(row["path"]), root, options,
-                                    {"bias": light.bias, "dark": light.dark, "flat": light.flat})
-    write_provenance(light.header, provenance.record())
-    write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
-    return (LightRecord(str(row["path"]), str(target), light.bias, light.dark, light.flat, light.dark_scale,
-                        light.dark_scale_method, light.defects_corrected, cosmetic=options["cosmetic"]),
-            light.decisions, light.warnings)
-
-
-def _defect_map_task(dark_path: str | None, flat_path: str | None, bias_path: str | None, k_hot: float,
-                     k_cold: float, bayer_pattern: str):
-    """The defect map of a pair of masters, from their files (a cluster task)."""
-    return defect_map(_read_master(dark_path), _read_master(flat_path), bias=_read_master(bias_path), k_hot=k_hot,
-                      k_cold=k_cold, bayer_pattern=bayer_pattern)
-
-
-def _dark_part_key(dark_path: str, bias_path: str | None, k_hot: float, k_cold: float, pattern: str) -> tuple:
-    return ("dark part", dark_path, bias_path, float(k_hot), float(k_cold), pattern)
-
-
 def _dark_parts_ahead(pool: ThreadPoolExecutor, lights: list[FrameGroup], lib: MasterLibrary,
-                      external: MasterLibrary, plan: _Plan, *, strict: bool, temperature_tolerance: float,
-                      overwrite: bool) -> dict[tuple, Any]:
+                      external: MasterLibrary, plan: _Plan, overwrite: bool) -> dict[tuple, Any]:
     """Start the darks' share of the lights' defect maps (:func:`dark_defect_maps`) while the flats integrate.
 
     Which dark and bias each light set takes is asked of the same matching as the lights', with
@@ -1022,79 +464,65 @@ def _dark_parts_ahead(pool: ThreadPoolExecutor, lights: list[FrameGroup], lib: M
     masters, simply makes its map later. Returns futures by :func:`_dark_part_key`.
     """
     options = plan.options
-    if not options["cosmetic"] or not lights:
+    if not options.cosmetic or not lights:
         return {}
     parts: dict[tuple, Any] = {}
-    rules = dict(strict=strict, temperature_tolerance=temperature_tolerance,
-                 allow_dark_scaling=options["allow_dark_scaling"])
     for group in lights:
         if not overwrite and all(plan.lights[str(p)].exists() for p in group.paths):
             continue  # nothing to calibrate in this set (its outputs are reused)
-        row = calibrated_row(group.table.iloc[0], options["overscan"], group.aliases)
+        row = calibrated_row(group.table.iloc[0], options.overscan, group.aliases)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                bias_path, dark_path, _, _, _ = _light_masters(row, lib, external, group.label, [], [], **rules)
+                bias_path, dark_path, _, _, _ = _light_masters(row, lib, external, group.label, [], [], options)
         except (AstrocalError, ValueError):
             continue
         if dark_path is None:
             continue
         pattern = row["bayer_pattern"] or ""
-        key = _dark_part_key(dark_path, bias_path, options["k_hot"], options["k_cold"], pattern)
+        key = _dark_part_key(dark_path, bias_path, options.k_hot, options.k_cold, pattern)
         if key not in parts:
-            parts[key] = pool.submit(_dark_part_task, dark_path, bias_path, options["k_hot"], options["k_cold"],
-                                     pattern)
+            parts[key] = pool.submit(_dark_part_task, dark_path, bias_path, options.k_hot, options.k_cold, pattern)
     return parts
 
 
-def _dark_part_task(dark_path: str, bias_path: str | None, k_hot: float, k_cold: float, pattern: str):
-    """:func:`dark_defect_maps` of two master files, holding one full-size frame at a time: the bias is
-    subtracted in place and let go, and the difference becomes the residual."""
-    d = _read_master(dark_path)
-    if bias_path is not None:
-        d -= _read_master(bias_path)
-    return _dark_maps_of(d, pattern, k_hot=k_hot, k_cold=k_cold)
-
-
 def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, plan: _Plan,
-                      result: CalibrationResult, report: _Progress, *, strict: bool, temperature_tolerance: float,
-                      overwrite: bool, defects: dict[tuple, Any], client: Any = None,
+                      result: CalibrationResult, report: _Progress, *, overwrite: bool, defects: dict[tuple, Any],
+                      client: Any = None,
                       dark_parts: dict[tuple, Any] | None = None) -> None:
     cache: dict[Any, Any] = {}
-    rules = dict(strict=strict, temperature_tolerance=temperature_tolerance,
-                 allow_dark_scaling=plan.options["allow_dark_scaling"])
     saved_maps: set[tuple] = set(defects)  # maps of earlier light sets are saved already
 
     def reused(row, target: Path) -> tuple[LightRecord, list[str], list[str]]:
         """An existing output: up to date (reused) or stale (an error)."""
         decisions: list[str] = []
         notes: list[str] = []
-        bias, dark, flat, _, _ = _light_masters(row, lib, external, group.label, decisions, notes, **rules)
+        bias, dark, flat, _, _ = _light_masters(row, lib, external, group.label, decisions, notes, plan.options)
         why = plan.provenance(str(row["path"]), {"bias": bias, "dark": dark, "flat": flat}).mismatch(target)
         if why:
             raise StaleOutputError([f"{target}: {why}"])
         header = read_header(target)
         return (LightRecord(str(row["path"]), str(target), bias, dark, flat, float(header.get("DARKSCAL", 1.0)),
                             str(header.get("DARKMETH", "")), int(header.get("NDEFECTS", 0)), reused=True,
-                            cosmetic=plan.options["cosmetic"]),
+                            cosmetic=plan.options.cosmetic),
                 decisions, notes)
 
     def one(row) -> tuple[LightRecord, list[str], list[str]]:
         target = plan.lights[str(row["path"])]
         if target.exists() and not overwrite:
             return reused(row, target)
-        return _light_task(row, lib, external, group.label, plan.options, rules, plan.root, target, overwrite,
+        return _light_task(row, lib, external, group.label, plan.options, plan.root, target, overwrite,
                            cache, defects, dark_parts)
 
-    if plan.options["cosmetic"] and client is None and cosmetic_kernels_need_compiling():
+    if plan.options.cosmetic and client is None and cosmetic_kernels_need_compiling():
         report(report.done / report.total, f"lights: {COSMETIC_COMPILING_MESSAGE}")
     # Matched to the masters by the size they have once trimmed.
-    rows = [calibrated_row(row, plan.options["overscan"], group.aliases) for _, row in group.table.iterrows()]
+    rows = [calibrated_row(row, plan.options.overscan, group.aliases) for _, row in group.table.iterrows()]
     # Locally, peak memory is the masters and their prepared terms plus one frame per thread (written by
     # the thread itself, so finished lights hold nothing), whatever the number of lights.
     pool = ThreadPoolExecutor(max_workers=LIGHT_THREADS) if client is None else None
     outcomes = (pool.map(one, rows) if pool is not None
-                else _lights_on_cluster(client, rows, group, lib, external, plan, rules, overwrite, defects, reused))
+                else _lights_on_cluster(client, rows, group, lib, external, plan, overwrite, defects, reused))
     try:
         for row, (record, decisions, notes) in zip(rows, outcomes):
             report.step(f"light {Path(row['path']).name}")
@@ -1118,7 +546,7 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _lights_on_cluster(client, rows, group, lib, external, plan, rules, overwrite, defects, reused):
+def _lights_on_cluster(client, rows, group, lib, external, plan, overwrite, defects, reused):
     """Each light a task on the cluster's workers; the defect maps first, one task per pair of masters."""
     options = plan.options
     submitted = []
@@ -1128,15 +556,15 @@ def _lights_on_cluster(client, rows, group, lib, external, plan, rules, overwrit
         if target.exists() and not overwrite:
             submitted.append(reused(row, target))
             continue
-        bias, dark, flat, _, _ = _light_masters(row, lib, external, group.label, [], [], **rules)
+        bias, dark, flat, _, _ = _light_masters(row, lib, external, group.label, [], [], options)
         key = (dark, flat, bias)
         light_defects = {}
-        if options["cosmetic"] and (dark is not None or flat is not None):
+        if options.cosmetic and (dark is not None or flat is not None):
             if key not in defects and key not in maps:
-                maps[key] = client.submit(_defect_map_task, dark, flat, bias, options["k_hot"], options["k_cold"],
+                maps[key] = client.submit(_defect_map_task, dark, flat, bias, options.k_hot, options.k_cold,
                                           row["bayer_pattern"] or "", pure=False)
             light_defects = {key: defects[key] if key in defects else maps[key]}
-        submitted.append(client.submit(_light_task, row, lib, external, group.label, options, rules, plan.root,
+        submitted.append(client.submit(_light_task, row, lib, external, group.label, options, plan.root,
                                        target, overwrite, None, light_defects, pure=False))
     for key, future in maps.items():
         defects[key] = future.result()  # saved beside the masters by this process, as in a local run

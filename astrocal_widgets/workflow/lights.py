@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..calibrate import MasterLibrary
-from ..calibrate.session import CalibratedLight, calibrate_light
+from ..calibrate import CalibratedLight, calibrate_light
 from ..errors import AstrocalError, MissingMasterError
 from ..quality.previews import downsample
 from .session import SessionOverview

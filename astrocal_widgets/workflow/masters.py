@@ -18,7 +18,7 @@ from astropy.io import fits
 
 from ..calibrate import MasterLibrary, build_master
 from ..calibrate.overscan import overscan_attrs
-from ..calibrate.session import FlatCalibration, calibrate_flats
+from ..calibrate import FlatCalibration, calibrate_flats
 from ..errors import AstrocalError
 from ..frames import FrameGroup
 from ..integrate import write_master
