@@ -6,7 +6,7 @@ intersphinx inventory is fetched.
 The notebooks of ``notebooks/`` are copied into ``docs/notebooks/`` (generated, not in git) when the build
 starts, and executed by myst-nb (cached in the build folder: a rebuild executes only notebooks that changed).
 With ``ASTROCAL_DOCS_NOTEBOOKS=DIR`` the notebooks are taken from DIR, already executed, and not executed again
-(the test suite does this: tests/test_docs.py builds from the copies tests/test_notebooks.py executed).
+(the test suite does this: tests/test_docs.py builds from the copies tests/teaching/test_notebooks.py executed).
 """
 import os
 import shutil

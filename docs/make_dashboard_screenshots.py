@@ -1,7 +1,7 @@
 """Make the dashboard screenshots of the README and docs from the real-browser test.
 
 Run: ``python docs/make_dashboard_screenshots.py`` (needs chromium, voila and playwright, as the test).
-It runs ``tests/test_dashboard_browser.py`` with ``ASTROCAL_SCREENSHOTS`` pointing at a temporary
+It runs ``tests/widgets/test_dashboard_browser.py`` with ``ASTROCAL_SCREENSHOTS`` pointing at a temporary
 folder, then writes each step's screenshot to ``docs/images/dashboard/`` at 1000 pixels wide with a
 256-colour palette (a tenth of the size; text stays legible).
 """

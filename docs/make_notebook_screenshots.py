@@ -1,7 +1,7 @@
 """Make the screenshots of two teaching notebooks' widgets in the docs (docs/notebooks.md).
 
 Run: ``python docs/make_notebook_screenshots.py`` (needs chromium, playwright, jupyterlab and
-jupyterlab_widgets, as tests/test_dashboard_jupyter.py; never ``playwright install``: Debian's
+jupyterlab_widgets, as tests/widgets/test_dashboard_jupyter.py; never ``playwright install``: Debian's
 ``/usr/bin/chromium`` is used). Notebooks 02 (noise) and 05 (flats) are copied into a temporary folder
 and served by JupyterLab (tests/browser_support.py ``serve_jupyter``: loopback, private settings). In
 each, chromium runs every cell with Run > Run All Cells, moves the slider as a student does (typing a

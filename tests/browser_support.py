@@ -98,7 +98,7 @@ CELL_TIMEOUT = 600
 #: The checkout under test: put first on the kernel's PYTHONPATH, so the served notebook imports the
 #: same ``astrocal_widgets`` pytest imports (not a stale or broken installed copy).
 VOILA_CONFIG = Path(__file__).resolve().parents[1] / "binder" / "voila.json"
-#: What binder/start exports for the server and its kernels (tests/test_dashboard_memory.py checks it).
+#: What binder/start exports for the server and its kernels (tests/widgets/test_dashboard_memory.py checks it).
 BINDER_ENV = {"MALLOC_ARENA_MAX": "2", "NUMPY_MADVISE_HUGEPAGE": "0"}
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

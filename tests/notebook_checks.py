@@ -1,6 +1,6 @@
 """What the theory notebooks' "Measured against the truth:" lines must say, figure by figure.
 
-Used by tests/test_notebooks.py on the executed notebooks: each check parses the printed figures and
+Used by tests/teaching/test_notebooks.py on the executed notebooks: each check parses the printed figures and
 compares them with the simulator's truth, so a notebook that measures badly fails.
 """
 from __future__ import annotations

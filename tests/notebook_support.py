@@ -1,6 +1,6 @@
 """Each notebook of notebooks/ executed once per test session, shared by the tests that need it.
 
-tests/test_notebooks.py checks what each notebook shows; tests/test_docs.py builds the docs from the same
+tests/teaching/test_notebooks.py checks what each notebook shows; tests/test_docs.py builds the docs from the same
 executed copies (myst-nb does not execute them again). Whichever asks first executes the notebook; a
 notebook that failed is not executed again either (the error is raised to every caller).
 

@@ -1,7 +1,7 @@
 """The API reference (docs/api.md) lists the public API.
 
 The docs build itself (``sphinx-build -W``, offline, on the executed notebooks) is tested in
-tests/test_notebooks.py, beside the notebooks' execution, so each notebook runs once.
+tests/teaching/test_notebooks.py, beside the notebooks' execution, so each notebook runs once.
 """
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ class CalibrationOptions:
             library = ()
         elif isinstance(library, (str, os.PathLike)):
             library = (library,)
-        object.__setattr__(self, "library", tuple(os.fspath(p) for p in library))
+        object.__setattr__(self, "library", tuple(os.path.expanduser(os.fspath(p)) for p in library))
         if not (isinstance(self.temperature_tolerance, (int, float)) and self.temperature_tolerance >= 0):
             raise ValueError(f"temperature_tolerance must be a number of °C >= 0 (math.inf: no limit), "
                              f"got {self.temperature_tolerance!r}")

@@ -28,7 +28,10 @@ from browser_support import (jupyter_kernel_processes, jupyter_screenshot, launc
                              run_all_cells, serve_jupyter, step_to, wait_for_notebook_output)
 from conftest import skip_or_fail
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07-dashboard.ipynb"
+# A minute or more: deselect with -m 'not slow' for a quick run (CI runs everything).
+pytestmark = pytest.mark.slow
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "07-dashboard.ipynb"
 SHOT_NAMES = {"lab": "jupyterlab-bias.png", "notebook": "notebook7-bias.png"}
 #: Page errors that are not the dashboard's. Offline: none seen (news and update checks are off),
 #: kept for hosts without a network. Notebook 7.6.5 itself throws one TypeError on every page load

@@ -1,7 +1,7 @@
 """Tests of robust estimators (estimators.py) and normalisation (normalization.py).
 
 Reference values are computed by hand from the definitions (Siril and PixInsight publish them); the
-biweight is cross-checked against astropy. Run with ``python -m pytest tests/test_estimators.py`` from the
+biweight is cross-checked against astropy. Run with ``python -m pytest tests/integrate/test_estimators.py`` from the
 repository root.
 """
 from __future__ import annotations

@@ -279,7 +279,7 @@ def test_binder_start_exports_what_the_browser_tests_give_voila():
 
     from browser_support import BINDER_ENV
 
-    start = Path(__file__).resolve().parents[1] / "binder" / "start"
+    start = Path(__file__).resolve().parents[2] / "binder" / "start"
     text = start.read_text()
     assert os.access(start, os.X_OK) and text.rstrip().endswith('exec "$@"')  # Binder's contract
     for name, value in BINDER_ENV.items():

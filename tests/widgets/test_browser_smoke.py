@@ -27,6 +27,9 @@ import pytest
 from browser_support import (KernelMemoryMonitor, full_screenshot, launch_chromium, open_voila,
                              progress_percent, require_browser_tools, serve_voila)
 
+# A minute or more: deselect with -m 'not slow' for a quick run (CI runs everything).
+pytestmark = pytest.mark.slow
+
 STEPS = 5
 
 NOTEBOOK_CELLS = [

@@ -27,6 +27,9 @@ from notebook_checks import (check_camera, check_darks, check_flats, check_knob_
 from notebook_support import (NOTEBOOK_DIR, NOTEBOOKS, REPO_ROOT, TEST_ONLY, WIDGET_VIEW, ExecutedNotebook,
                               execute_once, without_test_cells)
 
+# A minute or more: deselect with -m 'not slow' for a quick run (CI runs everything).
+pytestmark = pytest.mark.slow
+
 TRUTH_LINE = re.compile(r"^Measured against the truth:", re.MULTILINE)
 
 

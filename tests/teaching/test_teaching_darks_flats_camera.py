@@ -23,7 +23,7 @@ from astrocal_widgets.teaching.exposures import expose_stack, master, teaching_s
 from astrocal_widgets.teaching.flats import (channel_flat_levels, expected_flat_median, filter_spec,
                                              flat_exposure_for_level, flat_residuals, panel_rate)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHAPE = (128, 160)
 
 MONO = camera_preset("mono")

@@ -22,7 +22,7 @@ whether our guard (never keep fewer than ``max(3, ceil(n/2))``) or Siril's (``n_
 r_total <= 4`` before each value) would bind, and whether a kept value lies within rounding of a
 threshold. The model with our guard reproduces the engine's kept counts exactly (asserted).
 
-Run: ``python -m pytest tests/test_siril_agreement.py -s -m siril`` (``-s`` prints the figures).
+Run: ``python -m pytest tests/integrate/test_siril_agreement.py -s -m siril`` (``-s`` prints the figures).
 Skips without ``siril-cli``; fails instead when ``CI=true``.
 """
 from __future__ import annotations

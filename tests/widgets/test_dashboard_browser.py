@@ -23,11 +23,16 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 import astrocal_widgets as aw
 from browser_support import (KernelMemoryMonitor, full_screenshot, launch_chromium, open_voila,
                              require_browser_tools, serve_voila, step_to)
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07-dashboard.ipynb"
+# A minute or more: deselect with -m 'not slow' for a quick run (CI runs everything).
+pytestmark = pytest.mark.slow
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "07-dashboard.ipynb"
 #: Another simulated night to walk (opt-in; see the module's docstring).
 NIGHT_ENV = "ASTROCAL_BROWSER_NIGHT"
 BINDER_LIMIT = 2 * 10**9  # bytes: mybinder.org's memory limit

@@ -20,7 +20,7 @@ from astrocal_widgets.calibrate import calibrate_session
 from astrocal_widgets.errors import OutputExistsError
 from astrocal_widgets.integrate import kernels
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 COUNTS = {"bias": 5, "dark": 5, "flat": 5, "darkflat": 5, "light": 1}
 
 

@@ -1,6 +1,6 @@
 """Notebooks 02 (noise) and 03 (rejection): their exercises and their public sums against simulations.
 
-The notebooks themselves are executed by tests/test_notebooks.py (once each), which checks their
+The notebooks themselves are executed by tests/teaching/test_notebooks.py (once each), which checks their
 figures with tests/notebook_checks.py."""
 from __future__ import annotations
 
