@@ -37,6 +37,21 @@ class ExecutedNotebook:
     def outputs(self) -> list[dict]:
         return [o for c in self.notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
 
+    def slowest_cell(self) -> tuple[int, float] | None:
+        """(index, seconds) of the cell that took longest from the kernel's start of it to its reply
+        (nbclient's timing metadata), to tell a slow cell from a slow kernel start or shutdown."""
+        from datetime import datetime
+
+        found = []
+        for i, cell in enumerate(self.notebook.cells):
+            timing = cell.get("metadata", {}).get("execution", {})
+            start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+            if start and end:
+                seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                           - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+                found.append((i, seconds))
+        return max(found, key=lambda f: f[1]) if found else None
+
     @property
     def errors(self) -> list[dict]:
         return [o for o in self.outputs if o.get("output_type") == "error"]
