@@ -8,11 +8,10 @@ from pathlib import Path
 import ipywidgets as w
 
 from .. import plots
-from ..integrate.combine import COMBINES, REJECTIONS, resolve_rejection
-from ..integrate.registry import rejection_algorithm
 from ..io.frame_types import FRAME_TYPE_PLURALS, FRAME_TYPE_WORDS
-from ..workflow import (MASTER_OPTIONS, OUTPUT_NORMALIZATIONS, RECOMMENDED_COUNTS, integrate_master,
-                        preview_flat_calibration, save_master)
+from ..workflow import (MASTER_COMBINES, MASTER_OPTIONS, OUTPUT_NORMALIZATIONS, RECOMMENDED_COUNTS,
+                        REJECTION_CHOICES, default_thresholds, integrate_master, preview_flat_calibration,
+                        resolve_rejection, save_master)
 from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, ProgressView, figure_image, interactive_figure,
                        ipympl_available, message, plot_grid, run_action, table_html, text_block)
 
@@ -35,9 +34,9 @@ class MasterPanel:
         self.group = w.Dropdown(options=[(f"{g.label} ({len(g)} frames)", i) for i, g in enumerate(self.groups)],
                                 description="Set", layout=w.Layout(width="95%"), style={"description_width": "90px"})
         self.count = w.HTML()
-        self.combine = w.Dropdown(options=[c for c in COMBINES if c in ("average", "median")],
+        self.combine = w.Dropdown(options=list(MASTER_COMBINES),
                                   value=defaults["combine"], description="Combine", style={"description_width": "90px"})
-        self.rejection = w.Dropdown(options=list(REJECTIONS), value=defaults["rejection"], description="Rejection",
+        self.rejection = w.Dropdown(options=list(REJECTION_CHOICES), value=defaults["rejection"], description="Rejection",
                                     style={"description_width": "90px"})
         self.normalization = w.Dropdown(options=list(OUTPUT_NORMALIZATIONS), value=defaults["normalization"],
                                         description="Normalise", style={"description_width": "90px"})
@@ -119,7 +118,7 @@ class MasterPanel:
         self.resolved.value = (f"Rejection <b>{html.escape(self.rejection.value)}</b> runs as "
                                f"<b>{html.escape(algorithm)}</b>: {html.escape(reason)}")
         if self.default_thresholds.value:  # show what the defaults are, in the algorithm's own units
-            low, high = rejection_algorithm(algorithm).defaults
+            low, high = default_thresholds(algorithm)
             with self.low.hold_trait_notifications(), self.high.hold_trait_notifications():
                 self.low.value, self.high.value = float(low), float(high)
         key = self.key()

@@ -10,7 +10,8 @@ night is :func:`~astrocal_widgets.calibrate.calibrate_session`. What the dashboa
 :mod:`~astrocal_widgets.workflow.choices`.
 Computation only: nothing here imports plotting or widgets.
 """
-from .choices import MASTER_OPTIONS, OUTPUT_NORMALIZATIONS, RECOMMENDED_COUNTS
+from .choices import (MASTER_COMBINES, MASTER_OPTIONS, OUTPUT_NORMALIZATIONS, RECOMMENDED_COUNTS,
+                      REJECTION_CHOICES, default_thresholds, resolve_rejection)
 from .lights import LightPreview, light_before_after, preview_light
 from .masters import MASTER_KINDS, FlatPreview, MasterResult, integrate_master, preview_flat_calibration, save_master
 from .session import SessionChecks, SessionOverview, check_sets, open_session
@@ -19,4 +20,5 @@ __all__ = [
     "open_session", "SessionOverview", "check_sets", "SessionChecks", "integrate_master", "save_master",
     "MasterResult", "MASTER_KINDS", "preview_flat_calibration", "FlatPreview", "preview_light",
     "light_before_after", "LightPreview", "MASTER_OPTIONS", "OUTPUT_NORMALIZATIONS", "RECOMMENDED_COUNTS",
+    "MASTER_COMBINES", "REJECTION_CHOICES", "default_thresholds", "resolve_rejection",
 ]
