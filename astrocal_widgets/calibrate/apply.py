@@ -194,9 +194,9 @@ def calibrate_frame(
 
     Notes
     -----
-    With a bias: ``L - B - k (D - B)``; without one (k must be 1): ``L - D``, the same thing
-    since D carries the pedestal. Arithmetic is float32 (exact for the integer ADU of raw
-    frames; about 1e-7 relative otherwise).
+    With a bias: ``L - B - k (D - B)``, subtracted as one term ``B + k (D - B)`` (``D`` itself for
+    k = 1); without one (k must be 1): ``L - D``, the same thing since D carries the pedestal.
+    Arithmetic is float32 (about 1e-7 relative).
     """
     L = _image("frame", frame)
     B = None if bias is None else _image("bias", bias)
@@ -225,29 +225,26 @@ class PreparedMasters:
 
     Attributes
     ----------
-    bias : ndarray or None
-        B.
-    dark : ndarray or None
-        ``k (D - B)`` with a bias, else D (pedestal and thermal signal at once).
+    offset : ndarray or None
+        What is subtracted: ``B + k (D - B)`` with a bias and a dark, ``B`` with a bias alone, ``D``
+        with a dark alone (pedestal and thermal signal at once). One term, not two: a light calibrated
+        with it needs one pass less, and the terms hold one full-size frame less.
     flat : ndarray or None
         ``F / <F>`` (per Bayer colour), from :func:`normalized_flat`.
     """
 
-    bias: np.ndarray | None
-    dark: np.ndarray | None
+    offset: np.ndarray | None
     flat: np.ndarray | None
 
     def apply(self, frame: np.ndarray, *, pedestal: float = 0.0) -> np.ndarray:
         """Calibrate a float32 frame **in place** (no other full-frame array is made); returns it."""
         if frame.dtype != np.float32:
             raise ValueError(f"apply calibrates float32 frames in place, not {frame.dtype}")
-        for term in (self.bias, self.dark, self.flat):
+        for term in (self.offset, self.flat):
             if term is not None and term.shape != frame.shape:
                 raise ValueError(f"the frame has shape {frame.shape} but the masters {term.shape}")
-        if self.bias is not None:
-            frame -= self.bias
-        if self.dark is not None:
-            frame -= self.dark
+        if self.offset is not None:
+            frame -= self.offset
         if self.flat is not None:
             frame /= self.flat
         if pedestal:
@@ -266,24 +263,25 @@ def prepare_masters(*, bias: ArrayLike | None = None, dark: ArrayLike | None = N
 
     consume : bool, default False
         ``dark`` and ``flat`` are float32 arrays of the caller's that may be overwritten: they become
-        the dark term and the normalised flat, so the terms cost no memory beyond the masters (the
-        values are the same).
+        the subtracted term and the normalised flat, so the terms cost no memory beyond the masters
+        (the values are the same).
     """
     k = float(dark_scale)
     B = None if bias is None else np.asarray(bias).astype(np.float32, copy=False)
     D = None if dark is None else np.asarray(dark)
-    dark_term = None
+    offset = B
     if D is not None:
         if B is not None:
             owned = consume and D.dtype == np.float32 and D.flags.writeable
-            dark_term = D if owned else D.astype(np.float32, copy=True)
-            dark_term -= B
-            if k != 1.0:
-                dark_term *= np.float32(k)
+            offset = D if owned else D.astype(np.float32, copy=True)
+            if k != 1.0:  # B + k (D - B), in float32; with k = 1 it is D itself
+                offset -= B
+                offset *= np.float32(k)
+                offset += B
         else:
-            dark_term = D.astype(np.float32, copy=False)  # L - D: pedestal and thermal signal at once
+            offset = D.astype(np.float32, copy=False)  # L - D: pedestal and thermal signal at once
     F = None if flat is None else normalized_flat(flat, bayer_pattern, flat_statistic, consume=consume)
-    return PreparedMasters(B, dark_term, F)
+    return PreparedMasters(offset, F)
 
 
 # --------------------------------------------------------------------------- dark optimisation
