@@ -49,7 +49,6 @@ from functools import lru_cache
 
 import numpy as np
 from numba import njit
-from scipy import stats
 
 from .estimators import MAD_TO_SIGMA
 from .reference import (COMBINES, TRIM_ROUNDING, WINSOR_CLAMP, WINSOR_FACTOR, WINSOR_MAX_ITER, WINSOR_TOL,
@@ -108,6 +107,8 @@ def esd_lambda_table(alpha: float, n_max: int) -> np.ndarray:
     lam = np.full(max(n_max, 2) + 1, np.nan)
     if n_max >= 3:
         n = np.arange(3, n_max + 1)
+        from scipy import stats  # only ESD needs it, and importing it costs a run's start 0.4 s
+
         t = stats.t.ppf(1 - alpha / (2 * n), n - 2)
         lam[3:] = (n - 1) * t / np.sqrt(n * (n - 2 + t * t))
     return lam

@@ -97,7 +97,6 @@ import math
 from typing import Callable
 
 import numpy as np
-from scipy import stats
 
 from .estimators import MAD_TO_SIGMA
 
@@ -184,6 +183,8 @@ def _spread_ok(spread: float, v: np.ndarray) -> bool:
 
 def esd_critical_value(n: int, alpha: float) -> float:
     """Rosner's ``lambda`` for ``n`` remaining values: ``(n-1) t / sqrt(n (n-2+t^2))``."""
+    from scipy import stats  # only ESD needs it (a slow import)
+
     t = float(stats.t.ppf(1 - alpha / (2 * n), n - 2))
     return (n - 1) * t / math.sqrt(n * (n - 2 + t * t))
 
