@@ -35,6 +35,8 @@ integrate.__class__ = _CallableModule
 integrate.__signature__ = inspect.signature(integrate.integrate)
 
 from ._version import __version__
+from .cancel import CancelToken  # noqa: E402
+from .errors import CancelledError  # noqa: E402
 
 __all__ = [
     "open_frames", "scan", "integrate", "write_master", "calibrate_session", "check_frames", "check_session",
@@ -42,6 +44,7 @@ __all__ = [
     "simulate_stack", "AstrocalError", "FrameReadError", "IncompatibleFramesError", "MissingExtraError",
     "OutputExistsError", "__version__",
 ]
+__all__ += ["CancelToken", "CancelledError"]  # stopping long work from Python (integrate, calibrate_session)
 
 
 def __getattr__(name: str):

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 __all__ = [
     "AstrocalError", "FrameReadError", "IncompatibleFramesError", "MissingExtraError", "OutputExistsError",
     "StaleOutputError", "OutputCollisionError", "MissingMasterError", "NotAMasterError", "SectionError",
-    "CalibrationMismatchError",
+    "CalibrationMismatchError", "CancelledError",
 ]
 
 
@@ -174,3 +174,23 @@ class CalibrationMismatchError(IncompatibleFramesError):
             lines.append("and warnings:")
             lines += [f"  - {m.message}" for m in self.warnings]
         super().__init__("\n".join(lines))
+
+
+class CancelledError(AstrocalError):
+    """Work was cancelled (:class:`~astrocal_widgets.cancel.CancelToken`) before it finished.
+
+    What was written before stays valid (files are written whole or not at all) and a rerun
+    reuses it; nothing half-made is left.
+
+    Attributes
+    ----------
+    what : str
+        What was stopped (``"master bias"``), or empty.
+    """
+
+    def __init__(self, what: str = ""):
+        self.what = str(what)
+        super().__init__(f"{self.what}: cancelled" if self.what else "cancelled")
+
+    def __reduce__(self):
+        return (type(self), (self.what,))

@@ -8,7 +8,7 @@ fails here before it can make a cycle or pull a user interface into the computat
 ``simulate`` writes synthetic frames with ``io`` alone, and only ``teaching``, ``widgets`` and ``cli``
 use it (no computing layer depends on the simulator). ``teaching`` sits beside ``workflow``: it uses
 the computing layers and the simulator, never ``workflow``, ``widgets`` or ``cli``, and nothing in the
-package imports it. ``errors``, ``warning_report``, ``heap``, ``_version`` and ``_threading`` are the base that
+package imports it. ``errors``, ``cancel``, ``warning_report``, ``heap``, ``_version`` and ``_threading`` are the base that
 every layer may import.
 
 Across packages a module imports only names its source lists in ``__all__``, and never a name or a
@@ -29,7 +29,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "astrocal_widgets"
 ROOT = "astrocal_widgets"
 
 CHAIN = ("io", "frames", "integrate", "calibrate", "quality", "plots", "workflow")
-BASE = {"errors", "warning_report", "_version", "_threading", "heap"}
+BASE = {"errors", "warning_report", "_version", "_threading", "heap", "cancel"}
 
 
 def _allowed() -> dict[str, set[str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import dask
 import numpy as np
 from astropy.io import fits
 
+from ..cancel import CancelToken
 from ..errors import AstrocalError, StaleOutputError
 from ..frames import FrameCatalog, FrameGroup, scan
 from ..heap import trim_heap
@@ -191,6 +193,7 @@ def calibrate_session(
     overwrite: bool = False,
     progress: Callable[[float, str], None] | None = None,
     client: Any = None,
+    cancel: CancelToken | threading.Event | None = None,
     **changes: Any,
 ) -> CalibrationResult:
     """Calibrate a night: masters, calibrated flats, master flats, calibrated lights.
@@ -216,6 +219,11 @@ def calibrate_session(
         tasks on its workers (which must see the same files: a shared file system), the defect maps
         one task per pair of masters. The outputs are byte-identical to a local run. Any cluster
         dask supports (LocalCluster, SLURM with dask-jobqueue, Kubernetes with dask-kubernetes).
+    cancel : CancelToken or threading.Event, optional
+        Stop the run: it is looked at between masters, before each band of a master and before each
+        light, and the run raises :class:`~astrocal_widgets.errors.CancelledError`. Files are written
+        whole or not at all, so what was written stays valid and a rerun reuses it. (On a cluster,
+        tasks already handed to the workers finish; nothing more is started.)
     **changes
         Any field of :class:`CalibrationOptions` (``strict=False``, ``dark_optimization=True``,
         ``library="~/darks"``, ...), replacing the one of ``options``.
@@ -228,8 +236,12 @@ def calibrate_session(
     ------
     CalibrationMismatchError
         With ``strict=True``, when a light has no compatible master of a kind the session provides.
+    CancelledError
+        When ``cancel`` was set before the run finished.
     """
     opts = calibration_options(options, changes)
+    token = CancelToken.of(cancel)
+    _stop_if_cancelled(token, "calibrate_session")
     # One absolute spelling of the folder: relative, absolute and symlinked paths give the same outputs.
     root = Path(os.path.abspath(directory))
     out_root = Path(os.path.abspath(output)) if output is not None else root
@@ -268,7 +280,7 @@ def calibrate_session(
             ThreadPoolExecutor(MASTER_THREADS, thread_name_prefix="astrocal-master") as pool:
         # 1. Bias, darks, dark flats: plain masters.
         jobs = [(log := _TaskLog(), pool.submit(_master, group, plan.masters[group.slug], overwrite,
-                                                report.step(f"master {group.frame_type}"), log, opts))
+                                                report.step(f"master {group.frame_type}"), log, opts, token))
                 for group in steps if group.frame_type in ("bias", "dark", "darkflat")]
         for log, job in jobs:
             lib.add(job.result().path)
@@ -277,7 +289,7 @@ def calibrate_session(
 
         # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
         jobs = [(log := _TaskLog(), pool.submit(_master_flat, group, plan.masters[group.slug], lib, overwrite,
-                                                report.step("master flat"), log, opts))
+                                                report.step("master flat"), log, opts, token))
                 for group in steps if group.frame_type == "flat"]
         # Meanwhile the darks' share of the lights' defect maps, in the thread the flats leave free.
         dark_parts = _dark_parts_ahead(pool, lights, lib, external, plan, overwrite) if client is None else {}
@@ -290,7 +302,7 @@ def calibrate_session(
     defects: dict[tuple, Any] = {}
     for group in lights:
         _calibrate_lights(group, lib, external, plan, result, report, overwrite=overwrite, defects=defects,
-                          client=client, dark_parts=dark_parts)
+                          client=client, dark_parts=dark_parts, cancel=token)
     report(1.0, "done")
     return result
 
@@ -368,6 +380,11 @@ class _Progress:
             self.callback(fraction, message)
 
 
+def _stop_if_cancelled(token: CancelToken | None, what: str) -> None:
+    if token is not None:
+        token.raise_if_cancelled(what)
+
+
 def _existing_master(path: Path, group: FrameGroup) -> MasterRecord:
     header = read_header(path)
     return MasterRecord(group.frame_type, str(path), group.label, int(header.get("NCOMBINE", 0)),
@@ -407,16 +424,18 @@ def _record_overscan(ds: Any, cube: Any, group: FrameGroup, result: CalibrationR
 
 
 def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float, str], None] | None,
-            result: CalibrationResult | _TaskLog, options: CalibrationOptions) -> MasterRecord:
+            result: CalibrationResult | _TaskLog, options: CalibrationOptions,
+            cancel: CancelToken | None = None) -> MasterRecord:
     if path.exists() and not overwrite:
         record = _existing_master(path, group)  # the plan checked it is up to date
     else:
+        _stop_if_cancelled(cancel, group.label)
         cube = open_frames(group.paths, aliases=group.aliases, overscan=options.overscan)
         # Lazy: write_master computes it band by band into the final arrays (computing the dataset
         # first would hold every band and then their concatenation, twice the master and its maps).
-        ds = build_master(cube, group.frame_type, progress=sub, **options.integration())
+        ds = build_master(cube, group.frame_type, progress=sub, cancel=cancel, **options.integration())
         _record_overscan(ds, cube, group, result)
-        write_master(ds, path, overwrite=overwrite)
+        write_master(ds, path, overwrite=overwrite, cancel=cancel)
         result.written.append(str(path))
         record = MasterRecord(group.frame_type, str(path), group.label, ds.attrs["n_frames"],
                               ds.attrs["rejection"], ds.attrs["rejection_reason"])
@@ -427,7 +446,8 @@ def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float
 
 def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: bool,
                  sub: Callable[[float, str], None] | None, result: CalibrationResult | _TaskLog,
-                 options: CalibrationOptions) -> MasterRecord:
+                 options: CalibrationOptions, cancel: CancelToken | None = None) -> MasterRecord:
+    _stop_if_cancelled(cancel, group.label)
     flats = calibrate_flats(group, lib, options)
     integration = options.integration()
     names = flats.masters
@@ -442,10 +462,10 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
         record.calibrated_with = names
         result.masters.append(record)
         return record
-    ds = build_master(flats.cube, "flat", progress=sub, **integration)  # computed by write_master
+    ds = build_master(flats.cube, "flat", progress=sub, cancel=cancel, **integration)  # computed by write_master
     _record_overscan(ds, flats.cube, group, result)
     ds.attrs["calibrated_with_paths"] = list(names)  # written as CALMASn/CALSHAn
-    write_master(ds, path, overwrite=overwrite)
+    write_master(ds, path, overwrite=overwrite, cancel=cancel)
     result.written.append(str(path))
     record = MasterRecord("flat", str(path), group.label, ds.attrs["n_frames"], ds.attrs["rejection"],
                           ds.attrs["rejection_reason"], calibrated_with=names)
@@ -489,7 +509,7 @@ def _dark_parts_ahead(pool: ThreadPoolExecutor, lights: list[FrameGroup], lib: M
 def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLibrary, plan: _Plan,
                       result: CalibrationResult, report: _Progress, *, overwrite: bool, defects: dict[tuple, Any],
                       client: Any = None,
-                      dark_parts: dict[tuple, Any] | None = None) -> None:
+                      dark_parts: dict[tuple, Any] | None = None, cancel: CancelToken | None = None) -> None:
     cache: dict[Any, Any] = {}
     saved_maps: set[tuple] = set(defects)  # maps of earlier light sets are saved already
 
@@ -511,6 +531,7 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
         target = plan.lights[str(row["path"])]
         if target.exists() and not overwrite:
             return reused(row, target)
+        _stop_if_cancelled(cancel, Path(row["path"]).name)  # before the light: each is written whole
         return _light_task(row, lib, external, group.label, plan.options, plan.root, target, overwrite,
                            cache, defects, dark_parts)
 
@@ -541,6 +562,8 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
                                            f"{dm.counts['cold']} cold pixels, saved as {map_path.name}")
                 if str(map_path) not in result.defect_maps:
                     result.defect_maps.append(str(map_path))
+            # After the light's defect map is saved: a rerun reuses both. (On a cluster: stop collecting.)
+            _stop_if_cancelled(cancel, group.label)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -17,6 +17,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ..cancel import CancelToken
 from ..errors import AstrocalError, FrameReadError, IncompatibleFramesError
 from ..io.cube import band_rows, open_frames
 from ..io.sources import cached_open_source
@@ -45,7 +46,7 @@ MIN_FRAMES = {a.name: a.min_frames for a in REJECTION_ALGORITHMS.values()}
 
 # Other spellings of the thresholds, per algorithm: (name of low, name of high), from the registry.
 _THRESHOLD_ALIASES = {a.name: a.threshold_names for a in REJECTION_ALGORITHMS.values() if a.threshold_names}
-_OTHER_PARAMS = ("estimator", "reference", "progress", "label", "guard")
+_OTHER_PARAMS = ("estimator", "reference", "progress", "label", "guard", "cancel")
 
 
 #: Siril 1.0.6's guard, offered for cross-checks (``guard="siril"``): numpy reference path, slow.
@@ -213,7 +214,10 @@ def integrate(
         MAD, median and 0.991 sqrt(BWMV), as Siril 1.0.6 normalises; ``"ikss"``) for location and scale;
         ``reference`` (frame index of the normalisation reference, default 0); ``progress``
         (``callable(fraction, message)`` called as bands finish, threaded scheduler); threshold aliases
-        above. An alias the resolved algorithm does not use is a TypeError (with ``rejection="auto"``:
+        above; ``cancel`` (a :class:`~astrocal_widgets.cancel.CancelToken` or :class:`threading.Event`):
+        every band looks at it before it runs, so a computation (``.compute()``, ``write_master``)
+        raises :class:`~astrocal_widgets.errors.CancelledError` within about one band of
+        ``cancel()``. An alias the resolved algorithm does not use is a TypeError (with ``rejection="auto"``:
         an IntegrationWarning, and it is ignored). When a stack is too small for the requested
         algorithm, the fallback runs with its own default thresholds (the ones given were meant for the
         requested algorithm).
@@ -249,11 +253,14 @@ def integrate(
     reference = int(params.pop("reference", 0))
     progress: Callable[[float, str], None] | None = params.pop("progress", None)
     label = params.pop("label", "integrate")
+    cancel = CancelToken.of(params.pop("cancel", None))
     guard = params.pop("guard", "half")
     if guard not in ("half", "siril"):
         raise ValueError(f"unknown guard {guard!r}; choose 'half' (ours, default) or 'siril' (Siril 1.0.6's, "
                          "order-dependent, slow; for cross-checks)")
 
+    if cancel is not None:
+        cancel.raise_if_cancelled(label)
     cube = _as_cube(cube)
     n, height, width = cube.shape
     if n == 0 or height == 0 or width == 0:
@@ -296,6 +303,8 @@ def integrate(
                 noises[i] = noise_sigma(sample)
         if progress is not None:
             progress(0.0, "estimated frame locations and scales")
+        if cancel is not None:
+            cancel.raise_if_cancelled(label)
 
     paths = [str(p) for p in cube["path"].values] if "path" in cube.coords else []
     rej_scale, rej_offset = _coefficients(locations, scales, rejection_normalization, reference, paths)
@@ -321,7 +330,8 @@ def integrate(
     # meta= keeps dask from calling the kernel on an empty block to guess the output type.
     stacked = data.map_blocks(_integrate_block, dtype=np.float32, chunks=((4,),) + data.chunks[1:],
                               meta=np.empty((0, 0, 0), dtype=np.float32),
-                              counter=done if progress is not None else None, **kwargs)
+                              counter=done if progress is not None else None, cancel=cancel, label=label,
+                              **kwargs)
     dims = ("y", "x")
     ds = xr.Dataset({
         "master": (dims, stacked[0]),
@@ -358,7 +368,11 @@ class _BandCounter:
         return (_BandCounter, (self.total, None, self.label))
 
 
-def _integrate_block(block: np.ndarray, *, counter: _BandCounter | None = None, **kwargs) -> np.ndarray:
+def _integrate_block(block: np.ndarray, *, counter: _BandCounter | None = None, cancel: CancelToken | None = None,
+                     label: str = "integrate", **kwargs) -> np.ndarray:
+    if cancel is not None:
+        # Before the kernel: a cancelled run stops at the next band, and the scheduler raises at once.
+        cancel.raise_if_cancelled(label)
     band = np.ascontiguousarray(block, dtype=np.float32)
     if kwargs.get("guard") == "siril":
         master, low, high, contributing = _reference_impl.integrate_band(band, **kwargs)

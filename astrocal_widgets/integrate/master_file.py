@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +18,7 @@ import xarray as xr
 from astropy.io import fits
 
 from .._version import __version__
+from ..cancel import CancelToken
 from ..errors import OutputExistsError
 from ..io.cube import compute_into_arrays
 from ..io.provenance import (FIELDS, InputFile, ProductRecord, content_hash, inputs_hash, provenance_from_header,
@@ -165,7 +167,8 @@ def _frame_setting(attrs: dict[str, Any], name: str) -> Any:
 
 
 def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False, reuse: bool = False,
-                 progress: Callable[[float, str], None] | None = None) -> Path:
+                 progress: Callable[[float, str], None] | None = None,
+                 cancel: CancelToken | threading.Event | None = None) -> Path:
     """Compute a master and write it as FITS, atomically.
 
     The primary HDU holds the master (float32) with provenance keywords; image extensions
@@ -189,10 +192,18 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
         again.
     progress : callable, optional
         Not used directly (pass ``progress=`` to ``integrate``); accepted for symmetry.
+    cancel : CancelToken or threading.Event, optional
+        Looked at once the master is computed, before anything is written (pass the same token to
+        ``integrate`` to stop the computation itself within a band).
 
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    CancelledError
+        When ``cancel`` was set: no file is written (nor any temporary file left).
     """
     path = Path(path)
     if path.exists() and not overwrite:  # before computing anything
@@ -210,6 +221,9 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
                                                            ("master", "rejected_low", "rejected_high",
                                                             "contributing")],
                                                           [np.float32, count_type, count_type, count_type])
+    token = CancelToken.of(cancel)
+    if token is not None:  # the work is done, but the caller no longer wants the file
+        token.raise_if_cancelled(path.name)
     attrs = dict(dataset.attrs)
     sources = attrs.get("source_paths") or []
     # The inputs by content, so a rerun can tell whether this master is still theirs.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import threading
 import time
 import traceback
 from typing import Any, Callable
@@ -15,6 +16,8 @@ from typing import Any, Callable
 import ipywidgets as w
 import pandas as pd
 
+from ..cancel import CancelToken
+from ..errors import CancelledError
 from ..plots import to_png
 from ..workflow.memory import release_memory
 
@@ -95,8 +98,9 @@ def text_block(text: str) -> w.HTML:
 
 
 def message(text: str, kind: str = "info") -> w.HTML:
-    """A message box; ``kind`` is info, warning or error (errors carry the class ``astrocal-error``)."""
-    colours = {"info": ("#e8f0fe", "#1a4d8f"), "warning": ("#fff4e5", "#8a4b00"), "error": ("#fdecea", "#a50e0e")}
+    """A message box; ``kind`` is info, warning, error or cancelled (it carries the class ``astrocal-<kind>``)."""
+    colours = {"info": ("#e8f0fe", "#1a4d8f"), "warning": ("#fff4e5", "#8a4b00"), "error": ("#fdecea", "#a50e0e"),
+               "cancelled": ("#f1f1f1", "#333")}
     back, fore = colours.get(kind, colours["info"])
     box = w.HTML(f'<div style="background:{back};color:{fore};padding:6px 10px;border-radius:4px;'
                  f'white-space:pre-wrap">{html.escape(text)}</div>')
@@ -153,6 +157,13 @@ def run_action(action: Callable[[], Any], feedback: w.Box, progress: ProgressVie
         progress.start(busy)
     try:
         result = action()
+    except CancelledError as error:  # asked for: said plainly, not as a failure
+        feedback.children = (message(f"Cancelled: {busy.rstrip('.')} was stopped, and nothing it had made is "
+                                     "kept (files are written whole or not at all). Start it again when ready.",
+                                     "cancelled"),)
+        if progress is not None:
+            progress.finish("cancelled", ok=False)
+        return False, error
     except Exception as error:  # noqa: BLE001 - every failure becomes a message in the dashboard
         text = str(error) or type(error).__name__
         feedback.children = (message(f"{type(error).__name__}: {text}", "error"),)
@@ -165,3 +176,112 @@ def run_action(action: Callable[[], Any], feedback: w.Box, progress: ProgressVie
     if progress is not None:
         progress.finish("done")
     return True, result
+
+
+def in_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel (JupyterLab, Voila), where a click must return at once."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class LongAction:
+    """The long actions of a step (Integrate, Check, Calibrate, Calibrate all), each with Cancel.
+
+    In a kernel the action runs in a worker thread: the kernel stays free to receive the Cancel click
+    (a click handler that ran the action itself would hold it until the end). Elsewhere (a script,
+    the tests) it runs in the caller's thread, as before, unless :attr:`background` is set. Cancel sets
+    the run's :class:`~astrocal_widgets.cancel.CancelToken`, which the core function looks at between
+    bands, masters or lights; the step then shows "cancelled", keeps nothing of the run (``done``
+    is only called on success), and can be started again. One long action runs at a time in a
+    kernel: two at once would double the memory a 24-megapixel night needs.
+
+    Parameters
+    ----------
+    *buttons : ipywidgets.Button
+        The buttons that start the actions: disabled while one runs, restored after.
+
+    Attributes
+    ----------
+    cancel_button : ipywidgets.Button
+        Enabled only while an action runs.
+    background : bool
+        Run in a worker thread (default: when in a kernel).
+    token : CancelToken or None
+        The running (or last) action's token.
+    """
+
+    _lock = threading.Lock()
+    _running: "LongAction | None" = None  # the one long action running in this process
+
+    def __init__(self, *buttons: w.Button) -> None:
+        self.buttons = buttons
+        self.cancel_button = w.Button(description="Cancel", disabled=True, icon="stop",
+                                      tooltip="stop the running action (within about one band of frames)")
+        self.cancel_button.add_class("astrocal-cancel")
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.background = in_kernel()
+        self.token: CancelToken | None = None
+        self.thread: threading.Thread | None = None
+        self._was_disabled: list[bool] = []
+
+    @property
+    def running(self) -> bool:
+        """Whether an action of this step is running."""
+        return LongAction._running is self
+
+    def start(self, action: Callable[[CancelToken], Any], done: Callable[[Any], None], feedback: w.Box,
+              progress: ProgressView | None = None, busy: str = "working...") -> bool:
+        """Run ``action(token)`` (through :func:`run_action`), then ``done(result)`` if it succeeded.
+
+        Returns False (and says why in ``feedback``) when a long action is already running.
+        """
+        with LongAction._lock:
+            other = LongAction._running
+            if other is None:
+                LongAction._running = self
+        if other is not None:
+            feedback.children = (message("Another action is running: wait for it to finish, or cancel it, "
+                                         "then start this one.", "warning"),)
+            return False
+        token = self.token = CancelToken()
+        self._was_disabled = [b.disabled for b in self.buttons]
+        for button in self.buttons:
+            button.disabled = True
+        self.cancel_button.disabled = False
+
+        def work() -> None:
+            try:
+                ok, result = run_action(lambda: action(token), feedback, progress, busy)
+            finally:
+                self.cancel_button.disabled = True
+                self.cancel_button.description = "Cancel"
+                for button, disabled in zip(self.buttons, self._was_disabled):
+                    button.disabled = disabled
+                with LongAction._lock:
+                    LongAction._running = None
+            if ok:  # only a finished result reaches the step's state and views
+                run_action(lambda: done(result), feedback)
+
+        if self.background:
+            self.thread = threading.Thread(target=work, name="astrocal-action", daemon=True)
+            self.thread.start()
+        else:
+            work()
+        return True
+
+    def cancel(self) -> None:
+        """Ask the running action to stop (nothing happens when none runs)."""
+        if self.token is not None and self.running:
+            self.token.cancel()
+            self.cancel_button.disabled = True  # pressed once is enough
+            self.cancel_button.description = "Cancelling..."
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for an action running in the background; True once none runs."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+        return not self.running

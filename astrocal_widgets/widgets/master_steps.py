@@ -12,7 +12,7 @@ from ..io.frame_types import FRAME_TYPE_PLURALS, FRAME_TYPE_WORDS
 from ..workflow import (MASTER_COMBINES, MASTER_OPTIONS, OUTPUT_NORMALIZATIONS, RECOMMENDED_COUNTS,
                         REJECTION_CHOICES, default_thresholds, integrate_master, preview_flat_calibration,
                         resolve_rejection, save_master)
-from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, ProgressView, figure_image, interactive_figure,
+from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, LongAction, ProgressView, figure_image, interactive_figure,
                        ipympl_available, message, plot_grid, run_action, table_html, text_block)
 
 #: Largest image an interactive (ipympl) view shows at full resolution; larger ones are block-averaged.
@@ -52,6 +52,7 @@ class MasterPanel:
                                layout=w.Layout(display="" if ipympl_available() else "none"))
         self._zoom_views: dict[tuple, w.Widget] = {}
         self.progress = ProgressView()
+        self.action = LongAction(self.integrate_button)  # its Cancel button stops an Integrate
         self.feedback = w.VBox()
         self.summary = w.VBox()
         self.plots = w.VBox()
@@ -69,7 +70,7 @@ class MasterPanel:
             w.HBox([self.combine, self.rejection, self.normalization]),
             w.HBox([self.default_thresholds, self.low, self.high]),
             self.resolved,
-            w.HBox([self.integrate_button, self.save_button, self.overwrite, self.zoom]),
+            w.HBox([self.integrate_button, self.action.cancel_button, self.save_button, self.overwrite, self.zoom]),
             self.progress.widget, self.feedback,
         ])
         self.widget = w.VBox([controls, self.summary, self.plots]) if self.groups else w.VBox(
@@ -142,24 +143,38 @@ class MasterPanel:
 
     # ------------------------------------------------------------------ actions
     def integrate(self) -> None:
-        """Integrate the selected set with the chosen options (cached: the same choice is not recomputed)."""
+        """Integrate the selected set with the chosen options (cached: the same choice is not recomputed).
+
+        A long action (:class:`~astrocal_widgets.widgets._display.LongAction`): Cancel stops it and
+        nothing of it is kept.
+        """
         group = self.selected
         options = self.options()
         key = self.key()
-        if key not in self.state.results:
-            flat = self.kind == "flat"
-            library = self.state.session.masters_dir if flat else None
-            night = dict(night=self.state.session.catalog, saved=self.state.saved) if flat else {}
-            ok, result = run_action(lambda: integrate_master(group, library=library,
-                                                             light_sigma=self.state.session.light_sigma,
-                                                             progress=self.progress, **night, **options),
-                                    self.feedback, self.progress, f"integrating {len(group)} {_WORDS[self.kind]}")
-            if not ok:
-                return
+        if key in self.state.results:
+            self._show_result(key)
+            return
+        flat = self.kind == "flat"
+        library = self.state.session.masters_dir if flat else None
+        night = dict(night=self.state.session.catalog, saved=self.state.saved) if flat else {}
+
+        def done(result) -> None:
             self.state.results[key] = result
+            if self.key() == key:  # the set and choices are still the ones shown
+                self._show_result(key)
+            else:
+                self.state.remember(key, result)
+
+        self.action.start(lambda cancel: integrate_master(group, library=library,
+                                                          light_sigma=self.state.session.light_sigma,
+                                                          progress=self.progress, cancel=cancel, **night, **options),
+                          done, self.feedback, self.progress, f"integrating {len(group)} {_WORDS[self.kind]}")
+
+    def _show_result(self, key: tuple) -> None:
+        """Show the integrated master of ``key`` (rendered once, then from the cache)."""
         self.state.remember(key, self.state.results[key])
         result = self.state.results[key]
-        self.state.warnings[group.label] = list(result.warnings)
+        self.state.warnings[result.group.label] = list(result.warnings)
         if key not in self._views:
             ok, view = run_action(lambda: self._render(result), self.feedback)
             if not ok:

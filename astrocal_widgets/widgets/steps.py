@@ -10,8 +10,8 @@ import pandas as pd
 from .. import plots
 from ..calibrate import calibrate_session
 from ..workflow import check_sets, light_before_after
-from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, ProgressView, figure_image, message, plot_grid, run_action,
-                       table_html, text_block)
+from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, LongAction, ProgressView, figure_image, message, plot_grid,
+                       run_action, table_html, text_block)
 from .base import Step, StepSpec
 from .state import DashboardState
 
@@ -20,17 +20,20 @@ class _CheckingStep(Step):
     """A step with a Check button: the night is checked once, whichever step asks first."""
 
     def check(self) -> None:
-        """Run :func:`check_sets` unless a step already did, then show the report."""
+        """Run :func:`check_sets` unless a step already did, then show the report (Cancel stops it)."""
         if self.state.checks is not None:
             self.progress.finish("checked already: shown from the cache")
-        else:
-            ok, checks = run_action(lambda: check_sets(self.state.session, progress=self.progress), self.feedback,
-                                    self.progress, "checking every set")
-            if not ok:
-                return
+            self.enter()
+            self.changed()
+            return
+
+        def done(checks) -> None:
             self.state.checks = checks
-        self.enter()
-        self.changed()
+            self.enter()
+            self.changed()
+
+        self.action.start(lambda cancel: check_sets(self.state.session, progress=self.progress, cancel=cancel), done,
+                          self.feedback, self.progress, "checking every set")
 
 
 class SessionStep(_CheckingStep):
@@ -53,12 +56,14 @@ class SessionStep(_CheckingStep):
         self.check_button = w.Button(description="Check", button_style="primary",
                                      tooltip="read every frame and grade each set (traffic lights)")
         self.progress = ProgressView()
+        self.action = LongAction(self.check_button)
         self.feedback = w.VBox()
         self.report = w.VBox()
         self.check_button.on_click(lambda _: self.check())
         accordion = w.Accordion(children=[table_html(session.table(), max_rows=500)], selected_index=None)
         accordion.set_title(0, f"Catalogue: {len(catalog.table)} frames (headers only)")
-        parts += [accordion, w.HTML("<h4>Checks</h4>"), w.HBox([self.check_button]), self.progress.widget,
+        parts += [accordion, w.HTML("<h4>Checks</h4>"), w.HBox([self.check_button, self.action.cancel_button]),
+                  self.progress.widget,
                   self.feedback, self.report]
         self.widget = w.VBox(parts)
 
@@ -87,12 +92,13 @@ class ChecksStep(_CheckingStep):
         super().__init__(state, spec)
         self.check_button = w.Button(description="Check", button_style="primary")
         self.progress = ProgressView()
+        self.action = LongAction(self.check_button)
         self.feedback = w.VBox()
         self.sets = w.VBox()
         self._rendered = None
         self.check_button.on_click(lambda _: self.check())
-        self.widget = w.VBox([*self.intro(), w.HBox([self.check_button]), self.progress.widget, self.feedback,
-                              self.sets])
+        self.widget = w.VBox([*self.intro(), w.HBox([self.check_button, self.action.cancel_button]),
+                              self.progress.widget, self.feedback, self.sets])
 
     def enter(self) -> None:
         checks = self.state.checks
@@ -142,6 +148,7 @@ class LightsStep(Step):
         self.all_button = w.Button(description="Calibrate all",
                                    tooltip="calibrate every light into the output folder (missing masters are built)")
         self.progress = ProgressView()
+        self.action = LongAction(self.calibrate_button, self.all_button)  # one Cancel for both
         self.feedback = w.VBox()
         self.uses = w.HTML()
         self.view = w.VBox()
@@ -154,7 +161,8 @@ class LightsStep(Step):
             w.HTML(f"<p>Output folder: <code>{state.session.calibrated_dir}</code>. Masters saved in the earlier "
                    "steps are used; <b>Calibrate all</b> builds any that are missing with the standard options, "
                    "and never replaces an existing file.</p>"),
-            self.light, self.uses, w.HBox([self.calibrate_button, self.all_button]), self.progress.widget,
+            self.light, self.uses, w.HBox([self.calibrate_button, self.all_button, self.action.cancel_button]),
+            self.progress.widget,
             self.feedback,
             self.view, self.result]) if len(self.lights) else w.VBox([*self.intro(),
                                                                       message("This night has no lights.", "warning")])
@@ -187,37 +195,53 @@ class LightsStep(Step):
             self.feedback.children = (message(needs.reason, "warning"),)
             return
         key = ("light", index, self.state.masters_fingerprint("bias", "dark", "darkflat", "flat"))
-        if key not in self.state.previews:
-            def compute():
-                light = light_before_after(self.state.session, index, saved=self.state.saved,
-                                           max_pixels=PREVIEW_PIXELS)
-                self.progress(0.6, "rendering")
-                name = Path(light.source).name
-                images = [figure_image(plots.image(light.before, title=f"{name}: raw", downsampled=light.factor),
-                                       "Before"),
-                          figure_image(plots.image(light.after, title=f"{name}: calibrated",
-                                                   downsampled=light.factor), "After")]
-                dark = (f"dark x{light.dark_scale:.3f} ({light.dark_scale_method})" if light.dark
-                        else "no dark subtracted")
-                lines = [f"{dark}, {light.defects_corrected} defective pixels corrected"] + light.decisions
-                return light, w.VBox([text_block("\n".join(lines)), plot_grid(images)])
-            ok, value = run_action(compute, self.feedback, self.progress, "calibrating one light")
-            if not ok:
-                return
+        if key in self.state.previews:
+            self._show_light(key)
+            return
+
+        def compute(cancel):
+            light = light_before_after(self.state.session, index, saved=self.state.saved,
+                                       max_pixels=PREVIEW_PIXELS, cancel=cancel)
+            self.progress(0.6, "rendering")
+            name = Path(light.source).name
+            images = [figure_image(plots.image(light.before, title=f"{name}: raw", downsampled=light.factor),
+                                   "Before"),
+                      figure_image(plots.image(light.after, title=f"{name}: calibrated",
+                                               downsampled=light.factor), "After")]
+            dark = (f"dark x{light.dark_scale:.3f} ({light.dark_scale_method})" if light.dark
+                    else "no dark subtracted")
+            lines = [f"{dark}, {light.defects_corrected} defective pixels corrected"] + light.decisions
+            return light, w.VBox([text_block("\n".join(lines)), plot_grid(images)])
+
+        def done(value) -> None:
             self.state.previews[key] = value
+            if int(self.light.value) == index:  # still the light shown
+                self._show_light(key)
+
+        self.action.start(compute, done, self.feedback, self.progress, "calibrating one light")
+
+    def _show_light(self, key: tuple) -> None:
         light, view = self.state.previews[key]
         self.view.children = (view,)
         self.feedback.children = tuple(message(t, "warning") for t in light.warnings)
 
     def calibrate_all(self) -> None:
+        """Calibrate the whole night into the output folder (a long action: Cancel stops it)."""
         session = self.state.session
-        if self.state.calibration is None:
-            ok, result = run_action(lambda: calibrate_session(session.directory, output=session.output,
-                                                              progress=self.progress),
-                                    self.feedback, self.progress, "calibrating the night")
-            if not ok:
-                return
+        if self.state.calibration is not None:
+            self._show_calibration()
+            return
+
+        def done(result) -> None:
             self.state.calibration = result
+            self._show_calibration()
+
+        self.action.start(lambda cancel: calibrate_session(session.directory, output=session.output,
+                                                           progress=self.progress, cancel=cancel),
+                          done, self.feedback, self.progress, "calibrating the night")
+
+    def _show_calibration(self) -> None:
+        session = self.state.session
         result = self.state.calibration
         rows = pd.DataFrame([{"light": Path(l.source).name, "written": Path(l.output).name,
                               "state": "reused" if l.reused else "calibrated",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 
 from ..calibrate import MasterLibrary
 from ..calibrate import CalibratedLight, calibrate_light
+from ..cancel import CancelToken, raise_if_cancelled
 from ..errors import AstrocalError, MissingMasterError
 from ..quality.previews import downsample
 from .session import SessionOverview
@@ -112,7 +114,8 @@ class LightPreview:
 
 
 def light_before_after(session: SessionOverview, light: int | Any = 0, *, max_pixels: int | None = PREVIEW_PIXELS,
-                       saved: dict[str, Any] | None = None, **options: Any) -> LightPreview:
+                       saved: dict[str, Any] | None = None, cancel: CancelToken | threading.Event | None = None,
+                       **options: Any) -> LightPreview:
     """Calibrate one light as :func:`preview_light` does and keep only what a before/after view shows.
 
     The full-size frames are let go as soon as their previews exist, and the masters once their
@@ -124,17 +127,22 @@ def light_before_after(session: SessionOverview, light: int | Any = 0, *, max_pi
         As :func:`preview_light`.
     max_pixels : int or None, default PREVIEW_PIXELS
         Pixels of each preview; ``None`` keeps full size.
+    cancel : CancelToken or threading.Event, optional
+        Looked at before and after the light is calibrated (one light is not cut short):
+        raises :class:`~astrocal_widgets.errors.CancelledError`.
 
     Returns
     -------
     LightPreview
     """
+    raise_if_cancelled(cancel, "light preview")
     own_cache = "masters_cache" not in options
     # With a cache, the raw dark and flat are dropped once their prepared terms and defect map exist.
     cache = options.pop("masters_cache", None) if not own_cache else {}
     calibrated = preview_light(session, light, saved=saved, masters_cache=cache, **options)
     if own_cache:
         cache.clear()  # the bias and the prepared terms
+    raise_if_cancelled(cancel, "light preview")
     # The raw light as the calibration read it (same size and orientation as the calibrated one).
     (before, factor), (after, _) = downsample(calibrated.raw, max_pixels), downsample(calibrated.data, max_pixels)
     return LightPreview(calibrated.source, before, after, factor, calibrated.bias, calibrated.dark, calibrated.flat,

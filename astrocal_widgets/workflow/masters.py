@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from astropy.io import fits
 from ..calibrate import MasterLibrary, build_master
 from ..calibrate.overscan import overscan_attrs
 from ..calibrate import FlatCalibration, calibrate_flats
+from ..cancel import CancelToken, raise_if_cancelled
 from ..errors import AstrocalError
 from ..frames import FrameGroup
 from ..integrate import write_master
@@ -201,7 +203,8 @@ PROFILE_PIXELS = 4_000_000
 
 def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.PathLike | None = None,
                      light_sigma: float | None = None, strict: bool = True, progress: Progress | None = None,
-                     night: Any = None, saved: dict[str, Any] | None = None, **options: Any) -> MasterResult:
+                     night: Any = None, saved: dict[str, Any] | None = None,
+                     cancel: CancelToken | threading.Event | None = None, **options: Any) -> MasterResult:
     """Integrate one calibration set into a master (in memory) with the figures to judge it.
 
     Bias, darks and dark flats are integrated as they are; flats are first calibrated by their master
@@ -223,6 +226,9 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
         For flats: the night's catalogue (and masters saved under other names), so that a flat set
         whose dark flats are in the night is never calibrated with the bias while their master is
         missing (:class:`~astrocal_widgets.errors.MissingMasterError`).
+    cancel : CancelToken or threading.Event, optional
+        Stop: looked at before each band of the integration and between the steps after it; raises
+        :class:`~astrocal_widgets.errors.CancelledError` and returns nothing half-made.
     **options
         Any option of :func:`~astrocal_widgets.integrate.integrate` (``combine``, ``rejection``, ``low``,
         ``high``, ``normalization``, ...); the rest are the standard options of
@@ -238,6 +244,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
                          f"of {', '.join(MASTER_KINDS)}")
     notes: list[str] = []
     flats = None
+    raise_if_cancelled(cancel, group.label)
     if kind == "flat":
         if library is None:
             raise AstrocalError(f"{group.label}: flats are calibrated by master dark flats or a master bias before "
@@ -250,7 +257,9 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
         cube = open_frames(group.paths, aliases=group.aliases, overscan="auto")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dataset = build_master(cube, kind, progress=_scaled(progress, 0.0, 0.8), **options).compute()
+        dataset = build_master(cube, kind, progress=_scaled(progress, 0.0, 0.8), cancel=cancel,
+                               **options).compute()
+    raise_if_cancelled(cancel, group.label)  # cancelled during the last band: the statistics are not started
     dataset.attrs.update(overscan_attrs(cube))
     notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     if progress is not None:
@@ -258,6 +267,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     # The per-frame histograms (65,536 bins a frame, and their bin centres) and grid levels are not shown.
     statistics = frame_statistics(group.open()).compute().drop_vars(["histogram", "grid", "bin_centre"],
                                                                      errors="ignore")
+    raise_if_cancelled(cancel, group.label)
     n = int(dataset.attrs.get("n_frames", len(group)))
     combine = "median" if dataset.attrs.get("combine") == "median" else "average"
     result = MasterResult(group, dataset, statistics, warnings=notes, recommended=RECOMMENDED_COUNTS.get(kind))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..calibrate.outputs import CALIBRATED_FOLDER, MASTERS_FOLDER
+from ..cancel import CancelToken, raise_if_cancelled
 from ..calibrate.prerequisites import (Prerequisites, flat_prerequisites, light_prerequisites, saved_master_path,
                                       short_label)
 from ..frames import FrameCatalog, FrameGroup, scan
@@ -212,7 +214,8 @@ def _cells_subsample(frame):
     return frame.isel(y=rows, x=cols)
 
 
-def check_sets(session: SessionOverview, *, progress: Progress | None = None) -> SessionChecks:
+def check_sets(session: SessionOverview, *, progress: Progress | None = None,
+               cancel: CancelToken | threading.Event | None = None) -> SessionChecks:
     """Check every set of the night and keep one frame per set for its histogram.
 
     Parameters
@@ -221,12 +224,15 @@ def check_sets(session: SessionOverview, *, progress: Progress | None = None) ->
         From :func:`open_session`.
     progress : callable, optional
         ``progress(fraction, message)`` as each set is checked.
+    cancel : CancelToken or threading.Event, optional
+        Stop between sets: raises :class:`~astrocal_widgets.errors.CancelledError`.
 
     Returns
     -------
     SessionChecks
     """
     def checking(fraction: float, message: str) -> None:
+        raise_if_cancelled(cancel, "checks")  # called before each set is checked
         if progress is not None:
             progress(0.9 * fraction, message)
 
@@ -234,6 +240,7 @@ def check_sets(session: SessionOverview, *, progress: Progress | None = None) ->
     out = SessionChecks(report)
     groups = session.groups()
     for k, group in enumerate(groups):
+        raise_if_cancelled(cancel, "checks")
         cube = group.open()
         middle = _cells_subsample(cube.isel(frame=len(group) // 2))
         adc = float(adc_max_of(cube))
