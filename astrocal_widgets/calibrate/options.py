@@ -12,16 +12,21 @@ and accept any of its fields as keywords too, which replace the options' values 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
+from .._version import __version__
 from ..integrate.registry import rejection_algorithm, rejection_names
+from ..io.write import atomic_path
 from .matching import DEFAULT_TEMPERATURE_TOLERANCE
 from .overscan import overscan_word
 
-__all__ = ["CalibrationOptions", "K_HOT", "K_COLD", "calibration_options"]
+__all__ = ["CalibrationOptions", "K_HOT", "K_COLD", "calibration_options", "OPTIONS_FILE", "OPTION_CHOICES",
+           "save_options", "load_options"]
 
 #: Default thresholds of the hot and cold pixel maps, in robust sigmas of the local noise.
 K_HOT = 5.0
@@ -146,3 +151,72 @@ def calibration_options(options: CalibrationOptions | None = None,
         raise TypeError(f"options must be a CalibrationOptions, got {type(options).__name__}")
     base = options if options is not None else CalibrationOptions()
     return base.replace(**changes) if changes else base
+
+
+#: The options of the last :func:`~astrocal_widgets.calibrate.calibrate_session` run, in its output folder.
+OPTIONS_FILE = "calibration_options.json"
+
+#: The values a text option can take (the menus of the dashboard and the CLI's choices).
+OPTION_CHOICES: dict[str, tuple[str, ...]] = {
+    "rejection": ("auto", *rejection_names()),
+    "overscan": ("auto", "off", "median", "mean", "median-poly3", "mean-poly3"),
+}
+
+
+def _jsonable(options: CalibrationOptions) -> dict[str, Any]:
+    values = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+    values["overscan"] = overscan_word(options.overscan)  # one word that reads back the same options
+    values["library"] = list(options.library)
+    if options.rejection_thresholds is not None:
+        values["rejection_thresholds"] = list(options.rejection_thresholds)
+    return values
+
+
+def save_options(options: CalibrationOptions, folder: str | os.PathLike) -> Path:
+    """Record the options a session was calibrated with: ``folder/calibration_options.json`` (atomic).
+
+    Parameters
+    ----------
+    options : CalibrationOptions
+    folder : path-like
+        The session's output folder (the one holding ``masters/`` and ``calibrated/``).
+
+    Returns
+    -------
+    pathlib.Path
+        The file (left as it is when it already holds these options).
+    """
+    path = Path(folder) / OPTIONS_FILE
+    text = json.dumps({"software": f"astrocal-widgets {__version__}", "options": _jsonable(options)}, indent=2)
+    text += "\n"
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return path  # a rerun with the same options writes nothing
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_options(folder: str | os.PathLike) -> CalibrationOptions | None:
+    """The options recorded by :func:`save_options` in ``folder``, or None when there are none.
+
+    Options this version does not know are left out (a file from a newer version still reads).
+
+    Raises
+    ------
+    AstrocalError
+        Naming the file, when it cannot be read or holds an invalid value.
+    """
+    from ..errors import AstrocalError
+
+    path = Path(folder) / OPTIONS_FILE
+    if not path.is_file():
+        return None
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))["options"]
+        known = {f.name for f in dataclasses.fields(CalibrationOptions)}
+        values = {k: v for k, v in values.items() if k in known}
+        if values.get("rejection_thresholds") is not None:
+            values["rejection_thresholds"] = tuple(values["rejection_thresholds"])
+        return CalibrationOptions(**values)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AstrocalError(f"{path}: not a calibration options file ({exc})") from None

@@ -40,7 +40,7 @@ from .flats import calibrate_flats
 from .library import MasterLibrary
 from .lights import (LIGHT_THREADS, LightRecord, _dark_part_key, _dark_part_task, _defect_map_task, _light_masters,
                      _light_task)
-from .options import CalibrationOptions, calibration_options
+from .options import CalibrationOptions, calibration_options, save_options
 from .outputs import (CALIBRATED_FOLDER, MASTERS_FOLDER, LightProvenance, calibrated_light_path, check_one_to_one,
                       defect_map_mismatch, defect_map_record)
 from .overscan import calibrated_row, frame_plan, overscan_attrs, overscan_mismatch
@@ -303,6 +303,8 @@ def calibrate_session(
     for group in lights:
         _calibrate_lights(group, lib, external, plan, result, report, overwrite=overwrite, defects=defects,
                           client=client, dark_parts=dark_parts, cancel=token)
+    # Part of the session's provenance: what the next run (or Rebuild stale) starts from.
+    save_options(opts, out_root)
     report(1.0, "done")
     return result
 

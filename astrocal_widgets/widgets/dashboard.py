@@ -116,6 +116,8 @@ class CalibrationDashboard:
             self.back_button.disabled = self.next_button.disabled = True
             return
         self.state = DashboardState(session)
+        # From the products' provenance: what a change made stale is known after a restart too.
+        run_action(self.state.find_stale, self.feedback)
         self.steps = TitledSteps(spec.build(self.state) for spec in STEPS)
         for step in self.steps:
             step.on_change = self.refresh

@@ -246,11 +246,14 @@ class MasterPanel:
             self.state.forget_replaced(result, path)
             self.state.saved[self.selected.label] = Path(path)
             self.state.forget_calibration()
+            run_action(self.state.find_stale, self.feedback)  # what the replaced master made stale
             self.overwrite.value = False
             text = f"Saved {path}"
             if replaced:
-                text += (" (replaced the earlier master: masters and calibrated lights made with it are not "
-                         "rebuilt automatically; replace them too)")
+                built_on = [x for x in self.state.stale if x.kind != self.kind]
+                text += (f" (replaced the earlier master: {len(built_on)} products built on it are stale; "
+                         "Rebuild stale on the Lights step makes them again)" if built_on else
+                         " (replaced the earlier master)")
             self.feedback.children = (message(text, "info"),)
             self.on_change()
 
@@ -263,6 +266,9 @@ class MasterPanel:
             if len(self.groups) == 1:
                 return "todo", "master not saved yet"
             return "todo", self.state.session.set_progress(self.kind, self.state.saved)
+        stale = self.state.stale_of(self.kind)
+        if stale:
+            return "warning", f"stale: {stale[0]}" + (f" (and {len(stale) - 1} more)" if len(stale) > 1 else "")
         low = RECOMMENDED_COUNTS[self.kind][0]
         few = [g for g in self.groups if len(g) < low]
         warned = [w for g in self.groups if (w := self.state.warnings.get(g.label))]

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..calibrate import StaleProduct, stale_products
 from ..frames import FrameGroup
 from ..workflow import MasterResult, SessionChecks, SessionOverview
 
@@ -31,6 +32,10 @@ class DashboardState:
         Flat and light before/after previews by key.
     calibration : CalibrationResult or None
         The whole night, once calibrated.
+    calibration_options : CalibrationOptions or None
+        The options :attr:`calibration` was made with.
+    stale : list of StaleProduct
+        The products of the output folder made stale by a change to their inputs (:meth:`find_stale`).
     """
 
     session: SessionOverview
@@ -40,6 +45,8 @@ class DashboardState:
     saved: dict[str, Path] = field(default_factory=dict)
     previews: dict[tuple, Any] = field(default_factory=dict)
     calibration: Any = None
+    calibration_options: Any = None
+    stale: list[StaleProduct] = field(default_factory=list)
 
     #: Results not saved yet that are kept (each holds a master and its rejection maps in memory:
     #: about 230 MB at 24 megapixels).
@@ -78,6 +85,20 @@ class DashboardState:
     def forget_calibration(self) -> None:
         """A master was saved or replaced: the whole-night calibration shown is out of date."""
         self.calibration = None
+
+    def find_stale(self) -> list[StaleProduct]:
+        """Read the output folder's provenance for stale products (:func:`~astrocal_widgets.calibrate.stale_products`).
+
+        Raw frames are compared by name here (quick at every save); Rebuild stale compares them by content.
+        """
+        session = self.session
+        self.stale = stale_products(session.directory, output=session.output, catalog=session.catalog,
+                                    check_frames=False)
+        return self.stale
+
+    def stale_of(self, *kinds: str) -> list[StaleProduct]:
+        """The stale products of these kinds (``"bias"``, ``"flat"``, ``"light"``, ``"defect map"``, ...)."""
+        return [s for s in self.stale if s.kind in kinds]
 
     def saved_kinds(self, *kinds: str) -> list[Path]:
         """Saved masters of the given kinds."""

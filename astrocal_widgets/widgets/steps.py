@@ -8,11 +8,12 @@ import ipywidgets as w
 import pandas as pd
 
 from .. import plots
-from ..calibrate import calibrate_session
+from ..calibrate import calibrate_session, load_options, rebuild_stale
 from ..workflow import check_sets, light_before_after
 from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, LongAction, ProgressView, figure_image, message, plot_grid,
                        run_action, table_html, text_block)
 from .base import Step, StepSpec
+from .options_form import OptionsForm
 from .state import DashboardState
 
 
@@ -148,22 +149,36 @@ class LightsStep(Step):
         self.all_button = w.Button(description="Calibrate all",
                                    tooltip="calibrate every light into the output folder (missing masters are built)")
         self.progress = ProgressView()
-        self.action = LongAction(self.calibrate_button, self.all_button)  # one Cancel for both
         self.feedback = w.VBox()
         self.uses = w.HTML()
         self.view = w.VBox()
         self.result = w.VBox()
+        # Calibrate all's options: those the night was last calibrated with (its calibration_options.json).
+        ok, recorded = run_action(lambda: load_options(state.session.output), self.feedback)
+        self.options_form = OptionsForm(recorded if ok else None)
+        self.overwrite = w.Checkbox(value=False, indent=False,
+                                    description="replace outputs made with other options")
+        self.options_box = w.Accordion(children=[w.VBox([self.options_form.widget, self.overwrite])],
+                                       selected_index=None)
+        self.options_box.set_title(0, "Options for Calibrate all")
+        self.rebuild_button = w.Button(description="Rebuild stale", button_style="warning",
+                                       tooltip="make again every product whose inputs changed, in dependency order")
+        self.action = LongAction(self.calibrate_button, self.all_button, self.rebuild_button)  # one Cancel for all
+        self.stale_view = w.VBox()
         self.light.observe(lambda _: self._show_uses(), "value")
         self.calibrate_button.on_click(lambda _: self.calibrate_one())
         self.all_button.on_click(lambda _: self.calibrate_all())
+        self.rebuild_button.on_click(lambda _: self.rebuild())
         self.widget = w.VBox([
             *self.intro(),
             w.HTML(f"<p>Output folder: <code>{state.session.calibrated_dir}</code>. Masters saved in the earlier "
-                   "steps are used; <b>Calibrate all</b> builds any that are missing with the standard options, "
-                   "and never replaces an existing file.</p>"),
-            self.light, self.uses, w.HBox([self.calibrate_button, self.all_button, self.action.cancel_button]),
+                   "steps are used; <b>Calibrate all</b> builds any that are missing, with the options below (saved in "
+                   "<code>calibration_options.json</code> beside the outputs), and replaces an existing file only "
+                   "when told to. <b>Rebuild stale</b> makes again what a replaced master made stale.</p>"),
+            self.light, self.uses, self.options_box,
+            w.HBox([self.calibrate_button, self.all_button, self.rebuild_button, self.action.cancel_button]),
             self.progress.widget,
-            self.feedback,
+            self.feedback, self.stale_view,
             self.view, self.result]) if len(self.lights) else w.VBox([*self.intro(),
                                                                       message("This night has no lights.", "warning")])
 
@@ -187,6 +202,21 @@ class LightsStep(Step):
 
     def enter(self) -> None:
         self._show_uses()
+        self._show_stale()
+
+    def _show_stale(self) -> None:
+        """The stale products, each with its reason; Rebuild stale is enabled when there are some."""
+        stale = self.state.stale
+        self.rebuild_button.disabled = not stale
+        if not stale:
+            self.stale_view.children = ()
+            return
+        rows = pd.DataFrame([{"product": s.name, "kind": s.kind, "why it is stale": s.reason} for s in stale])
+        text = (f"{len(stale)} products are stale: their inputs changed since they were made. "
+                "Rebuild stale makes exactly these again (masters, then the flats built on them, then the lights).")
+        box = w.VBox([message(text, "warning"), table_html(rows)])
+        box.add_class("astrocal-stale")
+        self.stale_view.children = (box,)
 
     def calibrate_one(self) -> None:
         index = int(self.light.value)
@@ -228,17 +258,47 @@ class LightsStep(Step):
     def calibrate_all(self) -> None:
         """Calibrate the whole night into the output folder (a long action: Cancel stops it)."""
         session = self.state.session
-        if self.state.calibration is not None:
+        ok, options = run_action(self.options_form.options, self.feedback)
+        if not ok:
+            return
+        if self.state.calibration is not None and self.state.calibration_options == options \
+                and not self.overwrite.value:
             self._show_calibration()
             return
+        overwrite = self.overwrite.value
 
         def done(result) -> None:
-            self.state.calibration = result
+            self.state.calibration, self.state.calibration_options = result, options
+            self.overwrite.value = False
+            run_action(self.state.find_stale, self.feedback)
             self._show_calibration()
 
-        self.action.start(lambda cancel: calibrate_session(session.directory, output=session.output,
-                                                           progress=self.progress, cancel=cancel),
+        self.action.start(lambda cancel: calibrate_session(session.directory, options, output=session.output,
+                                                           overwrite=overwrite, progress=self.progress,
+                                                           cancel=cancel),
                           done, self.feedback, self.progress, "calibrating the night")
+
+    def rebuild(self) -> None:
+        """Make every stale product again (:func:`~astrocal_widgets.calibrate.rebuild_stale`), with the
+        options the night was calibrated with (a long action: Cancel stops it)."""
+        session = self.state.session
+
+        def done(rebuilt) -> None:
+            run_action(self.state.find_stale, self.feedback)
+            # Results and previews made with the replaced files are out of date.
+            self.state.previews.clear()
+            if rebuilt.calibration is not None:
+                self.state.calibration = rebuilt.calibration
+                self.state.calibration_options = None
+                self._show_calibration()
+            level = "warning" if rebuilt.not_rebuilt else "info"
+            self.feedback.children = (message(rebuilt.summary().splitlines()[0], level),)
+            self._show_stale()
+            self.changed()
+
+        self.action.start(lambda cancel: rebuild_stale(session.directory, output=session.output,
+                                                       progress=self.progress, cancel=cancel),
+                          done, self.feedback, self.progress, "rebuilding the stale products")
 
     def _show_calibration(self) -> None:
         session = self.state.session
@@ -252,11 +312,15 @@ class LightsStep(Step):
         report.set_title(0, f"Full report: {len(result.decisions)} decisions, {len(result.warnings)} warnings")
         self.result.children = (message(f"{len(result.lights)} calibrated lights in {session.calibrated_dir}", "info"),
                                 table_html(rows), report)
+        self._show_stale()
         self.changed()
 
     def status(self) -> tuple[str, str]:
         if not len(self.lights):
             return "blocked", "no lights in this night"
+        stale = self.state.stale_of("light")
+        if stale:
+            return "warning", f"{len(stale)} calibrated lights stale: {stale[0].reason}"
         if self.state.calibration is not None:
             if self.state.calibration.warnings:
                 return "warning", f"{len(self.state.calibration.warnings)} warnings"
