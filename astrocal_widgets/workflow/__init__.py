@@ -11,6 +11,8 @@ night is :func:`~astrocal_widgets.calibrate.calibrate_session`. What the dashboa
 Computation only: nothing here imports plotting or widgets.
 """
 from .choices import MASTER_OPTIONS, OUTPUT_NORMALIZATIONS, RECOMMENDED_COUNTS
+from .frames import (FramePreview, FrameReview, exclude_frames, frame_preview, include_frames, review_frames,
+                     session_exclusions)
 from .lights import LightPreview, light_before_after, preview_light
 from .masters import MASTER_KINDS, FlatPreview, MasterResult, integrate_master, preview_flat_calibration, save_master
 from .session import SessionChecks, SessionOverview, check_sets, open_session
@@ -19,4 +21,6 @@ __all__ = [
     "open_session", "SessionOverview", "check_sets", "SessionChecks", "integrate_master", "save_master",
     "MasterResult", "MASTER_KINDS", "preview_flat_calibration", "FlatPreview", "preview_light",
     "light_before_after", "LightPreview", "MASTER_OPTIONS", "OUTPUT_NORMALIZATIONS", "RECOMMENDED_COUNTS",
+    "review_frames", "FrameReview", "frame_preview", "FramePreview", "session_exclusions", "exclude_frames",
+    "include_frames",
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import dask
 import dask.array as da
@@ -70,6 +70,9 @@ class MasterResult:
         Median level of the master per colour channel (``{'all': ...}`` for mono).
     warnings : list of str
         Fallbacks and problems, in words.
+    excluded : dict
+        Frames of the set left out (``{path: reason}``); ``group`` holds the others. Recorded in the
+        saved master's header (``EXCLn``/``EXCRn``).
     saved_path : pathlib.Path or None
         The file :func:`save_master` wrote. From then on ``dataset`` reads its arrays from that file
         when they are used, instead of holding them in memory (:meth:`use_saved`).
@@ -88,6 +91,7 @@ class MasterResult:
     levels: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     saved_path: Path | None = None
+    excluded: dict[str, str] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -201,7 +205,8 @@ PROFILE_PIXELS = 4_000_000
 
 def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.PathLike | None = None,
                      light_sigma: float | None = None, strict: bool = True, progress: Progress | None = None,
-                     night: Any = None, saved: dict[str, Any] | None = None, **options: Any) -> MasterResult:
+                     night: Any = None, saved: dict[str, Any] | None = None,
+                     excluded: Mapping[str, str] | None = None, **options: Any) -> MasterResult:
     """Integrate one calibration set into a master (in memory) with the figures to judge it.
 
     Bias, darks and dark flats are integrated as they are; flats are first calibrated by their master
@@ -223,6 +228,9 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
         For flats: the night's catalogue (and masters saved under other names), so that a flat set
         whose dark flats are in the night is never calibrated with the bias while their master is
         missing (:class:`~astrocal_widgets.errors.MissingMasterError`).
+    excluded : mapping, optional
+        Frames of the set to leave out, ``{path: reason}`` (as :func:`~.session_exclusions` gives the
+        night's exclusion list); the master's provenance names them. Paths not in the set are ignored.
     **options
         Any option of :func:`~astrocal_widgets.integrate.integrate` (``combine``, ``rejection``, ``low``,
         ``high``, ``normalization``, ...); the rest are the standard options of
@@ -238,6 +246,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
                          f"of {', '.join(MASTER_KINDS)}")
     notes: list[str] = []
     flats = None
+    group, left_out = _leave_out(group, excluded or {})
     if kind == "flat":
         if library is None:
             raise AstrocalError(f"{group.label}: flats are calibrated by master dark flats or a master bias before "
@@ -252,6 +261,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
         warnings.simplefilter("always")
         dataset = build_master(cube, kind, progress=_scaled(progress, 0.0, 0.8), **options).compute()
     dataset.attrs.update(overscan_attrs(cube))
+    dataset.attrs["excluded_frames"] = list(left_out.items())  # written as EXCLn/EXCRn
     notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     if progress is not None:
         progress(0.8, "per-frame statistics")
@@ -260,7 +270,8 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
                                                                      errors="ignore")
     n = int(dataset.attrs.get("n_frames", len(group)))
     combine = "median" if dataset.attrs.get("combine") == "median" else "average"
-    result = MasterResult(group, dataset, statistics, warnings=notes, recommended=RECOMMENDED_COUNTS.get(kind))
+    result = MasterResult(group, dataset, statistics, warnings=notes, recommended=RECOMMENDED_COUNTS.get(kind),
+                          excluded=left_out)
     if n >= 2:
         first_two = np.asarray(central_crop(cube.isel(frame=[0, 1]), NOISE_CROP))
         result.frame_sigma = temporal_noise(first_two[0], first_two[1], match_levels=kind == "flat")
@@ -277,6 +288,20 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     if progress is not None:
         progress(1.0, f"master {kind} ready")
     return result
+
+
+def _leave_out(group: FrameGroup, excluded: Mapping[str, str]) -> tuple[FrameGroup, dict[str, str]]:
+    """The set without the frames of ``excluded`` (by full path), and those frames with their reasons."""
+    if not excluded:
+        return group, {}
+    wanted = {os.path.abspath(p): str(reason or "") for p, reason in excluded.items()}
+    keep = [os.path.abspath(p) not in wanted for p in group.paths]
+    left_out = {str(p): wanted[os.path.abspath(p)] for p, k in zip(group.paths, keep) if not k}
+    if not left_out:
+        return group, {}
+    if not any(keep):
+        raise AstrocalError(f"{group.label}: every frame is excluded; include some to make a master")
+    return replace(group, table=group.table[keep]), left_out
 
 
 def save_master(result: MasterResult, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
