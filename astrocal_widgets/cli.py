@@ -144,8 +144,30 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     options = CalibrationOptions(strict=not args.lenient, dark_optimization=args.dark_optimization,
                                  cosmetic=not args.no_cosmetic, rejection=args.rejection,
                                  rejection_thresholds=thresholds, overscan=args.overscan, library=args.library or ())
+    if args.exclude:
+        _add_exclusions(Path(args.directory), args.output, args.exclude)
     return _run_calibration(Path(args.directory), options, output=args.output, overwrite=args.overwrite,
                             log=args.warning_log)
+
+
+def _add_exclusions(directory: Path, output: str | None, entries: list[list[str]]) -> None:
+    """--exclude FILE [REASON]: onto the exclusion list of the output folder, before the run reads it.
+
+    FILE is a path as typed (from the current folder) or relative to the night's folder.
+    """
+    from .frames import add_exclusions, exclusion_list_path
+
+    frames: dict[str, str] = {}
+    for entry in entries:
+        if len(entry) > 2:
+            raise ValueError(f"--exclude takes a file and at most one reason (quote a reason of several words), "
+                             f"not {' '.join(entry)!r}")
+        frame, reason = entry[0], entry[1] if len(entry) == 2 else ""
+        typed = Path(frame)
+        frames[str(typed.resolve() if typed.exists() else directory.resolve() / typed)] = reason
+    folder = Path(output) if output is not None else directory
+    listed = add_exclusions(folder, frames, directory.resolve())
+    print(f"exclusion list {exclusion_list_path(folder)}: {len(listed)} frame(s) left out")
 
 
 def _thresholds(rejection: str, low: float | None, high: float | None) -> tuple[float, float]:
@@ -271,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pixel rejection of every master (auto: chosen from each set's frame count)")
     p.add_argument("--low", type=float, default=None, help="low rejection threshold (with --rejection)")
     p.add_argument("--high", type=float, default=None, help="high rejection threshold (with --rejection)")
+    p.add_argument("--exclude", action="append", nargs="+", default=None, metavar=("FILE", "REASON"),
+                   help="leave FILE out of its set, for REASON (optional): added to the exclusion list "
+                        "excluded.txt of the output folder, which every run reads; repeatable; the file is never "
+                        "moved or deleted")
     _overscan_argument(p)
     p.set_defaults(func=_cmd_calibrate)
 

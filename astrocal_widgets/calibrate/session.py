@@ -24,7 +24,7 @@ from astropy.io import fits
 
 from ..cancel import CancelToken
 from ..errors import AstrocalError, StaleOutputError
-from ..frames import FrameCatalog, FrameGroup, scan
+from ..frames import ExcludedFrame, FrameCatalog, FrameGroup, exclusion_list_path, read_exclusions, scan, split_excluded
 from ..heap import trim_heap
 from ..integrate import write_master
 from ..integrate.master_file import master_mismatch
@@ -79,6 +79,8 @@ class CalibrationResult:
     written: list[str] = field(default_factory=list)
     #: The decisions by calibration set (label), in order, without repeats.
     decisions_by_set: dict[str, list[str]] = field(default_factory=dict)
+    #: Frames left out of their sets by the exclusion list (``output/excluded.txt``): set label -> frames.
+    excluded: dict[str, list[ExcludedFrame]] = field(default_factory=dict)
 
     @property
     def masters_dir(self) -> Path:
@@ -112,6 +114,12 @@ class CalibrationResult:
             state = "reused" if l.reused else "calibrated"
             lines.append(f"  {state} {_shown(l.source, self.directory)} -> {_shown(l.output, self.lights_dir)} "
                          f"({_light_words(l)})")
+        if self.excluded:
+            n_excluded = sum(len(frames) for frames in self.excluded.values())
+            lines.append(f"excluded ({n_excluded}) by {exclusion_list_path(self.output)}, never moved or deleted:")
+            for label, frames in self.excluded.items():
+                lines += [f"  {label}: {_shown(f.path, self.directory)}: {f.reason or 'no reason given'}"
+                          for f in frames]
         if self.decisions_by_set:
             lines.append("decisions, by set:")
             for label, texts in self.decisions_by_set.items():
@@ -232,8 +240,19 @@ def calibrate_session(
     -------
     CalibrationResult
 
+    Notes
+    -----
+    Frames named in the output folder's exclusion list (``excluded.txt``, see
+    :mod:`astrocal_widgets.frames.exclusions`) are left out of their sets before anything is built:
+    the result's :attr:`~CalibrationResult.excluded` and its summary list each one and why, and each
+    master's provenance names those of its set (``EXCLn``/``EXCRn``). A master saved before a frame was
+    excluded no longer matches its set: it is reported as stale (:class:`StaleOutputError`, naming the
+    excluded frames) and rebuilt only with ``overwrite=True``.
+
     Raises
     ------
+    StaleOutputError
+        Outputs made from other inputs or options, among them masters made before an exclusion.
     CalibrationMismatchError
         With ``strict=True``, when a light has no compatible master of a kind the session provides.
     CancelledError
@@ -252,10 +271,10 @@ def calibrate_session(
     # Skipped, unclassified, duplicate and stray files (left out of every set), and sets of one frame.
     result.warnings += catalog.warnings
 
-    groups = catalog.groups()
+    groups = _without_excluded(catalog.groups(), read_exclusions(out_root), root, result)
     lights = [g for g in groups if g.frame_type == "light"]
     steps = [g for g in groups if g.frame_type in CALIBRATION_TYPES]
-    plan = _Plan(root, masters_dir, lights_dir, steps, lights, opts)
+    plan = _Plan(root, masters_dir, lights_dir, steps, lights, opts, result.excluded)
     plan.check(overwrite)  # before anything is written: one output per input, nothing stale
 
     masters_dir.mkdir(parents=True, exist_ok=True)
@@ -280,7 +299,8 @@ def calibrate_session(
             ThreadPoolExecutor(MASTER_THREADS, thread_name_prefix="astrocal-master") as pool:
         # 1. Bias, darks, dark flats: plain masters.
         jobs = [(log := _TaskLog(), pool.submit(_master, group, plan.masters[group.slug], overwrite,
-                                                report.step(f"master {group.frame_type}"), log, opts, token))
+                                                report.step(f"master {group.frame_type}"), log, opts,
+                                                result.excluded.get(group.label, []), token))
                 for group in steps if group.frame_type in ("bias", "dark", "darkflat")]
         for log, job in jobs:
             lib.add(job.result().path)
@@ -289,7 +309,8 @@ def calibrate_session(
 
         # 2. Flats: calibrate each by its dark flat (else bias), then integrate.
         jobs = [(log := _TaskLog(), pool.submit(_master_flat, group, plan.masters[group.slug], lib, overwrite,
-                                                report.step("master flat"), log, opts, token))
+                                                report.step("master flat"), log, opts,
+                                                result.excluded.get(group.label, []), token))
                 for group in steps if group.frame_type == "flat"]
         # Meanwhile the darks' share of the lights' defect maps, in the thread the flats leave free.
         dark_parts = _dark_parts_ahead(pool, lights, lib, external, plan, overwrite) if client is None else {}
@@ -313,8 +334,10 @@ class _Plan:
     """Every output of a run, derived from its input before anything is written."""
 
     def __init__(self, root: Path, masters_dir: Path, lights_dir: Path, steps: list[FrameGroup],
-                 lights: list[FrameGroup], options: CalibrationOptions):
+                 lights: list[FrameGroup], options: CalibrationOptions,
+                 excluded: dict[str, list[ExcludedFrame]] | None = None):
         self.root, self.masters_dir, self.lights_dir = root, masters_dir, lights_dir
+        self.excluded = excluded or {}
         self.options = options
         self.integration = options.integration()  # the masters' integration options beyond the standard ones
         self.steps = steps
@@ -335,7 +358,7 @@ class _Plan:
                     overscan_mismatch(read_header(target),
                                       frame_plan(str(group.paths[0]), self.options.overscan, group.aliases))
                 if why:
-                    stale.append(f"{target}: {why}")
+                    stale.append(f"{target}: {why}{_exclusion_note(self.excluded.get(group.label))}")
         for source, target in self.lights.items():
             if target.exists():
                 why = self.provenance(source).mismatch(target, check_masters=False)
@@ -387,6 +410,44 @@ def _stop_if_cancelled(token: CancelToken | None, what: str) -> None:
         token.raise_if_cancelled(what)
 
 
+def _without_excluded(groups: list[FrameGroup], exclusions: dict[str, str], root: Path,
+                      result: CalibrationResult) -> list[FrameGroup]:
+    """The sets without the frames of the exclusion list; what was left out goes into the result.
+
+    A set whose frames are all excluded is dropped (and said so); a listed frame that is in no set
+    is a warning (a typing error in the list would otherwise go unnoticed).
+    """
+    if not exclusions:
+        return groups
+    kept, matched = [], set()
+    for group in groups:
+        smaller, left_out = split_excluded(group, exclusions, root)
+        if left_out:
+            result.excluded[group.label] = left_out
+            matched.update(Path(f.path).resolve() for f in left_out)
+            for frame in left_out:
+                why = frame.reason or "no reason given"
+                result.decide(group.label, f"left out {frame.name} (exclusion list: {why})")
+        if len(smaller):
+            kept.append(smaller)
+        else:
+            result.decide(group.label, f"every frame is on the exclusion list: no {group.frame_type} master or output")
+    listed = exclusion_list_path(result.output)
+    for name in exclusions:
+        if (root / name).resolve() not in matched:
+            result.warnings.append(f"{listed}: {name} is in no set of {root} (not a frame of this night, or "
+                                   "misspelt); nothing was left out for it")
+    return kept
+
+
+def _exclusion_note(excluded: list[ExcludedFrame] | None) -> str:
+    """Why a master's frame set changed, when the exclusion list is the cause."""
+    if not excluded:
+        return ""
+    names = ", ".join(f.name for f in excluded[:3]) + (", ..." if len(excluded) > 3 else "")
+    return f" (the exclusion list leaves out {names}; rebuild the master without them to use it)"
+
+
 def _existing_master(path: Path, group: FrameGroup) -> MasterRecord:
     header = read_header(path)
     return MasterRecord(group.frame_type, str(path), group.label, int(header.get("NCOMBINE", 0)),
@@ -427,7 +488,7 @@ def _record_overscan(ds: Any, cube: Any, group: FrameGroup, result: CalibrationR
 
 def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float, str], None] | None,
             result: CalibrationResult | _TaskLog, options: CalibrationOptions,
-            cancel: CancelToken | None = None) -> MasterRecord:
+            excluded: list[ExcludedFrame] = (), cancel: CancelToken | None = None) -> MasterRecord:
     if path.exists() and not overwrite:
         record = _existing_master(path, group)  # the plan checked it is up to date
     else:
@@ -437,6 +498,7 @@ def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float
         # first would hold every band and then their concatenation, twice the master and its maps).
         ds = build_master(cube, group.frame_type, progress=sub, cancel=cancel, **options.integration())
         _record_overscan(ds, cube, group, result)
+        ds.attrs["excluded_frames"] = [(f.path, f.reason) for f in excluded]
         write_master(ds, path, overwrite=overwrite, cancel=cancel)
         result.written.append(str(path))
         record = MasterRecord(group.frame_type, str(path), group.label, ds.attrs["n_frames"],
@@ -448,7 +510,8 @@ def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float
 
 def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: bool,
                  sub: Callable[[float, str], None] | None, result: CalibrationResult | _TaskLog,
-                 options: CalibrationOptions, cancel: CancelToken | None = None) -> MasterRecord:
+                 options: CalibrationOptions, excluded: list[ExcludedFrame] = (),
+                 cancel: CancelToken | None = None) -> MasterRecord:
     _stop_if_cancelled(cancel, group.label)
     flats = calibrate_flats(group, lib, options)
     integration = options.integration()
@@ -459,7 +522,7 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
         why = master_mismatch(path, [str(p) for p in flats.cube["path"].values], names,
                               settings=integration or None)  # "auto" accepts any rejection
         if why:
-            raise StaleOutputError([f"{path}: {why}"])
+            raise StaleOutputError([f"{path}: {why}{_exclusion_note(list(excluded))}"])
         record = _existing_master(path, group)
         record.calibrated_with = names
         result.masters.append(record)
@@ -467,6 +530,7 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
     ds = build_master(flats.cube, "flat", progress=sub, cancel=cancel, **integration)  # computed by write_master
     _record_overscan(ds, flats.cube, group, result)
     ds.attrs["calibrated_with_paths"] = list(names)  # written as CALMASn/CALSHAn
+    ds.attrs["excluded_frames"] = [(f.path, f.reason) for f in excluded]  # written as EXCLn/EXCRn
     write_master(ds, path, overwrite=overwrite, cancel=cancel)
     result.written.append(str(path))
     record = MasterRecord("flat", str(path), group.label, ds.attrs["n_frames"], ds.attrs["rejection"],

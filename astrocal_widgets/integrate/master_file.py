@@ -117,7 +117,8 @@ def master_header(attrs: dict[str, Any]) -> fits.Header:
 
 def master_record(attrs: dict[str, Any]) -> ProductRecord:
     """A master's provenance from its integration attrs: the settings, its frames, the masters they were
-    calibrated with (``attrs["calibrated_with_paths"]``: a flat's dark flats or bias), the software.
+    calibrated with (``attrs["calibrated_with_paths"]``: a flat's dark flats or bias), the frames of the set
+    left out on purpose (``attrs["excluded_frames"]``: ``(path, reason)`` pairs), the software.
 
     Parameters
     ----------
@@ -154,7 +155,10 @@ def master_record(attrs: dict[str, Any]) -> ProductRecord:
     # Which master calibrated the frames (a flat's dark flat or bias), by name and content.
     calibration = [InputFile("calibration", os.path.basename(path), content_hash(path))
                    for path in attrs.get("calibrated_with_paths") or []]
-    return ProductRecord("master", decisions, tuple(frames + calibration), tuple(history))
+    # Frames of the set left out on purpose (the exclusion list): named with the reason, never inputs.
+    excluded = [InputFile("excluded", str(path), reason=str(reason or ""))
+                for path, reason in attrs.get("excluded_frames") or []]
+    return ProductRecord("master", decisions, tuple(frames + calibration + excluded), tuple(history))
 
 
 def _number(value: float) -> float | None:

@@ -141,6 +141,9 @@ FILE_KEYWORDS: dict[str, tuple[str, str]] = {
     "flat": ("FLATFILE", "FLATSHA"),
 }
 CALIBRATION_KEYWORDS = ("CALMAS", "CALSHA")
+#: The frames a master's set had but that were left out on purpose (the exclusion list): the numbered
+#: ``EXCLn`` (the frame's full path) and ``EXCRn`` (why).
+EXCLUSION_KEYWORDS = ("EXCL", "EXCR")
 
 #: The products and the FITS ``IMAGETYP`` that tells them apart when read.
 PRODUCTS = ("master", "calibrated light", "defect map")
@@ -155,7 +158,8 @@ class InputFile:
     role : str
         ``"frame"`` (a master's frames), ``"calibration"`` (a master the frames were calibrated with:
         a flat's dark flat or bias), ``"light"`` (the raw light of a calibrated light), ``"bias"``,
-        ``"dark"`` or ``"flat"`` (the masters a light or defect map used).
+        ``"dark"`` or ``"flat"`` (the masters a light or defect map used), ``"excluded"`` (a frame of a
+        master's set left out on purpose: not an input, recorded with its ``reason``).
     name : str or None
         As the product records it: a frame's full path, the raw light relative to the session folder,
         a master's file name.
@@ -169,6 +173,8 @@ class InputFile:
         Read back with ``verify``: the file's content still has ``sha256``.
     record : ProductRecord or None
         From :func:`trace_provenance`: the master's own provenance.
+    reason : str or None
+        An excluded frame: why it was left out.
     """
 
     role: str
@@ -180,6 +186,7 @@ class InputFile:
     path: str | None = None
     intact: bool | None = None
     record: "ProductRecord | None" = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -239,13 +246,14 @@ class ProductRecord:
 
 # What each product writes, in order: ("field", name[, comment]) a decision; ("name"/"hash", role, always)
 # a file's name or hash ("" when the role is absent and `always`); "calibration" the numbered CALMAS/CALSHA;
-# "inputs hash" INPHASH; "history" the HISTORY lines; "source history" one HISTORY line per frame.
+# "inputs hash" INPHASH; "history" the HISTORY lines; "source history" one HISTORY line per frame;
+# "excluded" the numbered EXCL/EXCR of the frames left out of the set and a HISTORY line each.
 _SCHEMAS: dict[str, tuple[tuple, ...]] = {
     "master": (
         *(("field", n) for n in ("combine", "rejection", "rejection_code", "low", "high", "normalization",
                                  "rejection_normalization", "weights", "estimator", "software", "overscan", "trim",
                                  "rejected_fraction_low", "rejected_fraction_high")),
-        ("inputs hash",), ("calibration",), ("history",), ("source history",),
+        ("inputs hash",), ("calibration",), ("history",), ("source history",), ("excluded",),
     ),
     "calibrated light": (
         ("field", "overscan"), ("field", "trim"), ("field", "calibration_status"),
@@ -262,7 +270,7 @@ _SCHEMAS: dict[str, tuple[tuple, ...]] = {
 }
 
 # Names a header holds percent-encoded (header_path); the masters' file names are written as they are.
-_ENCODED_ROLES = {"light", "calibration"}
+_ENCODED_ROLES = {"light", "calibration", "excluded"}
 
 
 def _ascii(text: Any) -> str:
@@ -311,6 +319,12 @@ def provenance_cards(record: ProductRecord) -> list[tuple[str, Any, str]]:
                 cards.append(("INPHASH", inputs_hash(f.sha256 for f in frames), ""))
         elif kind == "history":
             cards += [("HISTORY", _ascii(line), "") for line in record.history]
+        elif kind == "excluded":
+            for i, left in enumerate(record.files("excluded")):
+                cards.append((f"{EXCLUSION_KEYWORDS[0]}{i + 1}", header_path(left.name or ""), "excluded frame"))
+                cards.append((f"{EXCLUSION_KEYWORDS[1]}{i + 1}", _ascii(left.reason or ""), "why excluded"))
+                cards.append(("HISTORY", _ascii(f"excluded {os.path.basename(left.name or '')}: "
+                                                f"{left.reason or 'no reason given'}"), ""))
         elif kind == "source history":
             cards += [("HISTORY", _ascii(f"source {i + 1}: {os.path.basename(f.name or '')}"), "")
                       for i, f in enumerate(record.files("frame"))]
@@ -415,6 +429,11 @@ def provenance_from_header(header: Any, product: str | None = None, sources: Any
         inputs.append(InputFile("calibration", path_from_header(header.get(f"{CALIBRATION_KEYWORDS[0]}{i}", "")),
                                 str(header.get(f"{CALIBRATION_KEYWORDS[1]}{i}", "")) or None))
         i += 1
+    i = 1
+    while f"{EXCLUSION_KEYWORDS[0]}{i}" in header:
+        inputs.append(InputFile("excluded", path_from_header(header[f"{EXCLUSION_KEYWORDS[0]}{i}"]),
+                                reason=str(header.get(f"{EXCLUSION_KEYWORDS[1]}{i}", "") or "")))
+        i += 1
     for role in FILE_KEYWORDS:
         if role in names or role in hashes:
             inputs.append(InputFile(role, names.get(role), hashes.get(role)))
@@ -480,7 +499,7 @@ def _folders(path: Path, record: ProductRecord, root: str | os.PathLike | None) 
     """Where each role's names are relative to."""
     here = path.parent
     if record.product != "calibrated light":
-        return {"frame": here, "calibration": here, "bias": here, "dark": here, "flat": here}
+        return {"frame": here, "calibration": here, "bias": here, "dark": here, "flat": here, "excluded": here}
     # A light is written to <output>/calibrated/<its sub-folders in the session>/: its output folder is
     # as many levels up as its recorded source has parts (two for a light from outside the session).
     source = record.file("light")

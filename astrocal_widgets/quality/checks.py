@@ -865,7 +865,8 @@ def _kind_of(cube: xr.DataArray) -> str:
 
 
 def check_frames(cube_or_group: Any, *, kind: str | None = None, lights_temperature: float | None = None,
-                 adc_max: float | None = None, expected_count: int | None = None) -> CheckReport:
+                 adc_max: float | None = None, expected_count: int | None = None,
+                 statistics: xr.Dataset | None = None) -> CheckReport:
     """Check one calibration set (or each set of a folder).
 
     Parameters
@@ -881,6 +882,9 @@ def check_frames(cube_or_group: Any, *, kind: str | None = None, lights_temperat
         The ADC's maximum in ADU (default from the header, 65535 for 16-bit data).
     expected_count : int, optional
         For dark flats, the number of flats they go with.
+    statistics : xarray.Dataset, optional
+        The set's :func:`frame_statistics` (with ``adc_max``) when already measured: the frames are not
+        read again.
 
     Returns
     -------
@@ -902,7 +906,7 @@ def check_frames(cube_or_group: Any, *, kind: str | None = None, lights_temperat
         raise ValueError(f"kind must be one of {tuple(FRAME_TYPE_PLURALS)}, not {kind!r}")
     n = int(cube.sizes["frame"])
     label = label or f"{kind}, {n} frames"
-    stats = frame_statistics(cube, adc_max=adc_max)
+    stats = frame_statistics(cube, adc_max=adc_max) if statistics is None else statistics
     amax = float(stats.attrs["adc_max"])
     ctx = _Ctx(cube, stats, kind, label)
     _check_count(ctx, n, expected_count)

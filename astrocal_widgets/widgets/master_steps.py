@@ -18,6 +18,7 @@ from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, LongAction, ProgressView,
 #: Largest image an interactive (ipympl) view shows at full resolution; larger ones are block-averaged.
 ZOOM_PIXELS = 4_000_000
 from .base import Step, StepSpec
+from .frame_browser import FrameBrowser
 from .state import DashboardState
 
 _WORDS = FRAME_TYPE_PLURALS
@@ -73,9 +74,11 @@ class MasterPanel:
             w.HBox([self.integrate_button, self.action.cancel_button, self.save_button, self.overwrite, self.zoom]),
             self.progress.widget, self.feedback,
         ])
-        self.widget = w.VBox([controls, self.summary, self.plots]) if self.groups else w.VBox(
+        self.browser = FrameBrowser(state, lambda: self.selected, self._exclusions_changed)
+        self.widget = w.VBox([controls, self.browser.widget, self.summary, self.plots]) if self.groups else w.VBox(
             [message(f"This night has no {_WORDS[kind]}.", "warning")])
         if self.groups:
+            self.browser.reset()
             self._show_choice()
 
     # ------------------------------------------------------------------ choices
@@ -97,22 +100,30 @@ class MasterPanel:
 
     def _group_changed(self, _change) -> None:
         self.overwrite.value = False  # replacing one set's master is never carried over to another
+        self.browser.reset()
         self._show_choice()
+
+    def _exclusions_changed(self) -> None:
+        """Frames were ticked or unticked: another master (the cache key names the excluded frames)."""
+        self._show_choice()
+        self.on_change()
 
     def key(self) -> tuple:
         """Cache key of the result for the current choices (flats: also the dark flats and bias saved)."""
-        key = (self.selected.label, tuple(sorted(self.options().items())))
+        key = (self.selected.label, tuple(sorted(self.options().items())), tuple(sorted(self.browser.excluded())))
         if self.kind == "flat":
             key += (self.state.masters_fingerprint("darkflat", "bias"),)
         return key
 
     def _show_choice(self) -> None:
         group = self.selected
-        n = len(group)
+        excluded = self.browser.excluded()
+        n = len(group) - len(excluded)
         low, high = RECOMMENDED_COUNTS[self.kind]
         colour = STATUS_COLOURS["pass" if low <= n <= high else "warn"]
         self.count.value = (f'<span style="color:{colour}"><b>{n}</b> {_WORDS[self.kind]}; {low}-{high} are '
-                            f"recommended (see How many frames in docs/quality.md)</span>")
+                            f"recommended (see How many frames in docs/quality.md)</span>"
+                            + (f"; {len(excluded)} of the set's {len(group)} excluded" if excluded else ""))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             algorithm, reason = resolve_rejection(self.rejection.value, n)
@@ -151,6 +162,7 @@ class MasterPanel:
         group = self.selected
         options = self.options()
         key = self.key()
+        excluded = self.browser.excluded()
         if key in self.state.results:
             self._show_result(key)
             return
@@ -167,8 +179,10 @@ class MasterPanel:
 
         self.action.start(lambda cancel: integrate_master(group, library=library,
                                                           light_sigma=self.state.session.light_sigma,
-                                                          progress=self.progress, cancel=cancel, **night, **options),
-                          done, self.feedback, self.progress, f"integrating {len(group)} {_WORDS[self.kind]}")
+                                                          progress=self.progress, excluded=excluded, cancel=cancel,
+                                                          **night, **options),
+                          done, self.feedback, self.progress,
+                          f"integrating {len(group) - len(excluded)} {_WORDS[self.kind]}")
 
     def _show_result(self, key: tuple) -> None:
         """Show the integrated master of ``key`` (rendered once, then from the cache)."""
@@ -291,6 +305,7 @@ class MasterStep(Step):
 
     def enter(self) -> None:
         if self.panel.groups:
+            self.panel.browser.activate()
             self.panel._show_choice()
 
 

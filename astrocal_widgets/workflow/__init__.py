@@ -12,6 +12,8 @@ Computation only: nothing here imports plotting or widgets.
 """
 from .choices import (MASTER_COMBINES, MASTER_OPTIONS, OUTPUT_NORMALIZATIONS, RECOMMENDED_COUNTS,
                       REJECTION_CHOICES, default_thresholds, resolve_rejection)
+from .frames import (FramePreview, FrameReview, exclude_frames, frame_preview, include_frames, review_frames,
+                     session_exclusions)
 from .lights import LightPreview, light_before_after, preview_light
 from .masters import MASTER_KINDS, FlatPreview, MasterResult, integrate_master, preview_flat_calibration, save_master
 from .session import SessionChecks, SessionOverview, check_sets, open_session
@@ -21,4 +23,6 @@ __all__ = [
     "MasterResult", "MASTER_KINDS", "preview_flat_calibration", "FlatPreview", "preview_light",
     "light_before_after", "LightPreview", "MASTER_OPTIONS", "OUTPUT_NORMALIZATIONS", "RECOMMENDED_COUNTS",
     "MASTER_COMBINES", "REJECTION_CHOICES", "default_thresholds", "resolve_rejection",
+    "review_frames", "FrameReview", "frame_preview", "FramePreview", "session_exclusions", "exclude_frames",
+    "include_frames",
 ]

@@ -6,9 +6,9 @@ import math
 import os
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import dask
 import dask.array as da
@@ -72,6 +72,9 @@ class MasterResult:
         Median level of the master per colour channel (``{'all': ...}`` for mono).
     warnings : list of str
         Fallbacks and problems, in words.
+    excluded : dict
+        Frames of the set left out (``{path: reason}``); ``group`` holds the others. Recorded in the
+        saved master's header (``EXCLn``/``EXCRn``).
     saved_path : pathlib.Path or None
         The file :func:`save_master` wrote. From then on ``dataset`` reads its arrays from that file
         when they are used, instead of holding them in memory (:meth:`use_saved`).
@@ -90,6 +93,7 @@ class MasterResult:
     levels: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     saved_path: Path | None = None
+    excluded: dict[str, str] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -204,7 +208,8 @@ PROFILE_PIXELS = 4_000_000
 def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.PathLike | None = None,
                      light_sigma: float | None = None, strict: bool = True, progress: Progress | None = None,
                      night: Any = None, saved: dict[str, Any] | None = None,
-                     cancel: CancelToken | threading.Event | None = None, **options: Any) -> MasterResult:
+                     excluded: Mapping[str, str] | None = None, cancel: CancelToken | threading.Event | None = None,
+                     **options: Any) -> MasterResult:
     """Integrate one calibration set into a master (in memory) with the figures to judge it.
 
     Bias, darks and dark flats are integrated as they are; flats are first calibrated by their master
@@ -226,6 +231,9 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
         For flats: the night's catalogue (and masters saved under other names), so that a flat set
         whose dark flats are in the night is never calibrated with the bias while their master is
         missing (:class:`~astrocal_widgets.errors.MissingMasterError`).
+    excluded : mapping, optional
+        Frames of the set to leave out, ``{path: reason}`` (as :func:`~.session_exclusions` gives the
+        night's exclusion list); the master's provenance names them. Paths not in the set are ignored.
     cancel : CancelToken or threading.Event, optional
         Stop: looked at before each band of the integration and between the steps after it; raises
         :class:`~astrocal_widgets.errors.CancelledError` and returns nothing half-made.
@@ -245,6 +253,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     notes: list[str] = []
     flats = None
     raise_if_cancelled(cancel, group.label)
+    group, left_out = _leave_out(group, excluded or {})
     if kind == "flat":
         if library is None:
             raise AstrocalError(f"{group.label}: flats are calibrated by master dark flats or a master bias before "
@@ -261,6 +270,7 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
                                **options).compute()
     raise_if_cancelled(cancel, group.label)  # cancelled during the last band: the statistics are not started
     dataset.attrs.update(overscan_attrs(cube))
+    dataset.attrs["excluded_frames"] = list(left_out.items())  # written as EXCLn/EXCRn
     notes += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     if progress is not None:
         progress(0.8, "per-frame statistics")
@@ -270,7 +280,8 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     raise_if_cancelled(cancel, group.label)
     n = int(dataset.attrs.get("n_frames", len(group)))
     combine = "median" if dataset.attrs.get("combine") == "median" else "average"
-    result = MasterResult(group, dataset, statistics, warnings=notes, recommended=RECOMMENDED_COUNTS.get(kind))
+    result = MasterResult(group, dataset, statistics, warnings=notes, recommended=RECOMMENDED_COUNTS.get(kind),
+                          excluded=left_out)
     if n >= 2:
         first_two = np.asarray(central_crop(cube.isel(frame=[0, 1]), NOISE_CROP))
         result.frame_sigma = temporal_noise(first_two[0], first_two[1], match_levels=kind == "flat")
@@ -287,6 +298,20 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     if progress is not None:
         progress(1.0, f"master {kind} ready")
     return result
+
+
+def _leave_out(group: FrameGroup, excluded: Mapping[str, str]) -> tuple[FrameGroup, dict[str, str]]:
+    """The set without the frames of ``excluded`` (by full path), and those frames with their reasons."""
+    if not excluded:
+        return group, {}
+    wanted = {os.path.abspath(p): str(reason or "") for p, reason in excluded.items()}
+    keep = [os.path.abspath(p) not in wanted for p in group.paths]
+    left_out = {str(p): wanted[os.path.abspath(p)] for p, k in zip(group.paths, keep) if not k}
+    if not left_out:
+        return group, {}
+    if not any(keep):
+        raise AstrocalError(f"{group.label}: every frame is excluded; include some to make a master")
+    return replace(group, table=group.table[keep]), left_out
 
 
 def save_master(result: MasterResult, path: str | os.PathLike, *, overwrite: bool = False) -> Path:

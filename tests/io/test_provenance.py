@@ -195,7 +195,9 @@ def _full_records() -> list[ProductRecord]:
                    "trim": "[1:4,1:4]", "rejected_fraction_low": 0.01, "rejected_fraction_high": 0.02},
         (InputFile("frame", "/night/Flat 1 é.fits", h, 100.0, 5.0, 1.0),
          InputFile("frame", "/night/f2.fits", "cd" * 32, 101.0, 5.5, 0.5),
-         InputFile("calibration", "master_darkflat é%.fits", "ef" * 32)),
+         InputFile("calibration", "master_darkflat é%.fits", "ef" * 32),
+         InputFile("excluded", "/night/Flat 3 é.fits", reason="shadow of a cable"),
+         InputFile("excluded", "/night/f4.fits", reason="")),
         ("made",))
     light = ProductRecord(
         "calibrated light", {"overscan": "median of y", "trim": "[1:4,1:4]", "calibration_status": "BF",
@@ -228,6 +230,8 @@ def test_every_field_round_trips(record, tmp_path):
     others = sorted((f.role, f.name, f.sha256) for f in back.inputs if f.role != "frame")
     assert others == sorted((f.role, f.name, f.sha256) for f in record.inputs if f.role != "frame")
     assert all(line in "".join(back.history) for line in record.history)
+    assert [(f.name, f.reason) for f in back.files("excluded")] == \
+        [(f.name, f.reason) for f in record.files("excluded")]
     if record.product == "master":
         assert back.inputs_hash == inputs_hash(f.sha256 for f in record.files("frame"))
 
@@ -237,7 +241,7 @@ def test_one_definition_of_each_keyword():
     keywords = [k for k, _, _ in cards]
     assert all(len(k) <= 8 for k in keywords)
     known = {k for k, _ in FIELDS.values()} | {k for pair in FILE_KEYWORDS.values() for k in pair} | {"INPHASH"}
-    assert {k.rstrip("0123456789") for k in keywords} <= known | {"CALMAS", "CALSHA"}
+    assert {k.rstrip("0123456789") for k in keywords} <= known | {"CALMAS", "CALSHA", "EXCL", "EXCR"}
     assert len({k for k, _ in FIELDS.values()}) == len(FIELDS)
 
 
@@ -299,3 +303,16 @@ def test_not_a_product_is_named(tmp_path):
     fits.PrimaryHDU(np.zeros((2, 2), np.uint16), header=fits.Header([("IMAGETYP", "LIGHT")])).writeto(path)
     with pytest.raises(AstrocalError, match="raw.fits: not a product"):
         read_provenance(path)
+
+
+def test_excluded_frames_leave_the_other_cards_as_they_were():
+    """Recording exclusions adds EXCLn/EXCRn and a HISTORY line each, and changes no other card."""
+    master = _full_records()[0]
+    without = ProductRecord(master.product, master.decisions,
+                            tuple(f for f in master.inputs if f.role != "excluded"), master.history)
+    cards, plain = provenance_cards(master), provenance_cards(without)
+    assert cards[:len(plain)] == plain
+    added = cards[len(plain):]
+    assert [k for k, _, _ in added] == ["EXCL1", "EXCR1", "HISTORY", "EXCL2", "EXCR2", "HISTORY"]
+    assert added[2][1] == "excluded Flat 3 \\xe9.fits: shadow of a cable"  # HISTORY is ASCII, as source history
+    assert added[5][1] == "excluded f4.fits: no reason given"

@@ -1,0 +1,124 @@
+"""The frame browser of a master step, driven in Python: browse, exclude, Integrate, Save; the outliers in one
+click; one frame read at a time; the next dashboard and calibrate_session honour the exclusions."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import ipywidgets as w
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from astrocal_widgets.calibrate import calibrate_session
+from astrocal_widgets.frames import read_exclusions
+from astrocal_widgets.io import READ_STATISTICS
+from astrocal_widgets.simulate import simulate_session
+from astrocal_widgets.widgets import CalibrationDashboard
+
+SHAPE = (64, 96)
+COUNTS = {"bias": 7, "dark": 0, "flat": 0, "darkflat": 0, "light": 1}
+PLANTED = 5  # the bias frame given a light leak
+
+
+def descendants(widget):
+    yield widget
+    for child in getattr(widget, "children", ()) or ():
+        yield from descendants(child)
+
+
+@pytest.fixture
+def night(tmp_path):
+    root = tmp_path / "night"
+    session = simulate_session(root, shape=SHAPE, counts=COUNTS, seed=5)
+    biases = sorted(str(p) for p in session.paths["bias"])
+    with fits.open(biases[PLANTED], mode="update") as hdul:  # a light leak: +150 ADU on the whole frame
+        hdul[0].data = (hdul[0].data.astype(np.int32) + 150).astype(np.uint16)
+    return root
+
+
+def _bias_step(dashboard):
+    dashboard.go("Bias")
+    return dashboard.step.panel, dashboard.step.panel.browser
+
+
+def test_browse_to_frame_3_exclude_it_and_integrate_names_it(night):
+    inputs = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in night.rglob("*.fits")}
+    dashboard = CalibrationDashboard(night)
+    panel, browser = _bias_step(dashboard)
+    paths = [str(p) for p in panel.selected.paths]
+    assert browser.index.value == 0 and len([x for x in descendants(browser.view) if isinstance(x, w.Image)]) == 2
+    for _ in range(3):
+        browser.next_button.click()
+    assert browser.index.value == 3
+    browser.reason.value = "satellite trail"
+    browser.exclude_this.value = True
+    rel = Path(paths[3]).relative_to(night).as_posix()
+    assert read_exclusions(night) == {rel: "satellite trail"}
+    assert browser.boxes[paths[3]].value and "1 of the set's 7 excluded" in panel.count.value
+    panel.integrate_button.click()
+    assert panel.state.results[panel.key()].n_frames == 6
+    panel.save_button.click()
+    master = panel.state.master_on_disk(panel.selected)
+    header = fits.getheader(master)
+    assert header["NCOMBINE"] == 6 and header["EXCL1"] == paths[3] and header["EXCR1"] == "satellite trail"
+    assert any("excluded " + Path(paths[3]).name in h for h in header["HISTORY"])
+    # the browser's box, back and forth: the list follows, Previous walks back
+    browser.previous_button.click()
+    assert browser.index.value == 2 and not browser.exclude_this.value
+    # never moved or changed
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in inputs} == inputs
+    # the next dashboard session and calibrate_session honour the list: the saved master is up to date
+    again = CalibrationDashboard(night)
+    _, browser2 = _bias_step(again)
+    assert browser2.boxes[paths[3]].value and set(browser2.excluded()) == {paths[3]}
+    result = calibrate_session(night, cosmetic=False)
+    bias = next(m for m in result.masters if m.frame_type == "bias")
+    assert bias.reused and [f.path for f in result.excluded[bias.label]] == [paths[3]]
+
+
+def test_exclude_the_outliers_in_one_click(night):
+    dashboard = CalibrationDashboard(night)
+    panel, browser = _bias_step(dashboard)
+    paths = [str(p) for p in panel.selected.paths]
+    browser.outliers_button.click()  # measures the set first
+    review = browser.reviews[panel.selected.label]
+    assert review.table.loc[PLANTED, "status"] in ("warn", "fail")
+    assert "Outlier" in review.table.loc[PLANTED, "reason"]
+    assert set(review.outliers()) == {paths[PLANTED]}
+    listed = read_exclusions(night)
+    assert list(listed) == [Path(paths[PLANTED]).relative_to(night).as_posix()]
+    assert listed[Path(paths[PLANTED]).relative_to(night).as_posix()].startswith("outlier: Outlier:")
+    assert browser.boxes[paths[PLANTED]].value and sum(b.value for b in browser.boxes.values()) == 1
+    # the table sorts: by median, descending, the leaky frame comes first, marked with its reason
+    browser.sort.value, browser.descending.value = "median", True
+    first = browser.rows.children[1]
+    assert first.children[1].description == str(PLANTED) and "Outlier" in first.children[2].value
+    # unticking puts it back
+    browser.boxes[paths[PLANTED]].value = False
+    assert read_exclusions(night) == {}
+    browser.outliers_button.click()
+    panel.integrate_button.click()
+    assert panel.state.results[panel.key()].excluded == {paths[PLANTED]: listed[
+        Path(paths[PLANTED]).relative_to(night).as_posix()]}
+
+
+def test_browsing_reads_one_frame_at_a_time(night):
+    dashboard = CalibrationDashboard(night)
+    panel, browser = _bias_step(dashboard)
+    frame_bytes = SHAPE[0] * SHAPE[1] * 2  # uint16 on disk
+    for _ in range(3):
+        READ_STATISTICS.reset()
+        browser.next_button.click()
+        assert READ_STATISTICS.bytes == frame_bytes and READ_STATISTICS.rows == SHAPE[0]
+    READ_STATISTICS.reset()
+    browser.previous_button.click()  # shown before: kept, not read again
+    assert READ_STATISTICS.bytes == 0
+
+
+def test_building_the_dashboard_reads_no_frame_for_the_browser(night):
+    READ_STATISTICS.reset()
+    dashboard = CalibrationDashboard(night)
+    before = READ_STATISTICS.bytes
+    _bias_step(dashboard)
+    assert READ_STATISTICS.bytes - before == SHAPE[0] * SHAPE[1] * 2  # the first frame, once the step is shown
