@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 
 from ..errors import AstrocalError
 from ..frames import FrameCatalog, FrameGroup, scan
+from ..frames.exclusions import read_exclusions, split_excluded
 from ..integrate.master_file import master_mismatch
 from ..io.provenance import InputFile, ProductRecord, canonical_path, content_hash, read_provenance
 from ..io.frame_types import CALIBRATION_TYPES
@@ -121,8 +122,10 @@ def stale_products(directory: str | os.PathLike, *, output: str | os.PathLike | 
         catalog = scan(root)
     groups: dict[str, FrameGroup] = {}
     if catalog is not None:
-        groups = {canonical_path(master_file(g, masters_dir)): g for g in catalog.groups()
-                  if g.frame_type in CALIBRATION_TYPES}
+        # The sets as a run would integrate them: without the frames of the night's exclusion list.
+        exclusions = read_exclusions(out)
+        groups = {canonical_path(master_file(g, masters_dir)): split_excluded(g, exclusions, root)[0]
+                  for g in catalog.groups() if g.frame_type in CALIBRATION_TYPES}
 
     found: list[tuple[int, str, ProductRecord]] = []
     for path in _products(masters_dir, "*") + _products(lights_dir, "**/*"):

@@ -163,3 +163,21 @@ def test_lights_calibrated_with_other_options_are_rebuilt_with_the_recorded_ones
     light = next(p for p in result.rebuilt if p.endswith("_calibrated.fits"))
     assert "pedestal=50" in fits.getheader(light)["CALOPTS"]
     assert np.isfinite(fits.getdata(light)).all()
+
+
+def test_a_master_made_without_excluded_frames_is_not_stale(calibrated, tmp_path):
+    """The exclusion list is part of what a run integrates: a master made without the listed frames
+    matches the night, and taking a frame off the list makes it stale."""
+    from astrocal_widgets.frames import add_exclusions, remove_exclusions
+
+    night = tmp_path / "excluded"
+    shutil.copytree(calibrated, night)
+    shutil.rmtree(night / "masters")
+    shutil.rmtree(night / "calibrated")
+    bias = sorted(p for p in night.rglob("*.fits") if "bias" in p.name.lower() or "BIAS" in str(p.parent))[0]
+    add_exclusions(night, [bias], night, reason="a light leak")
+    calibrate_session(night)
+    assert stale_products(night) == []
+    remove_exclusions(night, [bias], night)
+    found = stale_products(night)
+    assert found and found[0].kind == "bias", found
