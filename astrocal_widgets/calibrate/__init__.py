@@ -12,7 +12,7 @@ from .prerequisites import NeededMaster, Prerequisites, flat_prerequisites, ligh
 from ..errors import CalibrationMismatchError, SectionError  # re-exported: they were defined here
 from .matching import CalibrationWarning, Mismatch, check_compatibility, enforce
 from .flats import FlatCalibration, calibrate_flats
-from .lights import CalibratedLight, LightRecord, calibrate_light
+from .lights import CalibratedLight, LightRecord, MastersUsed, calibrate_light
 from .options import CalibrationOptions, load_options, save_options
 from .session import CalibrationResult, MasterRecord, calibrate_session
 from .stale import RebuildResult, StaleProduct, rebuild_stale, stale_products
@@ -20,7 +20,7 @@ from .stale import RebuildResult, StaleProduct, rebuild_stale, stale_products
 __all__ = [
     "calibrate_session", "CalibrationOptions", "save_options", "load_options", "stale_products", "StaleProduct",
     "rebuild_stale", "RebuildResult", "CalibrationResult", "LightRecord", "MasterRecord", "calibrate_light",
-    "CalibratedLight",
+    "CalibratedLight", "MastersUsed",
     "calibrate_flats", "FlatCalibration", "build_master", "subtract_masters",
     "MASTER_OPTIONS", "calibrate_frame", "normalized_flat", "optimize_dark_scale", "DarkScaleResult",
     "hot_pixel_map", "cold_pixel_map", "dark_defect_maps", "defect_map", "correct_defects", "DefectMap", "MasterLibrary",

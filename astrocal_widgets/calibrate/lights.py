@@ -9,7 +9,7 @@ import math
 import os
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from .options import CalibrationOptions, calibration_options
 from .outputs import LightProvenance, calibration_record
 from .overscan import calibrated_row, record_in_header
 
-__all__ = ["calibrate_light", "CalibratedLight", "LightRecord", "LIGHT_THREADS"]
+__all__ = ["calibrate_light", "CalibratedLight", "LightRecord", "MastersUsed", "LIGHT_THREADS"]
 
 # Guards the caches of masters, prepared terms and defect maps shared by lights calibrated in threads.
 _CACHE_LOCK = threading.RLock()
@@ -44,18 +44,45 @@ _CACHE_LOCK = threading.RLock()
 _SOFT_RULES = {"temperature", "exposure", "dark_scaling", "instrument", "darkflat_exposure"}
 
 
-@dataclass
-class LightRecord:
-    """A calibrated light: where from, where to, with what."""
+@dataclass(kw_only=True)
+class MastersUsed:
+    """How a light was calibrated: the masters, the dark scale and the defects corrected.
 
-    source: str
-    output: str
+    The one definition of these fields: a calibrated light in memory (:class:`CalibratedLight`), one
+    written (:class:`LightRecord`) and a dashboard's preview
+    (:class:`~astrocal_widgets.workflow.LightPreview`) carry them all. Keyword-only, after each
+    record's own fields.
+
+    Attributes
+    ----------
+    bias, dark, flat : str or None
+        The masters used.
+    dark_scale : float
+        ``k``, the factor of the dark's thermal signal.
+    dark_scale_method : str
+        How ``k`` was chosen.
+    defects_corrected : int
+        Hot and cold pixels corrected.
+    """
+
     bias: str | None
     dark: str | None
     flat: str | None
     dark_scale: float
     dark_scale_method: str
     defects_corrected: int = 0
+
+    def masters_used(self) -> dict[str, Any]:
+        """The fields above, to hand on to another record (``LightRecord(src, out, **light.masters_used())``)."""
+        return {f.name: getattr(self, f.name) for f in fields(MastersUsed)}
+
+
+@dataclass
+class LightRecord(MastersUsed):
+    """A calibrated light: where from, where to, with what (the fields of :class:`MastersUsed`)."""
+
+    source: str
+    output: str
     reused: bool = False
     #: Whether cosmetic correction was asked for (``defects_corrected`` is 0 when it was not).
     cosmetic: bool = True
@@ -109,7 +136,7 @@ def _choose(row, lib: MasterLibrary, role: str, *, strict: bool, temperature_tol
 
 
 @dataclass
-class CalibratedLight:
+class CalibratedLight(MastersUsed):
     """One light calibrated in memory (not yet written): the data, its header and what was used.
 
     Attributes
@@ -121,14 +148,8 @@ class CalibratedLight:
     header : astropy.io.fits.Header
         The light's header with CALSTAT, BIASFILE, DARKFILE, FLATFILE, DARKSCAL, DARKMETH, PEDESTAL,
         NDEFECTS and a HISTORY line.
-    bias, dark, flat : str or None
-        The masters used.
-    dark_scale : float
-        ``k``.
-    dark_scale_method : str
-        How ``k`` was chosen.
-    defects_corrected : int
-        Hot and cold pixels corrected.
+    bias, dark, flat, dark_scale, dark_scale_method, defects_corrected
+        As :class:`MastersUsed`.
     defect_map : DefectMap or None
         The map used (shared by lights calibrated with the same masters).
     decisions, warnings : list of str
@@ -139,12 +160,6 @@ class CalibratedLight:
     source: str
     data: np.ndarray
     header: fits.Header
-    bias: str | None
-    dark: str | None
-    flat: str | None
-    dark_scale: float
-    dark_scale_method: str
-    defects_corrected: int = 0
     defect_map: Any = None
     decisions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -340,8 +355,8 @@ def calibrate_light(
         decisions.append(f"{label}: {light_cube.attrs['overscan']}")
     write_provenance(header, calibration_record({"bias": bias_path, "dark": dark_path, "flat": flat_path}, k, method,
                                                 pedestal, n_defects))
-    return CalibratedLight(str(source), calibrated, header, bias_path, dark_path, flat_path, k,
-                           method, n_defects, dm, decisions, notes, raw)
+    return CalibratedLight(str(source), calibrated, header, dm, decisions, notes, raw, bias=bias_path, dark=dark_path,
+                           flat=flat_path, dark_scale=k, dark_scale_method=method, defects_corrected=n_defects)
 
 
 #: Lights calibrated at once: reading, the float32 arithmetic and writing release the GIL.
@@ -363,8 +378,7 @@ def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: 
                                     {"bias": light.bias, "dark": light.dark, "flat": light.flat})
     write_provenance(light.header, provenance.record())
     write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
-    return (LightRecord(str(row["path"]), str(target), light.bias, light.dark, light.flat, light.dark_scale,
-                        light.dark_scale_method, light.defects_corrected, cosmetic=options.cosmetic),
+    return (LightRecord(str(row["path"]), str(target), cosmetic=options.cosmetic, **light.masters_used()),
             light.decisions, light.warnings)
 
 

@@ -588,9 +588,10 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
         if why:
             raise StaleOutputError([f"{target}: {why}"])
         header = read_header(target)
-        return (LightRecord(str(row["path"]), str(target), bias, dark, flat, float(header.get("DARKSCAL", 1.0)),
-                            str(header.get("DARKMETH", "")), int(header.get("NDEFECTS", 0)), reused=True,
-                            cosmetic=plan.options.cosmetic),
+        return (LightRecord(str(row["path"]), str(target), reused=True, cosmetic=plan.options.cosmetic, bias=bias,
+                            dark=dark, flat=flat, dark_scale=float(header.get("DARKSCAL", 1.0)),
+                            dark_scale_method=str(header.get("DARKMETH", "")),
+                            defects_corrected=int(header.get("NDEFECTS", 0))),
                 decisions, notes)
 
     def one(row) -> tuple[LightRecord, list[str], list[str]]:

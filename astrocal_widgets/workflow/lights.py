@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..calibrate import MasterLibrary
-from ..calibrate import CalibratedLight, calibrate_light
+from ..calibrate import CalibratedLight, MastersUsed, calibrate_light
 from ..cancel import CancelToken, raise_if_cancelled
 from ..errors import AstrocalError, MissingMasterError
 from ..quality.previews import downsample
@@ -79,7 +79,7 @@ def preview_light(session: SessionOverview, light: int | Any = 0, *, saved: dict
 
 
 @dataclass
-class LightPreview:
+class LightPreview(MastersUsed):
     """One light before and after calibration, as block-mean previews, and how it was calibrated.
 
     Attributes
@@ -90,11 +90,8 @@ class LightPreview:
         Block means of ``factor`` x ``factor`` pixels of the raw and the calibrated light (float32).
     factor : int
         The block size (1: full size).
-    bias, dark, flat : str or None
-        The masters used.
-    dark_scale : float
-    dark_scale_method : str
-    defects_corrected : int
+    bias, dark, flat, dark_scale, dark_scale_method, defects_corrected
+        As :class:`~astrocal_widgets.calibrate.MastersUsed`.
     decisions, warnings : list of str
         As :class:`~astrocal_widgets.calibrate.CalibratedLight`.
     """
@@ -103,12 +100,6 @@ class LightPreview:
     before: np.ndarray
     after: np.ndarray
     factor: int
-    bias: str | None
-    dark: str | None
-    flat: str | None
-    dark_scale: float
-    dark_scale_method: str
-    defects_corrected: int = 0
     decisions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -145,6 +136,5 @@ def light_before_after(session: SessionOverview, light: int | Any = 0, *, max_pi
     raise_if_cancelled(cancel, "light preview")
     # The raw light as the calibration read it (same size and orientation as the calibrated one).
     (before, factor), (after, _) = downsample(calibrated.raw, max_pixels), downsample(calibrated.data, max_pixels)
-    return LightPreview(calibrated.source, before, after, factor, calibrated.bias, calibrated.dark, calibrated.flat,
-                        calibrated.dark_scale, calibrated.dark_scale_method, calibrated.defects_corrected,
-                        list(calibrated.decisions), list(calibrated.warnings))
+    return LightPreview(calibrated.source, before, after, factor, list(calibrated.decisions),
+                        list(calibrated.warnings), **calibrated.masters_used())
