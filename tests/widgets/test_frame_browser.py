@@ -16,15 +16,11 @@ from astrocal_widgets.io import READ_STATISTICS
 from astrocal_widgets.simulate import simulate_session
 from astrocal_widgets.widgets import CalibrationDashboard
 
+from widget_support import descendants
+
 SHAPE = (64, 96)
 COUNTS = {"bias": 7, "dark": 0, "flat": 0, "darkflat": 0, "light": 1}
 PLANTED = 5  # the bias frame given a light leak
-
-
-def descendants(widget):
-    yield widget
-    for child in getattr(widget, "children", ()) or ():
-        yield from descendants(child)
 
 
 @pytest.fixture

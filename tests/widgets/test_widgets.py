@@ -14,22 +14,9 @@ import astrocal_widgets
 from astrocal_widgets.widgets import STEP_TITLES, CalibrationDashboard
 from astrocal_widgets.widgets import master_steps
 
+from widget_support import descendants, errors, images
+
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def descendants(widget):
-    """Every widget below ``widget`` (children of boxes, accordions and grids)."""
-    yield widget
-    for child in getattr(widget, "children", ()) or ():
-        yield from descendants(child)
-
-
-def images(widget) -> list[w.Image]:
-    return [x for x in descendants(widget) if isinstance(x, w.Image)]
-
-
-def errors(widget) -> list[str]:
-    return [x.value for x in descendants(widget) if isinstance(x, w.HTML) and "astrocal-error" in x._dom_classes]
 
 
 @pytest.fixture(scope="module")

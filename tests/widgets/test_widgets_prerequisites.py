@@ -12,17 +12,9 @@ from astrocal_widgets.frames import scan
 from astrocal_widgets.widgets import CalibrationDashboard
 from astrocal_widgets.workflow import open_session, preview_light
 
+from widget_support import descendants, errors
+
 SHAPE = (96, 128)
-
-
-def descendants(widget):
-    yield widget
-    for child in getattr(widget, "children", ()) or ():
-        yield from descendants(child)
-
-
-def errors(widget) -> list[str]:
-    return [x.value for x in descendants(widget) if isinstance(x, w.HTML) and "astrocal-error" in x._dom_classes]
 
 
 def warnings_shown(widget) -> list[str]:

@@ -14,16 +14,8 @@ from astrocal_widgets.calibrate import CalibrationOptions
 from astrocal_widgets.calibrate.options import OPTIONS_FILE
 from astrocal_widgets.widgets import CalibrationDashboard
 
+from widget_support import descendants, errors
 
-
-def descendants(widget):
-    yield widget
-    for child in getattr(widget, "children", ()) or ():
-        yield from descendants(child)
-
-
-def errors(widget) -> list[str]:
-    return [x.value for x in descendants(widget) if isinstance(x, w.HTML) and "astrocal-error" in x._dom_classes]
 
 SHAPE = (48, 64)
 
