@@ -383,7 +383,7 @@ def _integrate_block(block: np.ndarray, *, counter: _BandCounter | None = None, 
     out[1] = low
     out[2] = high
     out[3] = contributing
-    if counter is not None:
+    if counter is not None and (cancel is None or not cancel.cancelled):  # a cancelled run reports no more bands
         counter.tick()
     return out
 

@@ -119,14 +119,20 @@ class ProgressView:
         self.widget = w.HBox([self.bar, self.label])
         self.history: list[float] = []  # every value shown, so tests can see the bar move
         self._last = 0.0
+        self._finished = False
 
     def start(self, text: str = "") -> None:
+        self._finished = False
         self.bar.bar_style = ""
         self.bar.value = 0.0
         self.label.value = text
         self.history = [0.0]
 
     def __call__(self, fraction: float, text: str = "") -> None:
+        if self._finished:
+            # A band already running when its action was cancelled (or failed) ends later: the step
+            # keeps saying "cancelled", not "band 2 of 8".
+            return
         fraction = min(1.0, max(0.0, float(fraction)))
         now = time.monotonic()
         # Fewer messages to the browser: at most every 50 ms, except the last.
@@ -138,6 +144,7 @@ class ProgressView:
         self.history.append(fraction)
 
     def finish(self, text: str, ok: bool = True) -> None:
+        self._finished = True
         self.bar.value = 1.0 if ok else self.bar.value
         self.bar.bar_style = "success" if ok else "danger"
         self.label.value = text
