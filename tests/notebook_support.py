@@ -32,6 +32,8 @@ class ExecutedNotebook:
     workdir: Path
     seconds: float
     error: BaseException | None = field(default=None, repr=False)
+    #: Wall-clock times (``time.time()``) of the run's start, the kernel ready, and the kernel shut down.
+    marks: dict = field(default_factory=dict, repr=False)
 
     @property
     def outputs(self) -> list[dict]:
@@ -51,6 +53,22 @@ class ExecutedNotebook:
                            - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
                 found.append((i, seconds))
         return max(found, key=lambda f: f[1]) if found else None
+
+    def phases(self) -> str:
+        """Where the time went: starting the kernel, the cells (first busy to last idle), shutting it down."""
+        from datetime import datetime
+
+        def stamp(text):
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+        timings = [c["metadata"]["execution"] for c in self.notebook.cells
+                   if "iopub.status.busy" in c.get("metadata", {}).get("execution", {})]
+        if not timings or not {"start", "ready", "done"} <= set(self.marks):
+            return ""
+        first = stamp(timings[0]["iopub.status.busy"])
+        last = stamp(timings[-1].get("iopub.status.idle", timings[-1]["iopub.status.busy"]))
+        return (f"kernel start {self.marks['ready'] - self.marks['start']:.1f} s, before the first cell "
+                f"{first - self.marks['ready']:.1f} s, cells {last - first:.1f} s, shutdown {self.marks['done'] - last:.1f} s")
 
     @property
     def errors(self) -> list[dict]:
@@ -112,16 +130,24 @@ def execute_once(path: Path, tmp_path_factory) -> ExecutedNotebook:
         extra = TEST_CELLS.get(path.name[:2])
         if extra:  # what a student does next (a knob moved), for the test only: tagged, left out of the docs
             notebook.cells.append(nbformat.v4.new_code_cell(extra, metadata={"tags": [TEST_ONLY]}))
+        marks: dict[str, float] = {}
         client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
                                          resources={"metadata": {"path": str(workdir)}},
-                                         store_widget_state=True)
+                                         store_widget_state=True,
+                                         # Killed when done: a graceful shutdown (interrupt, shutdown request,
+                                         # then a wait) sometimes took the cell timeout, 240 s, after every
+                                         # cell had run (seen on 03-rejection; the phases say where).
+                                         shutdown_kernel="immediate",
+                                         on_notebook_start=lambda **_: marks.setdefault("ready", time.time()),
+                                         on_notebook_complete=lambda **_: marks.setdefault("done", time.time()))
+        marks["start"] = time.time()
         start = time.monotonic()
         error = None
         try:
             client.execute(env=env)
         except Exception as exc:  # noqa: BLE001 - kept and raised to every caller below
             error = exc
-        done = EXECUTED[path] = ExecutedNotebook(path, notebook, workdir, time.monotonic() - start, error)
+        done = EXECUTED[path] = ExecutedNotebook(path, notebook, workdir, time.monotonic() - start, error, marks)
     if done.error is not None:
         raise done.error
     return done

@@ -120,7 +120,7 @@ def test_notebook_executes(path, tmp_path_factory, record_property):
     run = execute_once(path, tmp_path_factory)
     slowest = run.slowest_cell()
     record_property("measured", f"{path.name}: executed in {run.seconds:.1f} s"
-                    + (f" (slowest cell {slowest[0]}: {slowest[1]:.1f} s)" if slowest else ""))
+                    + (f" (slowest cell {slowest[0]}: {slowest[1]:.1f} s; {run.phases()})" if slowest else ""))
     assert not run.errors
     expect = EXPECTATIONS.get(path.name[:2])
     if expect is not None:
