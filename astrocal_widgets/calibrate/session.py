@@ -22,7 +22,7 @@ import dask
 import numpy as np
 from astropy.io import fits
 
-from ..cancel import CancelToken
+from ..cancel import CancelToken, raise_if_cancelled
 from ..errors import AstrocalError, StaleOutputError
 from ..frames import ExcludedFrame, FrameCatalog, FrameGroup, exclusion_list_path, read_exclusions, scan, split_excluded
 from ..heap import trim_heap
@@ -260,7 +260,7 @@ def calibrate_session(
     """
     opts = calibration_options(options, changes)
     token = CancelToken.of(cancel)
-    _stop_if_cancelled(token, "calibrate_session")
+    raise_if_cancelled(token, "calibrate_session")
     # One absolute spelling of the folder: relative, absolute and symlinked paths give the same outputs.
     root = Path(os.path.abspath(directory))
     out_root = Path(os.path.abspath(output)) if output is not None else root
@@ -405,11 +405,6 @@ class _Progress:
             self.callback(fraction, message)
 
 
-def _stop_if_cancelled(token: CancelToken | None, what: str) -> None:
-    if token is not None:
-        token.raise_if_cancelled(what)
-
-
 def _without_excluded(groups: list[FrameGroup], exclusions: dict[str, str], root: Path,
                       result: CalibrationResult) -> list[FrameGroup]:
     """The sets without the frames of the exclusion list; what was left out goes into the result.
@@ -492,7 +487,7 @@ def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float
     if path.exists() and not overwrite:
         record = _existing_master(path, group)  # the plan checked it is up to date
     else:
-        _stop_if_cancelled(cancel, group.label)
+        raise_if_cancelled(cancel, group.label)
         cube = open_frames(group.paths, aliases=group.aliases, overscan=options.overscan)
         # Lazy: write_master computes it band by band into the final arrays (computing the dataset
         # first would hold every band and then their concatenation, twice the master and its maps).
@@ -512,7 +507,7 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
                  sub: Callable[[float, str], None] | None, result: CalibrationResult | _TaskLog,
                  options: CalibrationOptions, excluded: list[ExcludedFrame] = (),
                  cancel: CancelToken | None = None) -> MasterRecord:
-    _stop_if_cancelled(cancel, group.label)
+    raise_if_cancelled(cancel, group.label)
     flats = calibrate_flats(group, lib, options)
     integration = options.integration()
     names = flats.masters
@@ -598,7 +593,7 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
         target = plan.lights[str(row["path"])]
         if target.exists() and not overwrite:
             return reused(row, target)
-        _stop_if_cancelled(cancel, Path(row["path"]).name)  # before the light: each is written whole
+        raise_if_cancelled(cancel, Path(row["path"]).name)  # before the light: each is written whole
         return _light_task(row, lib, external, group.label, plan.options, plan.root, target, overwrite,
                            cache, defects, dark_parts)
 
@@ -630,7 +625,7 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
                 if str(map_path) not in result.defect_maps:
                     result.defect_maps.append(str(map_path))
             # After the light's defect map is saved: a rerun reuses both. (On a cluster: stop collecting.)
-            _stop_if_cancelled(cancel, group.label)
+            raise_if_cancelled(cancel, group.label)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

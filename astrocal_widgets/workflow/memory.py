@@ -4,21 +4,13 @@ from __future__ import annotations
 import gc
 import os
 
-from ..heap import glibc
+from ..heap import glibc, trim_heap
 
 __all__ = ["release_memory", "limit_heap_arenas", "HEAP_ARENAS"]
 
 #: Heaps ("arenas") glibc's malloc may keep; by default up to 8 per core, one per new thread.
 HEAP_ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
-
-
-_libc = glibc  # one lookup of the C library for the whole package
-
-
-def _malloc_trim():
-    libc = _libc()
-    return None if libc is None else libc.malloc_trim
 
 
 def limit_heap_arenas(arenas: int = HEAP_ARENAS) -> bool:
@@ -35,7 +27,7 @@ def limit_heap_arenas(arenas: int = HEAP_ARENAS) -> bool:
     bool
         Whether the limit was set (glibc only).
     """
-    libc = _libc()
+    libc = glibc()
     return bool(libc is not None and libc.mallopt(_M_ARENA_MAX, int(arenas)))
 
 
@@ -71,8 +63,4 @@ def release_memory() -> bool:
     """
     resident = _resident_bytes()
     gc.collect() if resident is None or resident > FULL_COLLECT_ABOVE else gc.collect(1)
-    trim = _malloc_trim()
-    if trim is None:
-        return False
-    trim(0)
-    return True
+    return trim_heap()
