@@ -79,6 +79,8 @@ __all__ = [
     "hot_pixel_map",
     "local_background",
     "noise_map",
+    "K_HOT",
+    "K_COLD",
 ]
 
 #: Working precision of the defect maps: float32 halves their memory (a 61-megapixel map holds
@@ -88,6 +90,9 @@ WORK_DTYPE = np.float32
 DEFAULT_WINDOW: int = 5
 #: Default smallest relative response deficit of a cold pixel in a flat (see :func:`cold_pixel_map`).
 DEFAULT_MIN_DEFICIT: float = 0.2
+#: Default thresholds of the hot and cold pixel maps, in robust sigmas of the local noise.
+K_HOT: float = 5.0
+K_COLD: float = 5.0
 #: Default side (same-colour samples) of the window of the local noise term.
 DEFAULT_NOISE_WINDOW: int = 7
 #: Rings of neighbours searched by :func:`correct_defects` before giving up on a pixel.
@@ -611,7 +616,7 @@ def _exceeds(residual, sigma, k, sign, floor):  # pragma: no cover - compiled
 def hot_pixel_map(
     master_dark: ArrayLike,
     *,
-    k_hot: float = 5.0,
+    k_hot: float = K_HOT,
     bias: ArrayLike | None = None,
     bayer_pattern: str = "",
     size: int = DEFAULT_WINDOW,
@@ -677,7 +682,7 @@ def cold_pixel_map(
     master_flat: ArrayLike | None = None,
     master_dark: ArrayLike | None = None,
     *,
-    k_cold: float = 5.0,
+    k_cold: float = K_COLD,
     bias: ArrayLike | None = None,
     bayer_pattern: str = "",
     min_deficit: float = DEFAULT_MIN_DEFICIT,
@@ -771,8 +776,8 @@ def dark_defect_maps(
     master_dark: ArrayLike,
     *,
     bias: ArrayLike | None = None,
-    k_hot: float = 5.0,
-    k_cold: float = 5.0,
+    k_hot: float = K_HOT,
+    k_cold: float = K_COLD,
     bayer_pattern: str = "",
     min_deficit: float = DEFAULT_MIN_DEFICIT,
     size: int = DEFAULT_WINDOW,
@@ -794,7 +799,7 @@ def dark_defect_maps(
                          min_deficit=min_deficit, size=size, window=window)
 
 
-def _dark_maps_of(d: np.ndarray, bayer_pattern: str = "", *, k_hot: float = 5.0, k_cold: float = 5.0,
+def _dark_maps_of(d: np.ndarray, bayer_pattern: str = "", *, k_hot: float = K_HOT, k_cold: float = K_COLD,
                   min_deficit: float = DEFAULT_MIN_DEFICIT, size: int = DEFAULT_WINDOW,
                   window: int | None = DEFAULT_NOISE_WINDOW) -> tuple[np.ndarray, np.ndarray]:
     """:func:`dark_defect_maps` of ``d``, the dark minus its bias (``WORK_DTYPE``, overwritten: it
@@ -815,8 +820,8 @@ def defect_map(
     master_flat: ArrayLike | None = None,
     *,
     bias: ArrayLike | None = None,
-    k_hot: float = 5.0,
-    k_cold: float = 5.0,
+    k_hot: float = K_HOT,
+    k_cold: float = K_COLD,
     bayer_pattern: str = "",
     min_deficit: float = DEFAULT_MIN_DEFICIT,
     size: int = DEFAULT_WINDOW,

@@ -22,15 +22,12 @@ from typing import Any, Mapping
 from .._version import __version__
 from ..integrate.registry import rejection_algorithm, rejection_names
 from ..io.write import atomic_path
+from .cosmetic import K_COLD, K_HOT
 from .matching import DEFAULT_TEMPERATURE_TOLERANCE
 from .overscan import overscan_word
 
 __all__ = ["CalibrationOptions", "K_HOT", "K_COLD", "calibration_options", "OPTIONS_FILE", "OPTION_CHOICES",
            "save_options", "load_options"]
-
-#: Default thresholds of the hot and cold pixel maps, in robust sigmas of the local noise.
-K_HOT = 5.0
-K_COLD = 5.0
 
 
 @dataclass(frozen=True)
