@@ -52,7 +52,10 @@ def content_hash(path: str | os.PathLike) -> str:
     with _LOCKS_LOCK:
         lock = _LOCKS.setdefault(key, threading.Lock())
     with lock:
-        return _hash(*key)
+        digest = _hash(*key)
+    with _LOCKS_LOCK:  # the next asker finds the digest cached: the lock is not kept for it
+        _LOCKS.pop(key, None)
+    return digest
 
 
 _LOCKS: dict[tuple, threading.Lock] = {}
