@@ -365,3 +365,42 @@ def test_line_and_plane_statistics_are_numpys(dtype):
             assert np.allclose(_robust_sigma(plane, axis=axis), MAD_TO_SIGMA * mad, rtol=1e-6, atol=0)
         m = np.median(plane, keepdims=True)
         assert _robust_sigma(plane) == float(MAD_TO_SIGMA * np.median(np.abs(plane - m)))
+
+
+@pytest.mark.parametrize("n", [1024, 2047, 4000, 6001])
+@pytest.mark.parametrize("kind", ["normal", "ties", "sorted", "outliers", "constant", "nan"])
+def test_long_line_statistics_are_exact(n, kind):
+    """Lines long enough for the bracketed selection give numpy's medians and MADs exactly, also
+    where the sample's bracket misses the middle (sorted lines, a third of the line far out, ties,
+    a constant line) or a NaN forces the whole-line selection."""
+    from numba import njit
+
+    from astrocal_widgets.calibrate.cosmetic import _line_stats
+
+    numba_median = njit(lambda line: np.median(line))
+    rng = np.random.default_rng(n)
+    lines = rng.normal(0, 0.01, (12, n)).astype(np.float32)
+    if kind == "ties":
+        lines = np.round(lines * 300).astype(np.float32)
+    elif kind == "sorted":
+        lines = np.sort(lines, axis=1)
+        lines[1::2] = lines[1::2, ::-1]
+    elif kind == "outliers":
+        lines[:, : n // 3] = 5e4
+    elif kind == "constant":
+        lines[:] = 7.0
+    elif kind == "nan":
+        lines[:, 17] = np.nan
+    for axis, image in ((1, lines), (0, np.ascontiguousarray(lines.T))):
+        median = np.median(lines, axis=1)
+        deviations = np.abs(lines - median[:, None].astype(np.float64)).astype(np.float32)
+        mad = np.median(deviations, axis=1)
+        if kind == "nan":
+            # numpy says NaN; the maps never hold one (invalid pixels are filled first), and a line
+            # with one is selected whole, as numba's own median did before the bracketed selection
+            median = np.array([numba_median(line) for line in lines])
+            assert not np.isnan(median).all()
+            assert np.array_equal(_line_stats(image, axis, False), median, equal_nan=True)
+            continue
+        assert np.array_equal(_line_stats(image, axis, False), median)
+        assert np.array_equal(_line_stats(image, axis, True), mad)
