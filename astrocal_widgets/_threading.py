@@ -14,6 +14,13 @@ import os
 LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (``taskset``, a container's or a batch job's allocation), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def prefer_openmp() -> bool:
     """Put OpenMP first in numba's threading-layer priority unless the user chose; True if set."""
     if "NUMBA_THREADING_LAYER" in os.environ or "NUMBA_THREADING_LAYER_PRIORITY" in os.environ:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
+from .._threading import usable_cpus
 from ..errors import AstrocalError
 from ..frames import scan
 from ..frames.grouping import exposures_match
@@ -360,7 +361,7 @@ def calibrate_light(
 
 
 #: Lights calibrated at once: reading, the float32 arithmetic and writing release the GIL.
-LIGHT_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+LIGHT_THREADS = min(2, usable_cpus())
 
 
 def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, options: CalibrationOptions,

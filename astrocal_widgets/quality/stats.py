@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from ..integrate.estimators import MAD_TO_SIGMA
+from ..io.cube import compute_options
 from ..io.cfa import CFA_SITES, CHANNEL_INDEX, cfa_sites, shift_bayer_pattern, site_slices
 
 __all__ = ["frame_statistics", "adc_max_of", "histogram_median", "histogram_mad", "GRID", "HOT_PIXEL_SIGMA",
@@ -228,7 +229,7 @@ def frame_statistics(cube: xr.DataArray, *, bins: int | None = None, adc_max: fl
         while len(parts) > 1:
             parts = [dask.delayed(_combine)(*parts[k:k + 2]) for k in range(0, len(parts), 2)]
         per_chunk.append(parts[0])
-    results = dask.compute(*per_chunk)
+    results = dask.compute(*per_chunk, **compute_options(*per_chunk))
     total = {k: np.concatenate([r[k] for r in results], axis=0) for k in results[0]}
 
     hist = total["hist"]

@@ -24,7 +24,7 @@ from ..cancel import CancelToken, raise_if_cancelled
 from ..errors import AstrocalError
 from ..frames import FrameGroup
 from ..integrate import write_master
-from ..io.cube import open_frames
+from ..io.cube import compute_options, open_frames
 from ..io.frame_types import CALIBRATION_TYPES
 from ..quality import (central_crop, channel_levels, frame_statistics, frames_needed, master_noise, radial_profile,
                        temporal_noise)
@@ -266,8 +266,8 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
         cube = open_frames(group.paths, aliases=group.aliases, overscan="auto")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dataset = build_master(cube, kind, progress=_scaled(progress, 0.0, 0.8), cancel=cancel,
-                               **options).compute()
+        dataset = build_master(cube, kind, progress=_scaled(progress, 0.0, 0.8), cancel=cancel, **options)
+        dataset = dataset.compute(**compute_options(dataset))
     raise_if_cancelled(cancel, group.label)  # cancelled during the last band: the statistics are not started
     dataset.attrs.update(overscan_attrs(cube))
     dataset.attrs["excluded_frames"] = list(left_out.items())  # written as EXCLn/EXCRn
@@ -275,7 +275,8 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     if progress is not None:
         progress(0.8, "per-frame statistics")
     # The per-frame histograms (65,536 bins a frame, and their bin centres) and grid levels are not shown.
-    statistics = frame_statistics(group.open()).compute().drop_vars(["histogram", "grid", "bin_centre"],
+    statistics = frame_statistics(group.open())
+    statistics = statistics.compute(**compute_options(statistics)).drop_vars(["histogram", "grid", "bin_centre"],
                                                                      errors="ignore")
     raise_if_cancelled(cancel, group.label)
     n = int(dataset.attrs.get("n_frames", len(group)))
