@@ -3,7 +3,7 @@
 One call to :func:`~astrocal_widgets.workflow.compare_rejections` integrates a crop of the selected set
 (the frames Integrate would use: exclusions, flat calibration, the step's combine and normalisation)
 with both choices; the view shows :func:`~astrocal_widgets.plots.rejection_comparison_figure` and the
-comparison's summary. A long action with Cancel; each comparison is kept, so going back to one is instant.
+comparison's summary. A long action with Cancel; the last comparisons are kept, so going back to one is instant.
 """
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from .state import DashboardState
 
 #: What the two sides start with: the classic clipping against a more robust spread.
 DEFAULT_CHOICES = ("sigma", "winsorized_sigma")
+#: Comparisons kept: their results (a few MB each at the default crop) and their views (a PNG and a text each).
+KEEP_RESULTS, KEEP_VIEWS = 4, 32
 
 
 class RejectionSide:
@@ -95,6 +97,9 @@ class RejectionComparisonView:
         self.results: dict[tuple, Any] = {}
         self._views: dict[tuple, tuple] = {}
         self.compare_button.on_click(lambda _: self.compare())
+        for control in (self.first.rejection, self.first.low, self.first.high, self.second.rejection, self.second.low,
+                        self.second.high, self.crop):
+            control.observe(lambda _: self.show(), "value")  # another choice: its comparison, or none yet
         self.widget = w.VBox([
             w.HTML("<h4>Compare two rejections (teaching)</h4><p style='margin:0 0 4px 0'>The same centred crop "
                    "of the set integrated twice, as Integrate would (the frames not excluded, the combine and "
@@ -126,6 +131,10 @@ class RejectionComparisonView:
         """Another set, other exclusions or options: ``auto`` follows the frame count; the view its comparison."""
         for side in (self.first, self.second):
             side.refresh()
+        self.show()
+
+    def show(self) -> None:
+        """The comparison of the choices shown, if it was made (else nothing)."""
         self.output.children = self._views.get(self.key(), ())
 
     # ------------------------------------------------------------------ action
@@ -146,6 +155,9 @@ class RejectionComparisonView:
             self._views[key] = (figure_image(plots.rejection_comparison_figure(result),
                                              "Second minus first, and what each rejects"),
                                 text_block(result.summary()))
+            for kept, most in ((self.results, KEEP_RESULTS), (self._views, KEEP_VIEWS)):
+                while len(kept) > most:  # the oldest go first
+                    del kept[next(iter(kept))]
             if self.key() == key:  # still the choice shown
                 self.output.children = self._views[key]
             if result.warnings:

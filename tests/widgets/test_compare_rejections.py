@@ -80,11 +80,19 @@ def test_bias_compare_shows_the_figure_and_the_figures(dashboard, monkeypatch):
     view.compare_button.click()
     assert len(calls) == 1 and view.output.children == shown
     view.second.high.value = 3.0
-    dashboard.step.panel._show_choice()  # what any change of the step's controls does
     assert not view.output.children
     view.second.high.value = 2.5
-    dashboard.step.panel._show_choice()
     assert view.output.children == shown
+    panel = dashboard.step.panel
+    panel.combine.value = "median"  # the step's own choices count too
+    assert not view.output.children
+    panel.combine.value = "average"
+    assert view.output.children == shown
+    # only the last comparisons are kept (their arrays are a few MB each at the default crop)
+    monkeypatch.setattr(compare_view, "KEEP_RESULTS", 1)
+    view.second.rejection.value = "percentile"
+    view.compare_button.click()
+    assert len(calls) == 2 and list(view.results) == [view.key()] and len(view._views) == 2
 
 
 def test_excluded_frames_are_left_out_of_the_comparison(dashboard):
