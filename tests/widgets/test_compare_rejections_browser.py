@@ -6,10 +6,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from astrocal_widgets.simulate import FilterSpec, simulate_session
 from browser_support import full_screenshot, launch_chromium, open_voila, require_browser_tools, serve_voila, step_to
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "07-dashboard.ipynb"
+pytestmark = pytest.mark.slow  # a browser
 COUNTS = {"bias": 7, "dark": 0, "flat": 0, "darkflat": 0, "light": 1}
 
 
