@@ -15,7 +15,7 @@ from ..io.cfa import channel_planes, check_bayer_pattern
 from .stats import MAD_TO_SIGMA
 
 __all__ = ["radial_profile", "channel_levels", "robust_sigma", "clipped_sigma", "background_noise",
-           "temporal_noise", "central_crop"]
+           "temporal_noise", "central_crop", "central_window"]
 
 #: Central crop (pixels per side) used to measure a light's background noise.
 NOISE_WINDOW = 512
@@ -68,9 +68,23 @@ def central_crop(frame: Any, size: int) -> Any:
     Offsets are even, so a colour (CFA) frame keeps its Bayer phase. Works on numpy arrays and on
     xarray/dask cubes (nothing is read until the crop is used).
     """
-    h, w = frame.shape[-2:]
-    y0, x0 = max(0, (h - size) // 2) & ~1, max(0, (w - size) // 2) & ~1
-    return frame[..., y0:y0 + size, x0:x0 + size]
+    y0, y1, x0, x1 = central_window(frame.shape[-2:], size)
+    return frame[..., y0:y1, x0:x1]
+
+
+def central_window(shape: tuple[int, ...], size: int | tuple[int, int]) -> tuple[int, int, int, int]:
+    """The central window of a frame of ``shape`` (``(..., y, x)``) as ``(y0, y1, x0, x1)``.
+
+    ``size`` is the side of a square window, or ``(height, width)``; a frame smaller than it gives
+    its whole extent on that axis. Offsets are even, so a colour (CFA) frame's window keeps its Bayer
+    phase. :func:`central_crop` cuts this window.
+    """
+    h, w = (int(n) for n in shape[-2:])
+    height, width = (int(size), int(size)) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
+    if height < 1 or width < 1:
+        raise ValueError(f"central_window: the window must be at least 1 x 1 pixels, got {width} x {height}")
+    y0, x0 = max(0, (h - height) // 2) & ~1, max(0, (w - width) // 2) & ~1
+    return y0, min(h, y0 + height), x0, min(w, x0 + width)
 
 
 def background_noise(frame: Any, *, window: int = NOISE_WINDOW, bayer_pattern: str = "") -> float:

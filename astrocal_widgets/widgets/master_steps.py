@@ -1,4 +1,5 @@
-"""Master steps: pick a set, choose how to integrate, Integrate (with real progress), look, Save."""
+"""Master steps: pick a set, choose how to integrate, Integrate (with real progress), look, Save; compare two
+rejections on a crop (teaching)."""
 from __future__ import annotations
 
 import html
@@ -18,6 +19,7 @@ from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, LongAction, ProgressView,
 #: Largest image an interactive (ipympl) view shows at full resolution; larger ones are block-averaged.
 ZOOM_PIXELS = 4_000_000
 from .base import Step, StepSpec
+from .compare_view import RejectionComparisonView
 from .frame_browser import FrameBrowser
 from .state import DashboardState
 
@@ -75,8 +77,12 @@ class MasterPanel:
             self.progress.widget, self.feedback,
         ])
         self.browser = FrameBrowser(state, lambda: self.selected, self._exclusions_changed)
-        self.widget = w.VBox([controls, self.browser.widget, self.summary, self.plots]) if self.groups else w.VBox(
-            [message(f"This night has no {_WORDS[kind]}.", "warning")])
+        self.compare: RejectionComparisonView | None = None
+        if self.groups:  # the set's frames as Integrate takes them, with the choices above but the rejection
+            self.compare = RejectionComparisonView(state, kind, lambda: self.selected, self.browser.excluded,
+                                                   self.options)
+        self.widget = w.VBox([controls, self.browser.widget, self.summary, self.plots, self.compare.widget]
+                             ) if self.groups else w.VBox([message(f"This night has no {_WORDS[kind]}.", "warning")])
         if self.groups:
             self.browser.reset()
             self._show_choice()
@@ -140,6 +146,8 @@ class MasterPanel:
         self._show_master_view()
         on_disk = self.state.master_on_disk(group)
         self.feedback.children = (message(f"Saved master: {on_disk}", "info"),) if on_disk else ()
+        if self.compare is not None:
+            self.compare.refresh()
         needs = self.prerequisites()
         if needs is not None:  # a flat set waits for the masters it is calibrated with
             self.integrate_button.disabled = needs.blocked

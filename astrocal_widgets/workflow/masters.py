@@ -250,20 +250,10 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     if kind not in MASTER_KINDS:
         raise ValueError(f"integrate_master: {group.label} is a {kind or 'unclassified'} set; masters are made "
                          f"of {', '.join(MASTER_KINDS)}")
-    notes: list[str] = []
-    flats = None
     raise_if_cancelled(cancel, group.label)
     group, left_out = _leave_out(group, excluded or {})
-    if kind == "flat":
-        if library is None:
-            raise AstrocalError(f"{group.label}: flats are calibrated by master dark flats or a master bias before "
-                                "they are integrated: pass library= (the folder where those masters are saved)")
-        flats = calibrate_flats(group, library, strict=strict, night=night, saved=saved)
-        notes += flats.warnings
-        cube = flats.cube
-    else:
-        # As calibrate_session reads them: overscan subtracted and trimmed where the headers say so.
-        cube = open_frames(group.paths, aliases=group.aliases, overscan="auto")
+    cube, flats = _master_cube(group, library=library, strict=strict, night=night, saved=saved)
+    notes: list[str] = list(flats.warnings) if flats is not None else []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dataset = build_master(cube, kind, progress=_scaled(progress, 0.0, 0.8), cancel=cancel, **options)
@@ -299,6 +289,19 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     if progress is not None:
         progress(1.0, f"master {kind} ready")
     return result
+
+
+def _master_cube(group: FrameGroup, *, library: MasterLibrary | str | os.PathLike | None, strict: bool = True,
+                 night: Any = None, saved: dict[str, Any] | None = None) -> tuple[xr.DataArray, FlatCalibration | None]:
+    """The lazy cube a master of ``group`` integrates (flats: calibrated), and for flats their calibration."""
+    if group.frame_type == "flat":
+        if library is None:
+            raise AstrocalError(f"{group.label}: flats are calibrated by master dark flats or a master bias before "
+                                "they are integrated: pass library= (the folder where those masters are saved)")
+        flats = calibrate_flats(group, library, strict=strict, night=night, saved=saved)
+        return flats.cube, flats
+    # As calibrate_session reads them: overscan subtracted and trimmed where the headers say so.
+    return open_frames(group.paths, aliases=group.aliases, overscan="auto"), None
 
 
 def _leave_out(group: FrameGroup, excluded: Mapping[str, str]) -> tuple[FrameGroup, dict[str, str]]:
