@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 from numba import njit, prange
@@ -203,7 +203,7 @@ def kernels_need_compiling() -> bool:
     from ..integrate.kernels import dispatchers_need_compiling
 
     return dispatchers_need_compiling(_median_filter_kernel, _row_stats, _column_stats, _largest_term,
-                                      _subtract_background, _exceeds)
+                                      _subtract_background, _exceeds, _corrected_values)
 
 
 #: Pixels of a row filtered together: the comparators run over this many values at once (vectorised),
@@ -872,10 +872,16 @@ class DefectMap:
     counts: dict
     thresholds: dict
 
-    @property
+    @cached_property
     def mask(self) -> np.ndarray:
-        """Every defect (hot or cold), ready for :func:`correct_defects`."""
+        """Every defect (hot or cold), ready for :func:`correct_defects` (made once: every light
+        calibrated with this map uses it)."""
         return self.hot | self.cold
+
+    @cached_property
+    def positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and columns of every defect (``np.nonzero(mask)``), found once for all the lights."""
+        return np.nonzero(self.mask)
 
 
 def dark_defect_maps(
@@ -1009,15 +1015,17 @@ def _neighbour_rings(bayer_pattern: str, colour: str) -> list[list[tuple[int, in
     return rings
 
 
-def correct_defects(frame: ArrayLike, mask: ArrayLike, bayer_pattern: str = "", *, inplace: bool = False) -> np.ndarray:
+def correct_defects(frame: ArrayLike, mask: ArrayLike | DefectMap, bayer_pattern: str = "", *,
+                    inplace: bool = False) -> np.ndarray:
     """Replace each masked pixel by the median of its nearest unmasked same-colour neighbours.
 
     Parameters
     ----------
     frame : array_like, shape (ny, nx)
         Raw or calibrated frame (a CFA frame stays a mosaic).
-    mask : array_like of bool, shape (ny, nx)
-        True at the pixels to replace (e.g. :attr:`DefectMap.mask`).
+    mask : array_like of bool, shape (ny, nx), or DefectMap
+        True at the pixels to replace; a :class:`DefectMap` (its :attr:`~DefectMap.mask`) gives its
+        defects' positions, found once for every light it corrects.
     bayer_pattern : str
         ``''``: the 8-neighbourhood. A CFA pattern at ``[0, 0]``: only pixels of the same colour
         (red and blue: the 8 pixels 2 apart; green: the 4 diagonal greens and the 4 greens 2
@@ -1043,10 +1051,10 @@ def correct_defects(frame: ArrayLike, mask: ArrayLike, bayer_pattern: str = "", 
     src = np.asarray(frame)
     if src.ndim != 2:
         raise ValueError(f"frame must be a 2-D image (rows, columns), got shape {src.shape}")
-    m = np.asarray(mask)
+    m = np.asarray(mask.mask if isinstance(mask, DefectMap) else mask)
     if m.shape != src.shape:
         raise ValueError(f"mask has shape {m.shape} but frame has shape {src.shape}")
-    m = m.astype(bool)
+    m = m.astype(bool, copy=False)  # a boolean map (a DefectMap's) is read as it is, not copied per light
     dtype = np.float64 if src.dtype == np.float64 else np.float32
     if inplace:
         if src.dtype not in (np.float32, np.float64):
@@ -1054,34 +1062,66 @@ def correct_defects(frame: ArrayLike, mask: ArrayLike, bayer_pattern: str = "", 
         out = src
     else:
         out = src.astype(dtype, copy=True)
-    ny, nx = out.shape
-    ys, xs = np.nonzero(m)
+    ys, xs = mask.positions if isinstance(mask, DefectMap) else np.nonzero(m)
     if ys.size == 0:
         return out
-    colours = site_colours(pat)[ys % 2, xs % 2] if pat else np.full(ys.size, "")
-    # Neighbours are read from the frame at the defects only (no full-frame copy); masked ones count
-    # as NaN, so nanmedian ignores them (and any NaN already there). Masked pixels are never read as
-    # neighbours, so writing corrected values as we go (inplace) changes nothing.
-    values = out
-    for colour in np.unique(colours):
-        sel = colours == colour
-        py, px = ys[sel], xs[sel]
-        result = np.full(py.size, np.nan)
-        todo = np.ones(py.size, bool)
-        for offsets in _neighbour_rings(pat, str(colour)):
-            if not todo.any():
-                break
-            ty, tx = py[todo], px[todo]
-            oy = np.array([o[0] for o in offsets])
-            ox = np.array([o[1] for o in offsets])
-            ny_, nx_ = ty[:, None] + oy[None, :], tx[:, None] + ox[None, :]
-            inside = (ny_ >= 0) & (ny_ < ny) & (nx_ >= 0) & (nx_ < nx)
-            neigh = np.full(ny_.shape, np.nan)
-            iy, ix = ny_[inside], nx_[inside]
-            neigh[inside] = np.where(m[iy, ix], np.nan, values[iy, ix].astype(np.float64))
-            ok = np.any(~np.isnan(neigh), axis=1)
-            idx = np.flatnonzero(todo)[ok]
-            result[idx] = np.nanmedian(neigh[ok], axis=1)
-            todo[idx] = False
-        out[py, px] = result.astype(dtype)
+    ring_dy, ring_dx, ring_len = _ring_tables(pat)
+    site = (ys % 2) * 2 + xs % 2 if pat else np.zeros(ys.size, np.int64)
+    # Neighbours are read from the frame at the defects only (no full-frame copy); masked ones and
+    # NaN are skipped. Corrected values are written once all are computed, and masked pixels are
+    # never read as neighbours, so working in place changes nothing.
+    values = _corrected_values(out, m, ys, xs, site, ring_dy, ring_dx, ring_len)
+    out[ys, xs] = values.astype(dtype)
     return out
+
+
+@lru_cache(maxsize=None)
+def _ring_tables(bayer_pattern: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_neighbour_rings` of each site of the 2x2 cell (one site for mono) as arrays:
+    offsets ``(site, ring, k)`` and each ring's length ``(site, ring)``."""
+    colours = site_colours(bayer_pattern).reshape(-1) if bayer_pattern else [""]
+    rings = [_neighbour_rings(bayer_pattern, str(c)) for c in colours]
+    longest = max(len(r) for site in rings for r in site)
+    dy = np.zeros((len(rings), _MAX_RINGS, longest), np.int64)
+    dx = np.zeros_like(dy)
+    length = np.zeros((len(rings), _MAX_RINGS), np.int64)
+    for i, site in enumerate(rings):
+        for r, ring in enumerate(site):
+            length[i, r] = len(ring)
+            for k, (oy, ox) in enumerate(ring):
+                dy[i, r, k], dx[i, r, k] = oy, ox
+    for a in (dy, dx, length):
+        a.flags.writeable = False
+    return dy, dx, length
+
+
+@njit(cache=True, nogil=True)
+def _corrected_values(frame, mask, ys, xs, site, ring_dy, ring_dx, ring_len):  # pragma: no cover - compiled
+    """Per defect, the median (float64; the mean of the two middle values for an even count) of its
+    first ring holding a usable neighbour: inside the frame, not masked, not NaN. NaN where no
+    ring has one."""
+    ny, nx = frame.shape
+    values = np.empty(ys.size, np.float64)
+    buf = np.empty(ring_dy.shape[2], np.float64)
+    for i in range(ys.size):
+        y, x, s = ys[i], xs[i], site[i]
+        value = np.nan
+        for r in range(ring_len.shape[1]):
+            k = 0
+            for j in range(ring_len[s, r]):
+                yy = y + ring_dy[s, r, j]
+                xx = x + ring_dx[s, r, j]
+                if 0 <= yy < ny and 0 <= xx < nx and not mask[yy, xx]:
+                    v = np.float64(frame[yy, xx])
+                    if not np.isnan(v):
+                        t = k  # insertion sort: a ring holds at most a few dozen values
+                        while t > 0 and buf[t - 1] > v:
+                            buf[t] = buf[t - 1]
+                            t -= 1
+                        buf[t] = v
+                        k += 1
+            if k > 0:
+                value = buf[k // 2] if k % 2 else (buf[k // 2 - 1] + buf[k // 2]) / 2
+                break
+        values[i] = value
+    return values

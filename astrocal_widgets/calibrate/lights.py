@@ -219,6 +219,7 @@ def calibrate_light(
     defects: dict[tuple, Any] | None = None,
     keep_raw: bool = True,
     dark_parts: dict[tuple, Any] | None = None,
+    out: np.ndarray | None = None,
     **changes: Any,
 ) -> CalibratedLight:
     """Calibrate one light with the matching masters of a library, in memory (nothing is written).
@@ -247,6 +248,10 @@ def calibrate_light(
         Futures of the darks' share of the defect maps (:func:`~astrocal_widgets.calibrate.dark_defect_maps`),
         started by :func:`calibrate_session` while the flats integrate; a missing or failed one is
         made here instead.
+    out : numpy.ndarray, optional
+        A float32 array of the light's shape to calibrate into (it becomes ``data``), e.g. the
+        previous light's once that is written: calibrating many lights then takes no fresh memory
+        per light. Another shape or type is ignored.
     **changes
         Any field of :class:`CalibrationOptions` (``strict=False``, ``cosmetic=False``, ...), replacing
         the one of ``options``.
@@ -322,7 +327,7 @@ def calibrate_light(
                                                            flat=own(flat_path), dark_scale=k, bayer_pattern=pattern,
                                                            consume=True)
     light_cube = open_frames([source], overscan=opts.overscan)  # overscan subtracted and trimmed as it is read
-    calibrated = compute_into_arrays([light_cube.data[0]], [np.float32])[0]  # calibrated in place below
+    calibrated = compute_into_arrays([light_cube.data[0]], [np.float32], out=[out])[0]  # calibrated in place below
     raw = calibrated.copy() if keep_raw else None
     if optimise:
         bias, dark = load(bias_path), load(dark_path)
@@ -336,7 +341,7 @@ def calibrate_light(
     n_defects, dm = 0, None
     if wants_defects:
         dm = defects[defects_key]
-        correct_defects(calibrated, dm.mask, bayer_pattern=pattern, inplace=True)
+        correct_defects(calibrated, dm, bayer_pattern=pattern, inplace=True)
         n_defects = int(dm.counts["total"])
     if bias_path or dark_path:  # no header needed: does the bias/dark level fit this light?
         used = " and ".join(Path(p).name for p in (bias_path, dark_path) if p)
@@ -366,19 +371,23 @@ LIGHT_THREADS = min(2, usable_cpus())
 
 def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, options: CalibrationOptions,
                 root: Path, target: Path, overwrite: bool, masters_cache: dict | None = None,
-                defects: dict | None = None, dark_parts: dict | None = None
-                ) -> tuple[LightRecord, list[str], list[str]]:
+                defects: dict | None = None, dark_parts: dict | None = None,
+                buffers: threading.local | None = None) -> tuple[LightRecord, list[str], list[str]]:
     """Calibrate one light and write it with its provenance; only metadata comes back.
 
     One task: run in a thread (sharing the caches) or on a cluster's worker (its own caches, the
-    defect map handed in), with the same arithmetic, so the files are the same bytes.
+    defect map handed in), with the same arithmetic, so the files are the same bytes. ``buffers``
+    (threads only) keeps each thread's light array for its next light once this one is written.
     """
     light = calibrate_light(row, lib, options, external=external, label=label, masters_cache=masters_cache,
-                            defects=defects, keep_raw=False, dark_parts=dark_parts)
+                            defects=defects, keep_raw=False, dark_parts=dark_parts,
+                            out=getattr(buffers, "light", None))
     provenance = LightProvenance.of(str(row["path"]), root, options.light_options(),
                                     {"bias": light.bias, "dark": light.dark, "flat": light.flat})
     write_provenance(light.header, provenance.record())
     write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
+    if buffers is not None:
+        buffers.light = light.data
     return (LightRecord(str(row["path"]), str(target), cosmetic=options.cosmetic, **light.masters_used()),
             light.decisions, light.warnings)
 

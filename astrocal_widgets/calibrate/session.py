@@ -574,6 +574,7 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
                       client: Any = None,
                       dark_parts: dict[tuple, Any] | None = None, cancel: CancelToken | None = None) -> None:
     cache: dict[Any, Any] = {}
+    buffers = threading.local()  # each light thread's array, reused for its next light
     saved_maps: set[tuple] = set(defects)  # maps of earlier light sets are saved already
 
     def reused(row, target: Path) -> tuple[LightRecord, list[str], list[str]]:
@@ -597,7 +598,7 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
             return reused(row, target)
         raise_if_cancelled(cancel, Path(row["path"]).name)  # before the light: each is written whole
         return _light_task(row, lib, external, group.label, plan.options, plan.root, target, overwrite,
-                           cache, defects, dark_parts)
+                           cache, defects, dark_parts, buffers)
 
     if plan.options.cosmetic and client is None and cosmetic_kernels_need_compiling():
         report(report.done / report.total, f"lights: {COSMETIC_COMPILING_MESSAGE}")

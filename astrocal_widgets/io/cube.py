@@ -331,7 +331,8 @@ class AstrocalAccessor:
         return [read_header(p) for p in self._obj["path"].values]
 
 
-def compute_into_arrays(arrays: Sequence[Any], dtypes: Sequence[Any]) -> list[np.ndarray]:
+def compute_into_arrays(arrays: Sequence[Any], dtypes: Sequence[Any],
+                        out: Sequence[np.ndarray | None] | None = None) -> list[np.ndarray]:
     """Lazy arrays computed together into numpy arrays of ``dtypes``, band by band.
 
     On this process's own scheduler (threads or synchronous) each band is stored straight into the
@@ -339,12 +340,17 @@ def compute_into_arrays(arrays: Sequence[Any], dtypes: Sequence[Any]) -> list[np
     twice the result (a quarter of a gigabyte for a 24-megapixel master and its rejection maps).
     Elsewhere (a cluster's client, or a task on a cluster's worker, whose bands other workers may
     compute) the results are computed and converted.
+
+    ``out`` may give, per array, an existing array of its shape and dtype to store into (a buffer
+    reused from one light to the next needs no fresh memory); None or a mismatch gets a new one.
     """
     lazy = [a for a in arrays if isinstance(a, da.Array)]
     if len(lazy) != len(arrays) or dask.base.get_scheduler(collections=lazy) not in (dask.threaded.get,
                                                                                      dask.local.get_sync):
         return [np.asarray(a, dtype=t) for a, t in zip(dask.compute(*arrays), dtypes)]
-    targets = [np.empty(a.shape, t) for a, t in zip(lazy, dtypes)]
+    given = list(out) if out is not None else [None] * len(lazy)
+    targets = [b if b is not None and b.shape == a.shape and b.dtype == np.dtype(t) and b.flags.writeable
+               else np.empty(a.shape, t) for a, t, b in zip(lazy, dtypes, given)]
     da.store(lazy, targets, lock=False, **compute_options(*lazy))
     return targets
 

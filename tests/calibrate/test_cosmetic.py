@@ -404,3 +404,63 @@ def test_long_line_statistics_are_exact(n, kind):
             continue
         assert np.array_equal(_line_stats(image, axis, False), median)
         assert np.array_equal(_line_stats(image, axis, True), mad)
+
+
+def _correct_defects_reference(frame, mask, pattern=""):
+    """The correction written with numpy alone, ring by ring (the compiled loop must agree exactly)."""
+    from astrocal_widgets.calibrate.cosmetic import _neighbour_rings
+    from astrocal_widgets.io.cfa import site_colours
+
+    out = np.array(frame, dtype=np.float32 if np.asarray(frame).dtype != np.float64 else np.float64)
+    m = np.asarray(mask, bool)
+    ny, nx = out.shape
+    ys, xs = np.nonzero(m)
+    colours = site_colours(pattern)[ys % 2, xs % 2] if pattern else np.full(ys.size, "")
+    for colour in np.unique(colours):
+        sel = colours == colour
+        py, px = ys[sel], xs[sel]
+        result = np.full(py.size, np.nan)
+        todo = np.ones(py.size, bool)
+        for offsets in _neighbour_rings(pattern, str(colour)):
+            if not todo.any():
+                break
+            ty, tx = py[todo], px[todo]
+            oy, ox = np.array([o[0] for o in offsets]), np.array([o[1] for o in offsets])
+            ny_, nx_ = ty[:, None] + oy[None, :], tx[:, None] + ox[None, :]
+            inside = (ny_ >= 0) & (ny_ < ny) & (nx_ >= 0) & (nx_ < nx)
+            neigh = np.full(ny_.shape, np.nan)
+            iy, ix = ny_[inside], nx_[inside]
+            neigh[inside] = np.where(m[iy, ix], np.nan, out[iy, ix].astype(np.float64))
+            ok = np.any(~np.isnan(neigh), axis=1)
+            idx = np.flatnonzero(todo)[ok]
+            with np.errstate(all="ignore"):
+                result[idx] = np.nanmedian(neigh[ok], axis=1)
+            todo[idx] = False
+        out[py, px] = result.astype(out.dtype)
+    return out
+
+
+@pytest.mark.parametrize("pattern", ["", "RGGB", "GBRG"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16])
+def test_correction_matches_the_ring_by_ring_reference(pattern, dtype):
+    """Scattered and clustered defects (whose first rings are all masked), defects on the edges and
+    corners, NaN neighbours and a fully masked corner block (no usable neighbour: NaN)."""
+    rng = np.random.default_rng(len(pattern) + np.dtype(dtype).itemsize)
+    frame = rng.normal(1000, 30, (60, 70))
+    frame = frame.astype(dtype) if dtype != np.uint16 else np.round(frame).astype(np.uint16)
+    mask = rng.random(frame.shape) < 0.05
+    mask[20:27, 30:37] = True  # a cluster: the inner pixels fall back to rings 2 and 3
+    mask[0, :5] = mask[-1, -3:] = mask[:, 0] = True
+    mask[-12:, :12] = True  # larger than every ring: no usable neighbour
+    if dtype != np.uint16:
+        frame[rng.random(frame.shape) < 0.02] = np.nan
+    expected = _correct_defects_reference(frame, mask, pattern)
+    got = correct_defects(frame, mask, pattern)
+    assert np.isnan(got[-6, 5]) and np.isfinite(got[22, 32])  # (22, 32) only has ring-3 neighbours
+    np.testing.assert_array_equal(got, expected)
+    as_map = DefectMap(mask, np.zeros_like(mask), {}, {})  # its positions, found once, give the same
+    np.testing.assert_array_equal(correct_defects(frame, as_map, pattern), expected)
+    if dtype != np.uint16:
+        in_place = frame.copy()
+        correct_defects(in_place, mask, pattern, inplace=True)
+        np.testing.assert_array_equal(in_place, expected)
