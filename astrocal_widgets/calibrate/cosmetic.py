@@ -203,7 +203,7 @@ def kernels_need_compiling() -> bool:
     from ..integrate.kernels import dispatchers_need_compiling
 
     return dispatchers_need_compiling(_median_filter_kernel, _row_stats, _column_stats, _largest_term,
-                                      _subtract_background, _exceeds, _corrected_values)
+                                      _subtract_background, _exceeds, _corrected_values, _level_noise)
 
 
 #: Pixels of a row filtered together: the comparators run over this many values at once (vectorised),
@@ -475,9 +475,17 @@ def noise_map(residual: ArrayLike, *, bayer_pattern: str = "", window: int | Non
     r = np.asarray(residual)
     if r.dtype not in (np.float32, np.float64):
         r = r.astype(np.float64)
+    return _noise_into(None, r, bayer_pattern, window)
+
+
+def _noise_into(out: np.ndarray | None, r: np.ndarray, bayer_pattern: str, window: int | None) -> np.ndarray:
+    """:func:`noise_map` of ``r``; given ``out`` (``r``'s shape and type), the larger of its values
+    and the map's is left in it (the dark's signal noise, made in its background's array first)."""
     planes = cfa_planes(bayer_pattern)
-    # A mono frame's window term becomes the map itself (one full-size array fewer at the peak).
-    out = None if len(planes) == 1 and window is not None else np.empty(r.shape, r.dtype)
+    raise_existing = out is not None
+    if out is None:
+        # A mono frame's window term becomes the map itself (one full-size array fewer at the peak).
+        out = None if len(planes) == 1 and window is not None else np.empty(r.shape, r.dtype)
     for ys, xs in planes:
         p = r[ys, xs]
         floor = _plane_sigma(p)
@@ -491,14 +499,14 @@ def noise_map(residual: ArrayLike, *, bayer_pattern: str = "", window: int | Non
             local *= MAD_TO_SIGMA
         if out is None:
             out = local  # each pixel's term is read before the pixel is written
-        _largest_term(out[ys, xs], floor, columns, rows, local)
+        _largest_term(out[ys, xs], floor, columns, rows, local, raise_existing)
     return out
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _largest_term(out, floor, columns, rows, local):  # pragma: no cover - compiled
+def _largest_term(out, floor, columns, rows, local, raise_existing):  # pragma: no cover - compiled
     """``out[i, j] = max(floor, columns[j], rows[i], local[i, j])`` (computed in float64; ``local``
-    of shape (1, 1) is left out)."""
+    of shape (1, 1) is left out); with ``raise_existing``, never below ``out``'s own value."""
     ny, nx = out.shape
     with_local = local.shape[0] == ny and local.shape[1] == nx
     for i in prange(ny):
@@ -506,54 +514,68 @@ def _largest_term(out, floor, columns, rows, local):  # pragma: no cover - compi
             v = max(floor, columns[j], rows[i])
             if with_local:
                 v = max(v, np.float64(local[i, j]))
-            out[i, j] = v
+            if raise_existing:
+                # max of two values rounded to out's type: the same as rounding the larger one
+                out[i, j] = max(out[i, j], out.dtype.type(v))
+            else:
+                out[i, j] = v
     return out
 
 
-def _raise_to_signal_noise(sigma: np.ndarray, residual: np.ndarray, level: np.ndarray, bayer_pattern: str) -> None:
-    """Raise ``sigma`` to the noise that grows with the signal, ``sqrt(v0 + g * level)``, in place.
-
-    The noise is fitted per colour plane, without full-size temporaries.
+def _signal_noise_into(level: np.ndarray, residual: np.ndarray, bayer_pattern: str) -> np.ndarray:
+    """Replace ``level`` (the local background) by the noise that grows with the signal,
+    ``sqrt(v0 + g * level)``, fitted per colour plane; returns ``level``, now that noise.
 
     The variance of a master dark is linear in its level, ``read^2 / N + level / (gain N)``
     (shot noise of the thermal signal). Pixels are put in :data:`_LEVEL_BINS` bins by quantile
     of the local background (above its median); each bin gives a robust variance of the
     residual, and a least-squares line through them gives ``v0`` and ``g >= 0``. Where the level
     hardly varies the fitted slope is noisy, but then ``level`` is small too and ``g * level``
-    stays within the scatter of the bin variances.
+    stays within the scatter of the bin variances. A plane with too few levels to fit gets no
+    such floor (0). Made in the background's own array: the dark's map needs no third full-size
+    array, and the larger of this noise and :func:`noise_map`'s terms is the same as before.
     """
     for ys, xs in cfa_planes(bayer_pattern):
-        level_plane = level[ys, xs]
+        level_plane = level[ys, xs]  # a view (planes are slices): written in place
         centre = np.median(level_plane)
-        stride = max(1, level_plane.size // 200_000)  # a subsample is plenty for 40 variances
-        r = residual[ys, xs].ravel()[::stride]
-        lv = level_plane.ravel()[::stride] - centre
-        edges = np.unique(np.quantile(lv, np.linspace(0.0, 1.0, _LEVEL_BINS + 1)))
-        if edges.size < 4:
-            continue
-        idx = np.clip(np.searchsorted(edges, lv, side="right") - 1, 0, edges.size - 2)
-        levels, variances = [], []
-        for i in range(edges.size - 1):
-            sel = idx == i
-            if sel.sum() >= 30:
-                levels.append(np.median(lv[sel]))
-                variances.append(_robust_sigma(r[sel]) ** 2)
-        if len(levels) < 3:
-            continue
-        design = np.vstack([np.ones(len(levels)), levels]).T
-        v0, g = np.linalg.lstsq(design, np.asarray(variances), rcond=None)[0]
-        _raise_to_sqrt_line(sigma[ys, xs], level_plane, centre, max(float(v0), 0.0), max(float(g), 0.0))
+        v0, g = _signal_noise_fit(level_plane, residual[ys, xs], centre)
+        _level_noise(level_plane, centre, v0, g)
+    return level
+
+
+def _signal_noise_fit(level_plane: np.ndarray, residual_plane: np.ndarray, centre: float) -> tuple[float, float]:
+    """``(v0, g)`` of :func:`_signal_noise_into` for one plane; ``(-1, 0)`` where there is no fit."""
+    stride = max(1, level_plane.size // 200_000)  # a subsample is plenty for 40 variances
+    r = residual_plane.ravel()[::stride]
+    lv = level_plane.ravel()[::stride] - centre
+    edges = np.unique(np.quantile(lv, np.linspace(0.0, 1.0, _LEVEL_BINS + 1)))
+    if edges.size < 4:
+        return -1.0, 0.0
+    idx = np.clip(np.searchsorted(edges, lv, side="right") - 1, 0, edges.size - 2)
+    levels, variances = [], []
+    for i in range(edges.size - 1):
+        sel = idx == i
+        if sel.sum() >= 30:
+            levels.append(np.median(lv[sel]))
+            variances.append(_robust_sigma(r[sel]) ** 2)
+    if len(levels) < 3:
+        return -1.0, 0.0
+    design = np.vstack([np.ones(len(levels)), levels]).T
+    v0, g = np.linalg.lstsq(design, np.asarray(variances), rcond=None)[0]
+    return max(float(v0), 0.0), max(float(g), 0.0)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _raise_to_sqrt_line(sigma, level, centre, v0, g):  # pragma: no cover - compiled
-    # float64 arithmetic on the float32 level above its centre, as numpy would promote it
-    for i in prange(sigma.shape[0]):
-        for j in range(sigma.shape[1]):
-            above = level[i, j] - centre
-            noise = math.sqrt(v0 + g * np.float64(max(above, 0)))
-            if noise > sigma[i, j]:
-                sigma[i, j] = noise
+def _level_noise(level, centre, v0, g):  # pragma: no cover - compiled
+    """``level[i, j] = sqrt(v0 + g * max(level - centre, 0))`` in place (float64 arithmetic on the
+    float32 level above its centre, as numpy would promote it); 0 everywhere when ``v0 < 0`` (no fit)."""
+    for i in prange(level.shape[0]):
+        for j in range(level.shape[1]):
+            if v0 < 0:
+                level[i, j] = 0
+            else:
+                above = level[i, j] - centre
+                level[i, j] = math.sqrt(v0 + g * np.float64(max(above, 0)))
 
 
 def _destripe(r: np.ndarray, bayer_pattern: str) -> np.ndarray:
@@ -597,9 +619,11 @@ def _residual(
     r = _subtract_background(a, bg, invalid, relative)  # in place: a becomes the residual
     _destripe(r, pat)
     r[invalid] = 0.0
-    sigma = noise_map(r, bayer_pattern=pat, window=window)
-    if not relative:
-        _raise_to_signal_noise(sigma, r, bg, pat)
+    if relative:
+        del bg  # a flat's noise has no signal term: the background is not needed any more
+        sigma = noise_map(r, bayer_pattern=pat, window=window)
+    else:
+        sigma = _noise_into(_signal_noise_into(bg, r, pat), r, pat, window)
     return r, sigma, invalid
 
 
