@@ -17,7 +17,8 @@ import numpy as np
 from astropy.io import fits
 
 from .._threading import usable_cpus
-from ..errors import AstrocalError
+from ..cancel import CancelToken
+from ..errors import AstrocalError, CancelledError
 from ..frames import scan
 from ..frames.grouping import exposures_match
 from ..io.cube import compute_into_arrays, open_frames
@@ -219,6 +220,7 @@ def calibrate_light(
     defects: dict[tuple, Any] | None = None,
     keep_raw: bool = True,
     dark_parts: dict[tuple, Any] | None = None,
+    cancel: CancelToken | threading.Event | None = None,
     **changes: Any,
 ) -> CalibratedLight:
     """Calibrate one light with the matching masters of a library, in memory (nothing is written).
@@ -247,6 +249,10 @@ def calibrate_light(
         Futures of the darks' share of the defect maps (:func:`~astrocal_widgets.calibrate.dark_defect_maps`),
         started by :func:`calibrate_session` while the flats integrate; a missing or failed one is
         made here instead.
+    cancel : CancelToken or threading.Event, optional
+        Stop: looked at before the light is read, once it is read, before its cosmetic correction
+        and before its header is made; raises :class:`~astrocal_widgets.errors.CancelledError` and
+        returns nothing half-made (the masters' caches keep only whole entries).
     **changes
         Any field of :class:`CalibrationOptions` (``strict=False``, ``cosmetic=False``, ...), replacing
         the one of ``options``.
@@ -259,8 +265,11 @@ def calibrate_light(
     ------
     CalibrationMismatchError
         With ``strict=True``, when the library has masters of a kind but none compatible.
+    CancelledError
+        When ``cancel`` was set before the light was calibrated.
     """
     opts = calibration_options(options, changes)
+    token = CancelToken.of(cancel)
     if isinstance(light, (str, os.PathLike)):
         path = Path(light)
         table = scan(path.parent, recursive=False).table
@@ -321,8 +330,10 @@ def calibrate_light(
                 terms = cache[terms_key] = prepare_masters(bias=own(bias_path), dark=own(dark_path),
                                                            flat=own(flat_path), dark_scale=k, bayer_pattern=pattern,
                                                            consume=True)
+    _stop(token, source)  # the masters' terms and defect map are ready (and cached whole): the light next
     light_cube = open_frames([source], overscan=opts.overscan)  # overscan subtracted and trimmed as it is read
     calibrated = compute_into_arrays([light_cube.data[0]], [np.float32])[0]  # calibrated in place below
+    _stop(token, source)
     raw = calibrated.copy() if keep_raw else None
     if optimise:
         bias, dark = load(bias_path), load(dark_path)
@@ -334,6 +345,7 @@ def calibrate_light(
         terms = prepare_masters(bias=bias, dark=dark, flat=load(flat_path), dark_scale=k, bayer_pattern=pattern)
     terms.apply(calibrated, pedestal=pedestal)
     n_defects, dm = 0, None
+    _stop(token, source)
     if wants_defects:
         dm = defects[defects_key]
         correct_defects(calibrated, dm.mask, bayer_pattern=pattern, inplace=True)
@@ -343,6 +355,7 @@ def calibrate_light(
         problem = master_level_problem(calibrated, frame=source.name, master=used, offset=pedestal)
         if problem:
             notes.append(problem)
+    _stop(token, source)
     source_header = read_header(source)
     if isinstance(source_header, fits.Header):
         header = fits.Header(source_header, copy=True)
@@ -360,24 +373,33 @@ def calibrate_light(
                            flat=flat_path, dark_scale=k, dark_scale_method=method, defects_corrected=n_defects)
 
 
+def _stop(token: CancelToken | None, source: Path) -> None:
+    """Raise CancelledError (naming the light) if ``token`` is set; one ``Event.is_set`` when it is not."""
+    if token is not None and token.cancelled:
+        raise CancelledError(source.name)
+
+
 #: Lights calibrated at once: reading, the float32 arithmetic and writing release the GIL.
 LIGHT_THREADS = min(2, usable_cpus())
 
 
 def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, options: CalibrationOptions,
                 root: Path, target: Path, overwrite: bool, masters_cache: dict | None = None,
-                defects: dict | None = None, dark_parts: dict | None = None
+                defects: dict | None = None, dark_parts: dict | None = None, cancel: CancelToken | None = None
                 ) -> tuple[LightRecord, list[str], list[str]]:
     """Calibrate one light and write it with its provenance; only metadata comes back.
 
     One task: run in a thread (sharing the caches) or on a cluster's worker (its own caches, the
-    defect map handed in), with the same arithmetic, so the files are the same bytes.
+    defect map handed in), with the same arithmetic, so the files are the same bytes. ``cancel`` is
+    looked at within the light and last before the write (atomic: a cancelled light leaves no file);
+    a cluster's task gets none, as the caller's event cannot reach another process.
     """
     light = calibrate_light(row, lib, options, external=external, label=label, masters_cache=masters_cache,
-                            defects=defects, keep_raw=False, dark_parts=dark_parts)
+                            defects=defects, keep_raw=False, dark_parts=dark_parts, cancel=cancel)
     provenance = LightProvenance.of(str(row["path"]), root, options.light_options(),
                                     {"bias": light.bias, "dark": light.dark, "flat": light.flat})
     write_provenance(light.header, provenance.record())
+    _stop(cancel, Path(str(row["path"])))
     write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
     return (LightRecord(str(row["path"]), str(target), cosmetic=options.cosmetic, **light.masters_used()),
             light.decisions, light.warnings)
