@@ -15,8 +15,9 @@ from astrocal_widgets.frames import read_exclusions
 from astrocal_widgets.io import READ_STATISTICS
 from astrocal_widgets.simulate import simulate_session
 from astrocal_widgets.widgets import CalibrationDashboard
+from astrocal_widgets.workflow import exclude_frames
 
-from widget_support import descendants
+from widget_support import descendants, images
 
 SHAPE = (64, 96)
 COUNTS = {"bias": 7, "dark": 0, "flat": 0, "darkflat": 0, "light": 1}
@@ -118,3 +119,24 @@ def test_building_the_dashboard_reads_no_frame_for_the_browser(night):
     before = READ_STATISTICS.bytes
     _bias_step(dashboard)
     assert READ_STATISTICS.bytes - before == SHAPE[0] * SHAPE[1] * 2  # the first frame, once the step is shown
+
+
+def test_the_flat_calibration_preview_takes_its_flat_from_the_set_without_the_excluded_ones(tmp_path):
+    root = tmp_path / "night"
+    simulate_session(root, shape=SHAPE, counts={"bias": 0, "dark": 0, "flat": 3, "darkflat": 3, "light": 1}, seed=5)
+    dashboard = CalibrationDashboard(root)
+    dashboard.go("Dark flats & flat calibration")
+    step = dashboard.step
+    for k in range(len(step.panel.groups)):
+        step.panel.group.value = k
+        step.panel.integrate_button.click()
+        step.panel.save_button.click()
+    paths = [Path(p) for p in step.flats[step.flat_group.value].paths]
+    step.flat_index.value = 0
+    step.calibrate_button.click()
+    assert f"{paths[0].name}: subtracted" in step.flat_view.children[0].children[0].value
+    exclude_frames(dashboard.state.session, {str(paths[0]): "shadow of a cable"})  # e.g. from the Flat step
+    step.calibrate_button.click()
+    text = step.flat_view.children[0].children[0].value
+    assert f"{paths[0].name} is excluded, shown instead: {paths[1].name}: subtracted" in text, text
+    assert len(images(step.flat_view)) == 2
