@@ -11,7 +11,9 @@ from astropy.io import fits
 import astrocal_widgets as aw
 from astrocal_widgets import workflow as wf
 from astrocal_widgets.calibrate import calibrate_session
-from astrocal_widgets.errors import OutputExistsError
+from astrocal_widgets.calibrate import lights as lights_module
+from astrocal_widgets.cancel import CancelToken
+from astrocal_widgets.errors import CancelledError, OutputExistsError
 from astrocal_widgets.quality import background_noise, channel_levels, radial_profile, temporal_noise
 
 
@@ -114,7 +116,7 @@ def test_flat_preview_takes_its_flat_from_the_set_without_the_excluded_ones(nigh
         wf.preview_flat_calibration(flats, session.masters_dir, excluded=dict.fromkeys(paths, "x"))
 
 
-def test_preview_light_equals_the_written_calibrated_light(night, tmp_path):
+def test_preview_light_equals_the_written_calibrated_light(night, tmp_path, monkeypatch):
     root, _ = night
     run = calibrate_session(root, output=tmp_path)
     session = wf.open_session(root, output=tmp_path)
@@ -122,6 +124,14 @@ def test_preview_light_equals_the_written_calibrated_light(night, tmp_path):
     written = {r.source: r.output for r in run.lights}[light.source]
     np.testing.assert_array_equal(light.data, fits.getdata(written))
     assert light.raw.shape == light.data.shape and float(np.median(light.raw)) > float(np.median(light.data))
+    # Cancel clicked while the light is read: the preview stops there, before its cosmetic correction.
+    token, corrected = CancelToken(), []
+    read, correct = lights_module.compute_into_arrays, lights_module.correct_defects
+    monkeypatch.setattr(lights_module, "compute_into_arrays", lambda *a, **k: (read(*a, **k), token.cancel())[0])
+    monkeypatch.setattr(lights_module, "correct_defects", lambda *a, **k: corrected.append(1) or correct(*a, **k))
+    with pytest.raises(CancelledError, match=Path(light.source).name):
+        wf.light_before_after(session, 0, cancel=token)
+    assert token.cancelled and corrected == []
 
 
 def test_check_sets_keeps_a_frame_per_set(night):
