@@ -1,6 +1,7 @@
 """Cancelling long work: a token the caller keeps and the engine looks at between pieces of work.
 
-``integrate`` looks at it before each band, ``calibrate_session`` between masters, bands and lights,
+``integrate`` looks at it before each band, ``calibrate_session`` between masters, bands and lights
+and within a light (``calibrate_light``: once read, before its cosmetic correction, before its write),
 and the dashboard's Cancel buttons set one. A :class:`threading.Event` works as well; the engine turns it
 into a token with :meth:`CancelToken.of`. What is cancelled raises
 :class:`~astrocal_widgets.errors.CancelledError`; files are written atomically, so a cancelled run

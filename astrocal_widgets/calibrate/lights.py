@@ -17,6 +17,7 @@ import numpy as np
 from astropy.io import fits
 
 from .._threading import usable_cpus
+from ..cancel import CancelToken, raise_if_cancelled
 from ..errors import AstrocalError
 from ..frames import scan
 from ..frames.grouping import exposures_match
@@ -220,6 +221,7 @@ def calibrate_light(
     keep_raw: bool = True,
     dark_parts: dict[tuple, Any] | None = None,
     out: np.ndarray | None = None,
+    cancel: CancelToken | threading.Event | None = None,
     **changes: Any,
 ) -> CalibratedLight:
     """Calibrate one light with the matching masters of a library, in memory (nothing is written).
@@ -252,6 +254,10 @@ def calibrate_light(
         A float32 array of the light's shape to calibrate into (it becomes ``data``), e.g. the
         previous light's once that is written: calibrating many lights then takes no fresh memory
         per light. Another shape or type is ignored.
+    cancel : CancelToken or threading.Event, optional
+        Stop: looked at before the light is read, once it is read, before its cosmetic correction
+        and before its header is made; raises :class:`~astrocal_widgets.errors.CancelledError` and
+        returns nothing half-made (the masters' caches keep only whole entries).
     **changes
         Any field of :class:`CalibrationOptions` (``strict=False``, ``cosmetic=False``, ...), replacing
         the one of ``options``.
@@ -264,8 +270,11 @@ def calibrate_light(
     ------
     CalibrationMismatchError
         With ``strict=True``, when the library has masters of a kind but none compatible.
+    CancelledError
+        When ``cancel`` was set before the light was calibrated.
     """
     opts = calibration_options(options, changes)
+    token = CancelToken.of(cancel)
     if isinstance(light, (str, os.PathLike)):
         path = Path(light)
         table = scan(path.parent, recursive=False).table
@@ -326,8 +335,10 @@ def calibrate_light(
                 terms = cache[terms_key] = prepare_masters(bias=own(bias_path), dark=own(dark_path),
                                                            flat=own(flat_path), dark_scale=k, bayer_pattern=pattern,
                                                            consume=True)
+    raise_if_cancelled(token, source.name)  # the masters' terms and defect map are ready (and cached whole): the light next
     light_cube = open_frames([source], overscan=opts.overscan)  # overscan subtracted and trimmed as it is read
     calibrated = compute_into_arrays([light_cube.data[0]], [np.float32], out=[out])[0]  # calibrated in place below
+    raise_if_cancelled(token, source.name)
     raw = calibrated.copy() if keep_raw else None
     if optimise:
         bias, dark = load(bias_path), load(dark_path)
@@ -339,6 +350,7 @@ def calibrate_light(
         terms = prepare_masters(bias=bias, dark=dark, flat=load(flat_path), dark_scale=k, bayer_pattern=pattern)
     terms.apply(calibrated, pedestal=pedestal)
     n_defects, dm = 0, None
+    raise_if_cancelled(token, source.name)
     if wants_defects:
         dm = defects[defects_key]
         correct_defects(calibrated, dm, bayer_pattern=pattern, inplace=True)
@@ -348,6 +360,7 @@ def calibrate_light(
         problem = master_level_problem(calibrated, frame=source.name, master=used, offset=pedestal)
         if problem:
             notes.append(problem)
+    raise_if_cancelled(token, source.name)
     source_header = read_header(source)
     if isinstance(source_header, fits.Header):
         header = fits.Header(source_header, copy=True)
@@ -371,20 +384,23 @@ LIGHT_THREADS = min(2, usable_cpus())
 
 def _light_task(row, lib: MasterLibrary, external: MasterLibrary | None, label: str, options: CalibrationOptions,
                 root: Path, target: Path, overwrite: bool, masters_cache: dict | None = None,
-                defects: dict | None = None, dark_parts: dict | None = None,
+                defects: dict | None = None, dark_parts: dict | None = None, cancel: CancelToken | None = None,
                 buffers: threading.local | None = None) -> tuple[LightRecord, list[str], list[str]]:
     """Calibrate one light and write it with its provenance; only metadata comes back.
 
     One task: run in a thread (sharing the caches) or on a cluster's worker (its own caches, the
-    defect map handed in), with the same arithmetic, so the files are the same bytes. ``buffers``
+    defect map handed in), with the same arithmetic, so the files are the same bytes. ``cancel`` is
+    looked at within the light and last before the write (atomic: a cancelled light leaves no file);
+    a cluster's task gets none, as the caller's event cannot reach another process. ``buffers``
     (threads only) keeps each thread's light array for its next light once this one is written.
     """
     light = calibrate_light(row, lib, options, external=external, label=label, masters_cache=masters_cache,
-                            defects=defects, keep_raw=False, dark_parts=dark_parts,
+                            defects=defects, keep_raw=False, dark_parts=dark_parts, cancel=cancel,
                             out=getattr(buffers, "light", None))
     provenance = LightProvenance.of(str(row["path"]), root, options.light_options(),
                                     {"bias": light.bias, "dark": light.dark, "flat": light.flat})
     write_provenance(light.header, provenance.record())
+    raise_if_cancelled(cancel, Path(str(row["path"])).name)
     write_fits_atomic(target, fits.PrimaryHDU(light.data, header=light.header), overwrite=overwrite)
     if buffers is not None:
         buffers.light = light.data

@@ -228,10 +228,11 @@ def calibrate_session(
         one task per pair of masters. The outputs are byte-identical to a local run. Any cluster
         dask supports (LocalCluster, SLURM with dask-jobqueue, Kubernetes with dask-kubernetes).
     cancel : CancelToken or threading.Event, optional
-        Stop the run: it is looked at between masters, before each band of a master and before each
-        light, and the run raises :class:`~astrocal_widgets.errors.CancelledError`. Files are written
-        whole or not at all, so what was written stays valid and a rerun reuses it. (On a cluster,
-        tasks already handed to the workers finish; nothing more is started.)
+        Stop the run: it is looked at between masters, before each band of a master, and before each
+        light and within it (once read, before its cosmetic correction, before its write), and the
+        run raises :class:`~astrocal_widgets.errors.CancelledError`. Files are written whole or not at
+        all, so what was written stays valid and a rerun reuses it. (On a cluster, tasks already handed
+        to the workers finish; nothing more is started.)
     **changes
         Any field of :class:`CalibrationOptions` (``strict=False``, ``dark_optimization=True``,
         ``library="~/darks"``, ...), replacing the one of ``options``.
@@ -596,9 +597,9 @@ def _calibrate_lights(group: FrameGroup, lib: MasterLibrary, external: MasterLib
         target = plan.lights[str(row["path"])]
         if target.exists() and not overwrite:
             return reused(row, target)
-        raise_if_cancelled(cancel, Path(row["path"]).name)  # before the light: each is written whole
+        raise_if_cancelled(cancel, Path(row["path"]).name)  # before the light, within it, before its write
         return _light_task(row, lib, external, group.label, plan.options, plan.root, target, overwrite,
-                           cache, defects, dark_parts, buffers)
+                           cache, defects, dark_parts, cancel, buffers)
 
     if plan.options.cosmetic and client is None and cosmetic_kernels_need_compiling():
         report(report.done / report.total, f"lights: {COSMETIC_COMPILING_MESSAGE}")

@@ -3,7 +3,8 @@
 Previous / Next (or the slider) show one frame, downsampled and auto-stretched, with its histogram
 (:func:`~astrocal_widgets.workflow.frame_preview` reads only that frame, band by band). Beside it, the
 per-frame statistics (:func:`~astrocal_widgets.workflow.review_frames`), sortable, outliers marked
-with the reason, and an Exclude box per frame; "Exclude the outliers" ticks the flagged ones. Every
+with the reason, and an Exclude box per frame, :data:`PAGE_ROWS` frames a page (the page of the frame
+browsed); "Exclude the outliers" ticks the flagged ones of the whole set, on every page. Every
 tick is written to the night's exclusion list at once (:func:`~astrocal_widgets.workflow.exclude_frames`),
 so Integrate, Calibrate all, ``calibrate_session`` and the next dashboard all leave those frames out.
 """
@@ -24,6 +25,8 @@ from .state import DashboardState
 BY_EYE = "excluded by eye in the dashboard"
 #: Columns the table can be sorted by.
 SORT_COLUMNS = ("frame", "file", "median", "sigma", "mean", "min", "max", "hot_fraction", "status")
+#: Rows of the table shown at a time: a set of hundreds of frames would be hundreds of widgets.
+PAGE_ROWS = 50
 
 
 class FrameBrowser:
@@ -50,7 +53,13 @@ class FrameBrowser:
         self.feedback = w.VBox()
         self.view = w.VBox()
         self.rows = w.VBox()
+        #: The Exclude boxes of the rows on the page shown, by path.
         self.boxes: dict[str, w.Checkbox] = {}
+        self.page = 0  # 0-based
+        self.previous_page = w.Button(description="Previous page", icon="angle-left", layout=w.Layout(width="130px"))
+        self.next_page = w.Button(description="Next page", icon="angle-right", layout=w.Layout(width="130px"))
+        self.page_label = w.HTML("")
+        self._listed: dict[str, str] = {}  # the set's exclusions, as last read
         self._quiet = False
         #: Frames are read only once the step is on screen (:meth:`activate`): building the dashboard reads none.
         self.active = False
@@ -62,8 +71,12 @@ class FrameBrowser:
         self.measure_button.on_click(lambda _: self.measure())
         self.outliers_button.on_click(lambda _: self.exclude_outliers())
         for control in (self.sort, self.descending):
-            control.observe(lambda _: self._fill_rows(), "value")
-        table = w.VBox([w.HBox([self.measure_button, self.outliers_button, self.sort, self.descending]), self.rows],
+            control.observe(lambda _: self.turn_to(0), "value")  # sorted anew: from its top
+        self.previous_page.on_click(lambda _: self.turn_to(self.page - 1))
+        self.next_page.on_click(lambda _: self.turn_to(self.page + 1))
+        self.pages = w.HBox([self.previous_page, self.page_label, self.next_page])
+        table = w.VBox([w.HBox([self.measure_button, self.outliers_button, self.sort, self.descending]), self.pages,
+                        self.rows],
                        layout=w.Layout(max_height="520px", overflow="auto", flex="1 1 50%"))
         browse = w.VBox([w.HBox([self.previous_button, self.index, self.next_button]),
                          w.HBox([self.exclude_this, self.reason]), self.view],
@@ -89,6 +102,7 @@ class FrameBrowser:
         self.index.value = 0
         self.active = active
         self.view.children = ()
+        self.page = 0
         self._fill_rows()
         if self.active:
             self.show()
@@ -123,8 +137,11 @@ class FrameBrowser:
                 return
             self._previews[key] = view
         self.view.children = (self._previews[key],)
+        page = self._order().index(i) // PAGE_ROWS  # the table follows the frame browsed
+        if page != self.page:
+            self.turn_to(page)
         self._quiet = True
-        self.exclude_this.value = path in self.boxes and self.boxes[path].value
+        self.exclude_this.value = path in self._listed
         self._quiet = False
 
     # ------------------------------------------------------------------ the table
@@ -140,18 +157,40 @@ class FrameBrowser:
             self.reviews[group.label] = review
             self._fill_rows()
 
+    def _order(self) -> list[int]:
+        """The set's frame numbers in the table's order (sorted once measured)."""
+        review = self.reviews.get(self.group.label)
+        if review is None:
+            return list(range(len(self.group)))
+        return [int(i) for i in review.sorted_by(self.sort.value, self.descending.value).index]
+
+    @property
+    def n_pages(self) -> int:
+        return max(1, -(-len(self.group) // PAGE_ROWS))
+
+    def turn_to(self, page: int) -> None:
+        """Show one page of the table (0-based; clipped to the pages there are)."""
+        self.page = min(self.n_pages - 1, max(0, int(page)))
+        self._fill_rows()
+
     def _fill_rows(self) -> None:
         group = self.group
-        excluded = self.excluded()
+        excluded = self._listed = self.excluded()
         review = self.reviews.get(group.label)
         self.boxes = {}
         header = ["", "frame", "file", "median", "sigma", "min", "max", "status / reason"]
         rows = [w.HTML("<b>" + "</b> | <b>".join(header[1:]) + "</b> (tick to exclude)")]
+        self.page = min(self.n_pages - 1, max(0, self.page))
+        first = self.page * PAGE_ROWS
         if review is None:
-            order = [(i, str(p), None) for i, p in enumerate(group.paths)]
+            order = [(i, str(group.paths[i]), None) for i in range(first, min(len(group), first + PAGE_ROWS))]
         else:
-            table = review.sorted_by(self.sort.value, self.descending.value)
+            table = review.sorted_by(self.sort.value, self.descending.value).iloc[first:first + PAGE_ROWS]
             order = [(int(i), row["path"], row) for i, row in table.iterrows()]
+        self.previous_page.disabled, self.next_page.disabled = self.page == 0, self.page == self.n_pages - 1
+        self.page_label.value = (f"page {self.page + 1} of {self.n_pages} (rows "
+                                 f"{first + 1}-{first + len(order)} of {len(group)}, {len(excluded)} excluded)")
+        self.pages.layout.display = "flex" if self.n_pages > 1 else "none"
         for i, path, row in order:
             box = w.Checkbox(value=path in excluded, indent=False, layout=w.Layout(width="28px"),
                              tooltip=f"exclude frame {i}")
@@ -221,7 +260,7 @@ class FrameBrowser:
         try:
             self._fill_rows()
             path = str(self.group.paths[int(self.index.value)])
-            self.exclude_this.value = self.boxes[path].value
+            self.exclude_this.value = path in self._listed
         finally:
             self._quiet = False
         if ok:

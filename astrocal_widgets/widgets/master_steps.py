@@ -12,7 +12,7 @@ from .. import plots
 from ..io.frame_types import FRAME_TYPE_PLURALS, FRAME_TYPE_WORDS
 from ..workflow import (MASTER_COMBINES, MASTER_OPTIONS, OUTPUT_NORMALIZATIONS, RECOMMENDED_COUNTS,
                         REJECTION_CHOICES, default_thresholds, integrate_master, preview_flat_calibration,
-                        resolve_rejection, save_master)
+                        resolve_rejection, save_master, session_exclusions)
 from ._display import (PREVIEW_PIXELS, STATUS_COLOURS, LongAction, ProgressView, figure_image, interactive_figure,
                        ipympl_available, message, plot_grid, run_action, table_html, text_block)
 
@@ -368,13 +368,16 @@ class DarkFlatStep(MasterStep):
     def calibrate_flat(self) -> None:
         """Show one flat before/after (needs a saved master dark flat or bias)."""
         group = self.flats[self.flat_group.value]
-        key = ("flat", group.label, int(self.flat_index.value), self.state.masters_fingerprint("darkflat", "bias"))
+        listed = session_exclusions(self.state.session)  # the flat shown is one Integrate would use
+        excluded = {p: listed[p] for p in map(str, group.paths) if p in listed}
+        key = ("flat", group.label, int(self.flat_index.value), self.state.masters_fingerprint("darkflat", "bias"),
+               tuple(sorted(excluded)))
         if key not in self.state.previews:
             def compute():
                 preview = preview_flat_calibration(group, self.state.session.masters_dir,
                                                    frame=int(self.flat_index.value),
                                                    night=self.state.session.catalog, saved=self.state.saved,
-                                                   max_pixels=PREVIEW_PIXELS)
+                                                   max_pixels=PREVIEW_PIXELS, excluded=excluded)
                 self.flat_progress(0.5, "rendering")
                 name = Path(preview.path).name
                 images = [figure_image(plots.image(preview.before, title=f"{name}: raw",

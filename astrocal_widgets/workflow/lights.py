@@ -119,8 +119,9 @@ def light_before_after(session: SessionOverview, light: int | Any = 0, *, max_pi
     max_pixels : int or None, default PREVIEW_PIXELS
         Pixels of each preview; ``None`` keeps full size.
     cancel : CancelToken or threading.Event, optional
-        Looked at before and after the light is calibrated (one light is not cut short):
-        raises :class:`~astrocal_widgets.errors.CancelledError`.
+        Looked at before the light is calibrated, within it (as
+        :func:`~astrocal_widgets.calibrate.calibrate_light` looks) and after it: raises
+        :class:`~astrocal_widgets.errors.CancelledError`.
 
     Returns
     -------
@@ -130,7 +131,7 @@ def light_before_after(session: SessionOverview, light: int | Any = 0, *, max_pi
     own_cache = "masters_cache" not in options
     # With a cache, the raw dark and flat are dropped once their prepared terms and defect map exist.
     cache = options.pop("masters_cache", None) if not own_cache else {}
-    calibrated = preview_light(session, light, saved=saved, masters_cache=cache, **options)
+    calibrated = preview_light(session, light, saved=saved, masters_cache=cache, cancel=cancel, **options)
     if own_cache:
         cache.clear()  # the bias and the prepared terms
     raise_if_cancelled(cancel, "light preview")

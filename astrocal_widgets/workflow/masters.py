@@ -369,6 +369,8 @@ class FlatPreview:
         ``before`` and ``after`` are ``factor`` x ``factor`` block means of the flat (1: full size).
     median_before, median_after : float
         Medians of the full-size flat before and after (ADU).
+    instead_of : str or None
+        The flat asked for when it is excluded (then ``path`` is the next one kept), else None.
     """
 
     path: str
@@ -380,18 +382,21 @@ class FlatPreview:
     factor: int = 1
     median_before: float = math.nan
     median_after: float = math.nan
+    instead_of: str | None = None
 
     def summary(self) -> str:
         name = Path(self.subtracted).name if self.subtracted else "nothing"
         before = self.median_before if math.isfinite(self.median_before) else float(np.median(self.before))
         after = self.median_after if math.isfinite(self.median_after) else float(np.median(self.after))
-        return (f"{Path(self.path).name}: subtracted {name}, a level of {self.level_removed:.1f} ADU; median "
-                f"{before:.1f} -> {after:.1f} ADU")
+        instead = (f"{Path(self.instead_of).name} is excluded, shown instead: " if self.instead_of else "")
+        return (f"{instead}{Path(self.path).name}: subtracted {name}, a level of {self.level_removed:.1f} ADU; "
+                f"median {before:.1f} -> {after:.1f} ADU")
 
 
 def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | os.PathLike, *, frame: int = 0,
                              strict: bool = True, night: Any = None, saved: dict[str, Any] | None = None,
-                             max_pixels: int | None = None) -> FlatPreview:
+                             max_pixels: int | None = None, excluded: Mapping[str, str] | None = None
+                             ) -> FlatPreview:
     """Calibrate one flat of a set by its master dark flat (else bias) to see what is removed.
 
     Parameters
@@ -401,19 +406,39 @@ def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | o
     library : MasterLibrary or path-like
         Where the master dark flats and bias are saved.
     frame : int, default 0
-        Which flat of the set.
+        Which flat of the set (numbered as the whole set, excluded flats included).
     strict, night, saved
         As :func:`~astrocal_widgets.calibrate.calibrate_flats`.
     max_pixels : int, optional
         Keep ``before`` and ``after`` as block-mean previews of at most this many pixels (what a
         view shows); the medians are measured on the full-size flat first. Default: full size.
+    excluded : mapping, optional
+        Frames left out, ``{path: reason}`` (as :func:`~.session_exclusions` gives the night's
+        exclusion list), as :func:`integrate_master` leaves them out: the flats are calibrated without
+        them, and an excluded ``frame`` is replaced by the next flat kept (else the one before), named in
+        :attr:`FlatPreview.instead_of` and the summary.
 
     Returns
     -------
     FlatPreview
     """
-    flats = calibrate_flats(group, library, strict=strict, night=night, saved=saved)
     frame = int(frame)
+    if not 0 <= frame < len(group):
+        raise IndexError(f"{group.label}: frame {frame} out of 0-{len(group) - 1}")
+    asked = str(group.paths[frame])
+    kept, left_out = _leave_out(group, excluded or {})  # every flat excluded: an error saying so
+    instead_of = None
+    if left_out:
+        gone = {os.path.abspath(p) for p in left_out}
+        keep = [os.path.abspath(p) not in gone for p in group.paths]
+        if not keep[frame]:
+            instead_of = asked
+            # The next flat kept, else the one before: as near as can be to the one asked for.
+            frame = ([i for i in range(frame + 1, len(group)) if keep[i]] +
+                     [i for i in range(frame - 1, -1, -1) if keep[i]])[0]
+        frame = sum(keep[:frame])  # its place among the flats kept
+        group = kept
+    flats = calibrate_flats(group, library, strict=strict, night=night, saved=saved)
     if not 0 <= frame < flats.cube.sizes["frame"]:
         raise IndexError(f"{group.label}: frame {frame} out of 0-{flats.cube.sizes['frame'] - 1}")
     path = str(flats.cube["path"].values[frame]) if "path" in flats.cube.coords else group.paths[frame]
@@ -427,4 +452,4 @@ def preview_flat_calibration(group: FrameGroup, library: MasterLibrary | str | o
     (before, factor), (after, _) = downsample(before, max_pixels), downsample(after, max_pixels)
     flats.cube = None  # it holds the subtracted masters
     return FlatPreview(path, before, after, subtracted, flats.level_removed(frame), list(flats.warnings),
-                       factor=factor, median_before=medians[0], median_after=medians[1])
+                       factor=factor, median_before=medians[0], median_after=medians[1], instead_of=instead_of)

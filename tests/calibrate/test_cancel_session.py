@@ -1,14 +1,19 @@
-"""``calibrate_session(..., cancel=token)``: stops between masters, bands and lights; what it wrote stays valid,
+"""``calibrate_session(..., cancel=token)``: stops between masters, bands and lights and within a light
+(``calibrate_light(cancel=)``); what it wrote stays valid,
 nothing half-made is left, and a rerun completes into the same bytes as an uncancelled run."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
+
+import numpy as np
 
 import pytest
 from astropy.io import fits
 
-from astrocal_widgets.calibrate import calibrate_session
+from astrocal_widgets.calibrate import calibrate_light, calibrate_session
+from astrocal_widgets.calibrate import lights as lights_module
 from astrocal_widgets.cancel import CancelToken
 from astrocal_widgets.errors import CancelledError
 from astrocal_widgets.integrate.master_file import master_mismatch
@@ -96,3 +101,69 @@ def test_a_cancelled_token_stops_the_run_before_anything_is_written(night, tmp_p
     with pytest.raises(CancelledError, match="calibrate_session: cancelled"):
         calibrate_session(night, output=tmp_path / "out", cancel=token)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def plain(night, tmp_path_factory) -> Path:
+    """The night calibrated once, never cancelled."""
+    out = tmp_path_factory.mktemp("plain")
+    calibrate_session(night, output=out)
+    return out
+
+
+def _cancel_once_read(monkeypatch, token: CancelToken, at: str = "compute_into_arrays") -> list[tuple]:
+    """Cancel once ``at`` (a function the lights module calls) first returns: the user clicks Cancel while a
+    light is calibrated (``compute_into_arrays``: once the light is read; ``write_provenance``: once its
+    header is made, just before the write). Returns the shapes of the frames whose cosmetic correction started."""
+    step = getattr(lights_module, at)
+    corrected: list[tuple] = []
+
+    def step_then_cancel(*args, **kwargs):
+        value = step(*args, **kwargs)
+        token.cancel()
+        return value
+
+    def correct(data, *args, **kwargs):
+        corrected.append(data.shape)
+        return correct_defects(data, *args, **kwargs)
+
+    correct_defects = lights_module.correct_defects
+    monkeypatch.setattr(lights_module, at, step_then_cancel)
+    monkeypatch.setattr(lights_module, "correct_defects", correct)
+    return corrected
+
+
+@pytest.mark.parametrize("at", ["compute_into_arrays", "write_provenance"])
+def test_cancelled_within_a_light_stops_it_before_it_is_written_and_the_rerun_is_the_same_bytes(
+        night, plain, tmp_path, monkeypatch, at):
+    out = tmp_path / "within"
+    token = CancelToken()
+    corrected = _cancel_once_read(monkeypatch, token, at)
+    with pytest.raises(CancelledError):
+        calibrate_session(night, output=out, cancel=token)
+    assert token.cancelled
+    if at == "compute_into_arrays":
+        assert corrected == []  # stopped once read: no cosmetic correction
+    assert not (out / "calibrated").exists() or not any((out / "calibrated").rglob("*.fit*"))  # no light
+    assert [p.name for p in out.rglob("*") if p.is_file() and ".tmp." in p.name] == []
+    assert len(list((out / "masters").glob("master_*.fits"))) >= 4  # the masters were all written whole
+    monkeypatch.undo()
+    result = calibrate_session(night, output=out)
+    assert len(result.lights) == _n_lights(night) and not any(l.reused for l in result.lights)
+    assert _hashes(out) == _hashes(plain)
+
+
+def test_calibrate_light_looks_at_its_token_within_the_light(night, plain, monkeypatch):
+    light = sorted(p for p in night.rglob("*.fits") if "LIGHT" in p.parts)[0]
+    expected = calibrate_light(light, plain / "masters", keep_raw=False).data
+    token = CancelToken()
+    assert np.array_equal(calibrate_light(light, plain / "masters", keep_raw=False, cancel=token).data, expected)
+    corrected = _cancel_once_read(monkeypatch, token)
+    with pytest.raises(CancelledError, match=f"^{light.name}: cancelled$"):
+        calibrate_light(light, plain / "masters", cancel=token)
+    assert corrected == []
+    token = threading.Event()  # an event works as well, and one set before anything is read stops at once
+    token.set()
+    monkeypatch.undo()
+    with pytest.raises(CancelledError):
+        calibrate_light(light, plain / "masters", cancel=token)

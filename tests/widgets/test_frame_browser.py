@@ -15,8 +15,10 @@ from astrocal_widgets.frames import read_exclusions
 from astrocal_widgets.io import READ_STATISTICS
 from astrocal_widgets.simulate import simulate_session
 from astrocal_widgets.widgets import CalibrationDashboard
+from astrocal_widgets.widgets.frame_browser import PAGE_ROWS
+from astrocal_widgets.workflow import exclude_frames
 
-from widget_support import descendants
+from widget_support import descendants, images
 
 SHAPE = (64, 96)
 COUNTS = {"bias": 7, "dark": 0, "flat": 0, "darkflat": 0, "light": 1}
@@ -118,3 +120,68 @@ def test_building_the_dashboard_reads_no_frame_for_the_browser(night):
     before = READ_STATISTICS.bytes
     _bias_step(dashboard)
     assert READ_STATISTICS.bytes - before == SHAPE[0] * SHAPE[1] * 2  # the first frame, once the step is shown
+
+
+def test_the_flat_calibration_preview_takes_its_flat_from_the_set_without_the_excluded_ones(tmp_path):
+    root = tmp_path / "night"
+    simulate_session(root, shape=SHAPE, counts={"bias": 0, "dark": 0, "flat": 3, "darkflat": 3, "light": 1}, seed=5)
+    dashboard = CalibrationDashboard(root)
+    dashboard.go("Dark flats & flat calibration")
+    step = dashboard.step
+    for k in range(len(step.panel.groups)):
+        step.panel.group.value = k
+        step.panel.integrate_button.click()
+        step.panel.save_button.click()
+    paths = [Path(p) for p in step.flats[step.flat_group.value].paths]
+    step.flat_index.value = 0
+    step.calibrate_button.click()
+    assert f"{paths[0].name}: subtracted" in step.flat_view.children[0].children[0].value
+    exclude_frames(dashboard.state.session, {str(paths[0]): "shadow of a cable"})  # e.g. from the Flat step
+    step.calibrate_button.click()
+    text = step.flat_view.children[0].children[0].value
+    assert f"{paths[0].name} is excluded, shown instead: {paths[1].name}: subtracted" in text, text
+    assert len(images(step.flat_view)) == 2
+
+
+def test_the_table_of_a_large_set_is_paged_and_the_outliers_of_every_page_are_excluded(tmp_path):
+    n, planted = PAGE_ROWS + 20, (10, PAGE_ROWS + 5)  # two pages, an outlier on each
+    root = tmp_path / "night"
+    session = simulate_session(root, shape=SHAPE, counts={"bias": n, "dark": 0, "flat": 0, "darkflat": 0,
+                                                             "light": 1}, seed=5)
+    biases = sorted(str(p) for p in session.paths["bias"])
+    for k in planted:
+        with fits.open(biases[k], mode="update") as hdul:
+            hdul[0].data = (hdul[0].data.astype(np.int32) + 150).astype(np.uint16)
+    dashboard = CalibrationDashboard(root)
+    panel, browser = _bias_step(dashboard)
+    paths = [str(p) for p in panel.selected.paths]
+    assert paths == biases and browser.n_pages == 2
+    assert len(browser.boxes) == PAGE_ROWS and set(browser.boxes) == set(paths[:PAGE_ROWS])
+    assert browser.previous_page.disabled and "page 1 of 2" in browser.page_label.value
+    browser.next_page.click()
+    assert set(browser.boxes) == set(paths[PAGE_ROWS:]) and browser.next_page.disabled
+    assert not browser.previous_page.disabled and "page 2 of 2" in browser.page_label.value
+    browser.index.value = 3  # the table follows the frame browsed
+    assert browser.page == 0 and paths[3] in browser.boxes
+    # every outlier is excluded, not only those of the page shown
+    browser.outliers_button.click()
+    listed = read_exclusions(root)
+    assert sorted(listed) == sorted(Path(paths[k]).relative_to(root).as_posix() for k in planted)
+    assert browser.boxes[paths[planted[0]]].value and paths[planted[1]] not in browser.boxes
+    assert sum(b.value for b in browser.boxes.values()) == 1 and "2 excluded" in browser.page_label.value
+    browser.index.value = planted[1]
+    assert browser.page == 1 and browser.boxes[paths[planted[1]]].value and browser.exclude_this.value
+    # sorted by median, descending: the two leaky frames top the first page, marked and ticked
+    browser.sort.value, browser.descending.value = "median", True
+    assert browser.page == 0
+    top = browser.rows.children[1:3]
+    assert {int(r.children[1].description) for r in top} == set(planted)
+    assert all("Outlier" in r.children[2].value and r.children[0].value for r in top)
+    # a box of the page unticks its frame; the browser's own box follows across pages
+    browser.boxes[paths[planted[1]]].value = False
+    assert list(read_exclusions(root)) == [Path(paths[planted[0]]).relative_to(root).as_posix()]
+    assert not browser.exclude_this.value
+    browser.index.value = planted[0]
+    assert browser.exclude_this.value
+    browser.next_page.click()
+    assert browser.page == 1 and len(browser.boxes) == n - PAGE_ROWS

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,9 @@ from astropy.io import fits
 import astrocal_widgets as aw
 from astrocal_widgets import workflow as wf
 from astrocal_widgets.calibrate import calibrate_session
-from astrocal_widgets.errors import OutputExistsError
+from astrocal_widgets.calibrate import lights as lights_module
+from astrocal_widgets.cancel import CancelToken
+from astrocal_widgets.errors import CancelledError, OutputExistsError
 from astrocal_widgets.quality import background_noise, channel_levels, radial_profile, temporal_noise
 
 
@@ -87,7 +90,33 @@ def test_flat_preview_removes_the_dark_flat_level_and_flat_master_is_calibrated(
         wf.integrate_master(flats)
 
 
-def test_preview_light_equals_the_written_calibrated_light(night, tmp_path):
+def test_flat_preview_takes_its_flat_from_the_set_without_the_excluded_ones(night, tmp_path):
+    root, _ = night
+    session = wf.open_session(root, output=tmp_path)
+    for group in session.groups("darkflat"):
+        wf.save_master(wf.integrate_master(group), session.masters_dir)
+    flats = session.groups("flat")[0]
+    paths = [str(p) for p in flats.paths]
+    plain = wf.preview_flat_calibration(flats, session.masters_dir, frame=1)
+    assert plain.path == paths[1] and plain.instead_of is None and "excluded" not in plain.summary()
+    wf.exclude_frames(session, {paths[0]: "shadow of a cable"})
+    excluded = wf.session_exclusions(session)
+    # the first flat is excluded: the preview shows the next one, and says which it replaces
+    preview = wf.preview_flat_calibration(flats, session.masters_dir, frame=0, excluded=excluded)
+    assert preview.path == paths[1] and preview.instead_of == paths[0]
+    assert preview.summary().startswith(f"{Path(paths[0]).name} is excluded, shown instead: {Path(paths[1]).name}:")
+    np.testing.assert_array_equal(preview.after, plain.after)  # the same flat, calibrated the same way
+    # a flat kept is the one asked for, numbered as in the whole set
+    assert wf.preview_flat_calibration(flats, session.masters_dir, frame=2, excluded=excluded).path == paths[2]
+    # the last flat excluded: the one before it
+    last = wf.preview_flat_calibration(flats, session.masters_dir, frame=len(paths) - 1,
+                                       excluded={paths[-1]: "trail"})
+    assert last.path == paths[-2] and last.instead_of == paths[-1]
+    with pytest.raises(aw.errors.AstrocalError, match="every frame is excluded"):
+        wf.preview_flat_calibration(flats, session.masters_dir, excluded=dict.fromkeys(paths, "x"))
+
+
+def test_preview_light_equals_the_written_calibrated_light(night, tmp_path, monkeypatch):
     root, _ = night
     run = calibrate_session(root, output=tmp_path)
     session = wf.open_session(root, output=tmp_path)
@@ -95,6 +124,14 @@ def test_preview_light_equals_the_written_calibrated_light(night, tmp_path):
     written = {r.source: r.output for r in run.lights}[light.source]
     np.testing.assert_array_equal(light.data, fits.getdata(written))
     assert light.raw.shape == light.data.shape and float(np.median(light.raw)) > float(np.median(light.data))
+    # Cancel clicked while the light is read: the preview stops there, before its cosmetic correction.
+    token, corrected = CancelToken(), []
+    read, correct = lights_module.compute_into_arrays, lights_module.correct_defects
+    monkeypatch.setattr(lights_module, "compute_into_arrays", lambda *a, **k: (read(*a, **k), token.cancel())[0])
+    monkeypatch.setattr(lights_module, "correct_defects", lambda *a, **k: corrected.append(1) or correct(*a, **k))
+    with pytest.raises(CancelledError, match=Path(light.source).name):
+        wf.light_before_after(session, 0, cancel=token)
+    assert token.cancelled and corrected == []
 
 
 def test_check_sets_keeps_a_frame_per_set(night):
