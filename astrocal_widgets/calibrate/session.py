@@ -30,7 +30,7 @@ from ..integrate import write_master
 from ..integrate.master_file import master_mismatch
 from ..io.cube import open_frames
 from ..io.frame_types import CALIBRATION_TYPES
-from ..io.provenance import prefetch_hashes, write_provenance
+from ..io.provenance import write_provenance
 from ..io.sources import read_header
 from ..io.write import write_fits_atomic
 from .build_masters import build_master
@@ -489,7 +489,6 @@ def _master(group: FrameGroup, path: Path, overwrite: bool, sub: Callable[[float
         record = _existing_master(path, group)  # the plan checked it is up to date
     else:
         raise_if_cancelled(cancel, group.label)
-        prefetch_hashes(group.paths)  # for the provenance, while the bands are integrated
         cube = open_frames(group.paths, aliases=group.aliases, overscan=options.overscan)
         # Lazy: write_master computes it band by band into the final arrays (computing the dataset
         # first would hold every band and then their concatenation, twice the master and its maps).
@@ -524,7 +523,6 @@ def _master_flat(group: FrameGroup, path: Path, lib: MasterLibrary, overwrite: b
         record.calibrated_with = names
         result.masters.append(record)
         return record
-    prefetch_hashes(group.paths)
     ds = build_master(flats.cube, "flat", progress=sub, cancel=cancel, **integration)  # computed by write_master
     _record_overscan(ds, flats.cube, group, result)
     ds.attrs["calibrated_with_paths"] = list(names)  # written as CALMASn/CALSHAn

@@ -21,8 +21,8 @@ from .._version import __version__
 from ..cancel import CancelToken
 from ..errors import OutputExistsError
 from ..io.cube import compute_into_arrays
-from ..io.provenance import (FIELDS, InputFile, ProductRecord, content_hash, inputs_hash, provenance_from_header,
-                             sources_table, write_provenance)
+from ..io.provenance import (FIELDS, InputFile, ProductRecord, content_hash, inputs_hash, prefetch_hashes,
+                             provenance_from_header, sources_table, write_provenance)
 from ..io.write import write_fits_atomic
 from .registry import REJECTION_ALGORITHMS
 
@@ -221,6 +221,9 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
     # Counts per pixel never exceed the frame count: one byte each up to 255 frames, which halves the
     # maps' memory and file size (and FITS has no unsigned 16-bit type, so uint16 would need BZERO).
     count_type = np.uint8 if int(dataset.attrs.get("n_frames", 1 << 16)) <= np.iinfo(np.uint8).max else np.uint16
+    # The inputs' SHA-256 (for the provenance) are taken while the bands are computed, not after.
+    prefetch_hashes([p for p in [*(dataset.attrs.get("source_paths") or []),
+                                 *(dataset.attrs.get("calibrated_with_paths") or [])] if os.path.exists(p)])
     master, low, high, contributing = compute_into_arrays([dataset[name].data for name in
                                                            ("master", "rejected_low", "rejected_high",
                                                             "contributing")],
