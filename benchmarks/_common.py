@@ -257,3 +257,24 @@ if __name__ == "__main__":
         print(json.dumps([str(p) for p in frames]))
     else:
         sys.exit("usage: _common.py generate DIR KIND N HEIGHT WIDTH SEED")
+
+
+def priority_popen_kwargs(nice: int) -> dict:
+    """``subprocess.Popen`` keywords that run a measured command in its own session at ``nice``.
+
+    With ``kernel.sched_autogroup_enabled`` (the default on most distributions) a plain nice value acts
+    only inside the caller's session; the autogroup's own nice is what counts against other sessions, so
+    the child gets a session (hence an autogroup) of its own, at ``nice``. Nothing for ``nice == 0``.
+    """
+    if not nice:
+        return {}
+
+    def raise_priority() -> None:  # in the child, before exec
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+        try:
+            with open("/proc/self/autogroup", "w") as f:
+                f.write(str(nice))
+        except OSError:
+            pass
+
+    return {"start_new_session": True, "preexec_fn": raise_priority}

@@ -66,7 +66,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (DEFAULT_DATA_DIR, FULL_SHAPE, QUICK_SHAPE, REPO, command_line,  # noqa: E402
                      cpu_busy_seconds, ensure_stack_isolated, machine_info, machine_lines, maxrss_mb, prewarm,
-                     resident_fraction, rss_now_mb, wait_for_quiet, warmup_stack, write_json)
+                     priority_popen_kwargs, resident_fraction, rss_now_mb, wait_for_quiet, warmup_stack, write_json)
 
 REJECTIONS = ("sigma", "winsorized_sigma")
 SIRIL_CODES = {"sigma": "s", "winsorized_sigma": "w"}
@@ -171,22 +171,8 @@ def child_main(args) -> None:
 _NICE = 0
 
 
-def _raise_priority() -> None:
-    """In a measured child, before exec: its own session, hence its own scheduler autogroup, at _NICE.
-
-    With ``kernel.sched_autogroup_enabled`` (the default on most distributions) a plain nice value acts
-    only inside the caller's session; the autogroup's own nice is what counts against other sessions.
-    """
-    os.setpriority(os.PRIO_PROCESS, 0, _NICE)
-    try:
-        with open("/proc/self/autogroup", "w") as f:
-            f.write(str(_NICE))
-    except OSError:
-        pass
-
-
 def _popen_kwargs() -> dict:
-    return {"start_new_session": True, "preexec_fn": _raise_priority} if _NICE else {}
+    return priority_popen_kwargs(_NICE)
 
 
 def _spawn(cmd: list[str], log_path: Path, cwd: Path | None = None, timeout: float | None = None,

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import DEFAULT_DATA_DIR, HERE, machine_info, machine_lines, siril_version, write_json
+from _common import (DEFAULT_DATA_DIR, HERE, machine_info, machine_lines, priority_popen_kwargs, siril_version,
+                     write_json)
 
 SIZES = {24: (4000, 6000), 61: (6388, 9576)}
 COUNTS = {"bias": 10, "dark": 5, "flat": 6, "darkflat": 6}
@@ -72,6 +73,8 @@ class TreePeak(threading.Thread):
 
 #: CPUs the measured tools may use (``--cores``); None = all.
 CORES: int | None = None
+#: Niceness of the measured tools, each in its own session (``--nice``); 0 = as this process.
+NICE = 0
 
 
 def measure(command: list[str], cwd: Path, log: Path) -> tuple[float, int, int]:
@@ -80,7 +83,8 @@ def measure(command: list[str], cwd: Path, log: Path) -> tuple[float, int, int]:
         command = ["taskset", "-c", ",".join(str(c) for c in sorted(os.sched_getaffinity(0))[:CORES])] + command
     with open(log, "w") as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                **priority_popen_kwargs(NICE))
         monitor = TreePeak(proc.pid)
         monitor.start()
         code = proc.wait()
@@ -286,8 +290,11 @@ def write_report(result: dict, out_dir: Path, command: str) -> list[str]:
     write_json(out_dir / "result.json", result)
     shape, summary = result["shape"], result["summary"]
     lines = [f"# A night of {shape[1]} x {shape[0]} frames, {result['lights']} lights", "",
-             f"Command: `{command}`", ""] + machine_lines(result["machine"]) + ["",
-             "| tool | median wall (s) | median peak RSS (GiB) | runs |", "|---|---|---|---|"]
+             f"Command: `{command}`", ""] + machine_lines(result["machine"])
+    if result.get("nice"):
+        lines.append(f"every run of both tools at niceness {result['nice']} in its own session (scheduler "
+                     "autogroup), so that other processes on a shared machine yield the CPUs to it")
+    lines += ["", "| tool | median wall (s) | median peak RSS (GiB) | runs |", "|---|---|---|---|"]
     for tool, s in summary.items():
         lines.append(f"| {tool} | {s['seconds']:.1f} | {s['peak_gib']:.2f} | "
                      + ", ".join(f"{r['seconds']:.1f} s / {r['peak_gib']:.2f} GiB" for r in s["runs"]) + " |")
@@ -319,9 +326,12 @@ def main() -> None:
     parser.add_argument("--siril-float", action="store_true",
                         help="agreement with Siril given 32-bit float copies of the frames (its float path)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "session", help="scratch and cached night")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="niceness of both tools' runs, each in its own session and scheduler autogroup (e.g. "
+                             "-20 as root on a shared machine, so that others' processes yield the CPUs to them)")
     args = parser.parse_args()
-    global CORES
-    CORES = args.cores
+    global CORES, NICE
+    CORES, NICE = args.cores, args.nice
     shape = tuple(args.shape) if args.shape else SIZES[args.size]
     name = f"{shape[0]}x{shape[1]}-{args.lights}lights"
     root = args.data / name
@@ -364,6 +374,7 @@ def main() -> None:
     result["ours_rejection"] = "winsorized_sigma 3/3 (--like-siril)" if args.like_siril else "auto"
     suffix = ("-like-siril" if args.like_siril else "") + (f"-{args.cores}cores" if args.cores else "")
     result["cores"] = args.cores or len(os.sched_getaffinity(0))
+    result["nice"] = args.nice
     out_dir = HERE / "results" / f"session-{shape[0]}x{shape[1]}-{args.lights}lights{suffix}"
     lines = write_report(result, out_dir, " ".join(sys.argv))
     print("\n".join(lines))
