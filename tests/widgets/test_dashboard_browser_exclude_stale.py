@@ -240,12 +240,14 @@ def test_exclude_a_frame_then_replace_the_bias_and_rebuild_stale(tmp_path):
             shutil.copy(shot, Path(target) / shot.name)
 
 
-def _element_shot(page, element, path: Path) -> None:
-    """Screenshot one element, the window grown so that it fits whole (the page scrolls inside Voila)."""
+def _element_shot(page, element, path: Path, width: int = 1800) -> None:
+    """Screenshot one element, the window widened (the table's rows on one line) and grown to fit it whole."""
     size = page.viewport_size
-    height = element.evaluate("e => e.getBoundingClientRect().height")
     try:
-        page.set_viewport_size({"width": size["width"], "height": int(min(max(size["height"], height + 200), 8000))})
+        page.set_viewport_size({"width": width, "height": size["height"]})
+        page.wait_for_timeout(300)  # the boxes lay themselves out again
+        height = element.evaluate("e => e.getBoundingClientRect().height")
+        page.set_viewport_size({"width": width, "height": int(min(max(size["height"], height + 200), 8000))})
         element.screenshot(path=str(path))
     finally:
         page.set_viewport_size(size)
