@@ -98,6 +98,7 @@ def test_cancel_an_integrate_then_integrate_and_save(tmp_path):
             expect(cancel).to_be_disabled()
             expect(save).to_be_disabled()  # nothing half-made to save
             walk.no_errors("Bias, cancelled")
+            walk.mark("cancelled")
             # no master, no temporary file beside it: the night's folder is as it was, hidden files included
             assert files_below(night) == night_before, "the cancelled Integrate wrote into the night's folder"
             assert files_below(kernel_tmp) == tmp_before, "the cancelled Integrate left a temporary file"
@@ -114,13 +115,14 @@ def test_cancel_an_integrate_then_integrate_and_save(tmp_path):
             walk.wait_text("Saved /")
             masters = list((night / "masters").glob("master_bias_*.fits"))
             assert len(masters) == 1 and fits.getheader(masters[0])["NCOMBINE"] == COUNTS["bias"]
-            walk.mark("saved")
+            walk.mark("Integrate again, Save")
             unexpected = [e for e in page.voila_errors if not any(n in e for n in OFFLINE_NOISE)]
             assert not unexpected, unexpected
         finally:
             browser.close()
     report = {k: round(v, 2) for k, v in figures.items()}
     report["peak_kernel_rss_mib"] = round(memory.peak_rss / 2**20, 1)
+    report["peak_by_step_mib"] = walk.peak_by_step
     report["total_s"] = round(time.monotonic() - t0, 1)
     print("\n" + json.dumps(report, indent=2))
     assert figures["cancel_latency_s"] <= CANCEL_LATENCY, (

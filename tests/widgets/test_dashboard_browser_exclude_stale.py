@@ -172,6 +172,7 @@ def test_exclude_a_frame_then_replace_the_bias_and_rebuild_stale(tmp_path):
                 used = read_provenance(light).file("bias")
                 assert used is not None and used.name == master.name and used.sha256 == saved_bias
             figures["A_exclude_s"] = time.monotonic() - t_a
+            walk.mark("A: exclude, Integrate, Save")
 
             # ------------------------------------------------- C. a replaced bias makes products stale
             t_c = time.monotonic()
@@ -223,6 +224,7 @@ def test_exclude_a_frame_then_replace_the_bias_and_rebuild_stale(tmp_path):
                     assert after[path] == before[path], f"{path.name} changed though it was not stale"
             assert after[master] == hashlib.sha256(master.read_bytes()).hexdigest()
             figures["C_stale_s"] = time.monotonic() - t_c
+            walk.mark("C: Calibrate all, replace the bias, Rebuild stale")
             walk.no_errors("Lights after Rebuild stale")
             unexpected = [e for e in page.voila_errors if not any(n in e for n in OFFLINE_NOISE)]
             assert not unexpected, unexpected
@@ -231,7 +233,7 @@ def test_exclude_a_frame_then_replace_the_bias_and_rebuild_stale(tmp_path):
     figures["total_s"] = time.monotonic() - t0
     report = {k: round(v, 1) for k, v in figures.items()}
     report["peak_kernel_rss_mib"] = round(memory.peak_rss / 2**20, 1)
-    report["peak_so_far_mib"] = walk.peak_so_far
+    report["peak_by_step_mib"] = walk.peak_by_step
     print("\n" + json.dumps(report, indent=2))
     target = os.environ.get("ASTROCAL_SCREENSHOTS")
     if target:
