@@ -1,8 +1,8 @@
 """Cancel an Integrate in a real browser: notebooks/07-dashboard.ipynb served by Voila, clicked in chromium.
 
 The night is 40 bias frames of 2000 x 3000 pixels (an Integrate of them takes 12 to 18 s in the kernel on
-CI's 2 cores, over the 10 s the scenario needs): Integrate, Cancel about 2 s later, and the step must show "cancelled"
-within 5 s of the click, with nothing written (no master, no temporary file, in the night's folder or in
+CI's 2 cores, over the 10 s the scenario needs): Integrate, Cancel about 2 s later, and the step must show
+"cancelled" within 5 s of the click, with nothing written (no master, no temporary file, in the night's folder or in
 the kernel's temporary folder) and Save still disabled; then Integrate again runs to the end and Save
 writes the master. The test prints the figures: how long the cancelled run lasted, the latency from the
 Cancel click to "cancelled" on the page, and how long the uncancelled Integrate took.
