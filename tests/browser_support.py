@@ -587,9 +587,11 @@ def step_to(dashboard, expect, title: str, *, timeout: float = 30_000,
     def heading(name: str):
         return dashboard.locator("h3").filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
 
-    here = next((t for t in STEP_TITLES if heading(t).count()), None)
-    if here is None:
-        raise AssertionError(f"no step heading shown (the steps are {STEP_TITLES})")
+    deadline = time.monotonic() + timeout / 1000
+    while (here := next((t for t in STEP_TITLES if heading(t).count()), None)) is None:
+        if time.monotonic() > deadline:  # (the kernel may be redrawing the step: its heading comes back)
+            raise AssertionError(f"no step heading shown (the steps are {STEP_TITLES})")
+        time.sleep(0.2)
     start, stop = STEP_TITLES.index(here), STEP_TITLES.index(title)
     sign = 1 if stop >= start else -1
     for k in range(start + sign, stop + sign, sign):

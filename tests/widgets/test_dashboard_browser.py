@@ -139,7 +139,7 @@ class Walk:
 
     def go(self, title: str) -> None:
         """Next or Back, step by step, to the step ``title``; no step passed shows an error."""
-        step_to(self.body(), self.expect, title, timeout=30_000 * self.patience, each=self.no_errors)
+        step_to(self.body(), self.expect, title, timeout=60_000 * self.patience, each=self.no_errors)
 
     def integrate_and_save_each_set(self, where: str, plots: int, sets: list[int] | None = None) -> None:
         select = self.body().get_by_label("Set", exact=True)

@@ -26,6 +26,8 @@ from test_dashboard_browser import NOTEBOOK, OFFLINE_NOISE, WATCH_PROGRESS, Walk
 # A minute or more: deselect with -m 'not slow' for a quick run (CI runs everything).
 pytestmark = pytest.mark.slow
 
+WAIT = 60_000  # ms: the longest a page update may take (generous: CI's 2 cores are shared by 4 test workers)
+
 SHAPE = (2000, 3000)
 COUNTS = {"bias": 40, "dark": 0, "flat": 0, "darkflat": 0, "light": 1}
 CANCEL_AFTER = 2.0  # seconds after the Integrate click
@@ -70,7 +72,7 @@ def test_cancel_an_integrate_then_integrate_and_save(tmp_path):
             integrate = page.get_by_role("button", name="Integrate", exact=True)
             cancel = page.get_by_role("button", name="Cancel")
             save = page.get_by_role("button", name="Save", exact=True)
-            expect(cancel).to_be_disabled()  # nothing runs yet
+            expect(cancel).to_be_disabled(timeout=WAIT)  # nothing runs yet
             night_before, tmp_before = files_below(night), files_below(kernel_tmp)
 
             # Integrate, then Cancel about 2 s in, while the bar moves
@@ -78,7 +80,7 @@ def test_cancel_an_integrate_then_integrate_and_save(tmp_path):
             t_start = time.monotonic()
             integrate.click()
             expect(cancel).to_be_enabled(timeout=30_000)
-            expect(integrate).to_be_disabled()
+            expect(integrate).to_be_disabled(timeout=WAIT)
             page.wait_for_function("() => window.__progress.some(w => w > 0 && w < 100)", timeout=60_000)
             time.sleep(max(0.0, CANCEL_AFTER - (time.monotonic() - t_start)))
             at_cancel = progress_percent(page.locator(".astrocal-dashboard .widget-hprogress").first)
@@ -93,10 +95,10 @@ def test_cancel_an_integrate_then_integrate_and_save(tmp_path):
             figures["cancelled_run_s"] = t_shown - t_start
             figures["progress_at_cancel_percent"] = at_cancel
             assert 0 < at_cancel < 100, f"the bar showed {at_cancel} % at the Cancel click"
-            expect(walk.body().locator(".astrocal-cancelled")).to_contain_text("was stopped")
-            expect(integrate).to_be_enabled()
-            expect(cancel).to_be_disabled()
-            expect(save).to_be_disabled()  # nothing half-made to save
+            expect(walk.body().locator(".astrocal-cancelled")).to_contain_text("was stopped", timeout=WAIT)
+            expect(integrate).to_be_enabled(timeout=WAIT)
+            expect(cancel).to_be_disabled(timeout=WAIT)
+            expect(save).to_be_disabled(timeout=WAIT)  # nothing half-made to save
             walk.no_errors("Bias, cancelled")
             walk.mark("cancelled")
             # no master, no temporary file beside it: the night's folder is as it was, hidden files included

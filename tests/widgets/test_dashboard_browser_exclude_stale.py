@@ -45,6 +45,8 @@ from test_dashboard_browser import NOTEBOOK, OFFLINE_NOISE, Walk
 # A minute or more: deselect with -m 'not slow' for a quick run (CI runs everything).
 pytestmark = pytest.mark.slow
 
+WAIT = 60_000  # ms: the longest a page update may take (generous: CI's 2 cores are shared by 4 test workers)
+
 SHAPE = (240, 320)
 #: No dark flats: the flats are calibrated with the master bias, so replacing it makes them stale.
 COUNTS = {"bias": 9, "dark": 5, "flat": 5, "darkflat": 0, "light": 2}
@@ -69,7 +71,7 @@ def products(night: Path) -> dict[Path, str]:
             for folder in ("masters", "calibrated") for p in sorted((night / folder).rglob("*.fits"))}
 
 
-def wait_until(condition, what: str, timeout: float = 30.0):
+def wait_until(condition, what: str, timeout: float = 60.0):
     """Poll ``condition()`` until it returns something true (a file the kernel writes, ...)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -123,23 +125,23 @@ def test_exclude_a_frame_then_replace_the_bias_and_rebuild_stale(tmp_path):
             t_a = time.monotonic()
             walk.go("Bias")
             browser_box = frame_browser(page)
-            expect(browser_box).to_be_visible()
+            expect(browser_box).to_be_visible(timeout=WAIT)
             browser_box.get_by_role("button", name="Measure the frames").click()
             # the leaky frame's row: marked by the checks, with the reason
             leak_row = browser_box.locator(".widget-html-content", has_text=Path(leaky).name)
             expect(leak_row).to_contain_text("Outlier", timeout=60_000)
-            expect(leak_row).to_contain_text(re.compile(r"\b(warn|fail)\b"))
+            expect(leak_row).to_contain_text(re.compile(r"\b(warn|fail)\b"), timeout=WAIT)
             slider = browser_box.get_by_role("slider")
             for k in range(1, PLANTED + 1):
                 browser_next(page).click()
-                expect(slider).to_have_attribute("aria-valuetext", str(k))
+                expect(slider).to_have_attribute("aria-valuetext", str(k), timeout=WAIT)
             walk.images_loaded("Bias, frame browser", 2)  # the frame and its histogram
             browser_box.get_by_label("Reason").fill(REASON)
             browser_box.get_by_role("checkbox", name="exclude this frame").check()
             listed = wait_until(lambda: read_exclusions(night), "the exclusion list written by the tick")
             assert listed == {leaky_rel: REASON}
-            expect(walk.body()).to_contain_text(f"1 of the set's {COUNTS['bias']} excluded")
-            expect(leak_row).to_contain_text(f"excluded: {REASON}")
+            expect(walk.body()).to_contain_text(f"1 of the set's {COUNTS['bias']} excluded", timeout=WAIT)
+            expect(leak_row).to_contain_text(f"excluded: {REASON}", timeout=WAIT)
             walk.no_errors("Bias, frame excluded")
             _element_shot(page, browser_box, shots / "8-frame-browser.png")
 
@@ -184,7 +186,7 @@ def test_exclude_a_frame_then_replace_the_bias_and_rebuild_stale(tmp_path):
 
             walk.go("Bias")
             page.get_by_label("Rejection", exact=True).select_option(REPLACEMENT_REJECTION)
-            expect(walk.body()).to_contain_text(f"Rejection {REPLACEMENT_REJECTION} runs as")
+            expect(walk.body()).to_contain_text(f"Rejection {REPLACEMENT_REJECTION} runs as", timeout=WAIT)
             walk.click_and_watch("Integrate", "Bias again", lambda: expect(
                 page.get_by_role("button", name="Save", exact=True)).to_be_enabled(timeout=120_000))
             page.get_by_role("checkbox", name="replace an existing file").check()
@@ -192,7 +194,7 @@ def test_exclude_a_frame_then_replace_the_bias_and_rebuild_stale(tmp_path):
             walk.wait_text("replaced the earlier master")
             assert hashlib.sha256(master.read_bytes()).hexdigest() != saved_bias
             note = walk.body().locator("[class*='astrocal-step-']")  # the step list redraws after the message
-            expect(note.nth(STEP_TITLES.index("Lights"))).to_contain_text("calibrated lights stale")
+            expect(note.nth(STEP_TITLES.index("Lights"))).to_contain_text("calibrated lights stale", timeout=WAIT)
             notes = step_notes(walk)
             assert "stale" in notes["Flat integration"] and master.name in notes["Flat integration"], notes
             assert "calibrated lights stale" in notes["Lights"] and master.name in notes["Lights"], notes
@@ -200,19 +202,19 @@ def test_exclude_a_frame_then_replace_the_bias_and_rebuild_stale(tmp_path):
 
             walk.go("Lights")
             stale_box = walk.body().locator(".astrocal-stale")
-            expect(stale_box).to_be_visible()
+            expect(stale_box).to_be_visible(timeout=WAIT)
             shown = stale_box.inner_text()
             stale_names = [p.name for p in before if p.name != master.name and (
                 p.name.startswith("master_flat_") or p.name.startswith("defects_")
                 or p.name.endswith("_calibrated.fits"))]
             assert all(name in shown for name in stale_names), shown
             assert "which was replaced since" in shown and master.name in shown
-            expect(page.get_by_role("button", name="Rebuild stale")).to_be_enabled()
+            expect(page.get_by_role("button", name="Rebuild stale")).to_be_enabled(timeout=WAIT)
             walk.shot("9-stale")
 
             walk.click_and_watch("Rebuild stale", "Lights", lambda: expect(stale_box).to_have_count(0, timeout=180_000))
-            expect(page.get_by_role("button", name="Rebuild stale")).to_be_disabled()
-            expect(note.nth(STEP_TITLES.index("Lights"))).not_to_contain_text("stale")
+            expect(page.get_by_role("button", name="Rebuild stale")).to_be_disabled(timeout=WAIT)
+            expect(note.nth(STEP_TITLES.index("Lights"))).not_to_contain_text("stale", timeout=WAIT)
             notes = step_notes(walk)
             assert not any("stale" in note for note in notes.values()), notes
             after = products(night)
