@@ -396,8 +396,8 @@ class KernelMemoryMonitor(threading.Thread):
     Kernels are the descendants of ``server_pid`` whose command line contains ``ipykernel``
     (``python -m ipykernel_launcher -f ...``). With ``include_kernel_children`` their own
     descendants (e.g. dask worker processes) are counted with them. ``peak_rss`` is the largest sum
-    over one sample, in bytes; ``peak_rss_by_pid`` the peak of each kernel. Use as a context manager
-    or call :meth:`stop` (which returns ``peak_rss``).
+    over one sample, in bytes; ``peak_rss_by_pid`` the peak of each kernel; :meth:`window_peak_rss` the
+    peak since its last call. Use as a context manager or call :meth:`stop` (which returns ``peak_rss``).
     """
 
     def __init__(self, server_pid: int, *, interval: float = 0.2, include_kernel_children: bool = False):
@@ -406,6 +406,7 @@ class KernelMemoryMonitor(threading.Thread):
         self.interval = interval
         self.include_kernel_children = include_kernel_children
         self.peak_rss = 0
+        self._window_peak = 0  # the peak since the last window_peak_rss()
         self.peak_rss_by_pid: dict[int, int] = {}
         self.kernel_pids: list[int] = []
         self.samples = 0
@@ -445,7 +446,17 @@ class KernelMemoryMonitor(threading.Thread):
             total += rss
         self.samples += 1
         self.peak_rss = max(self.peak_rss, total)
+        self._window_peak = max(self._window_peak, total)
         return total
+
+    def window_peak_rss(self) -> int:
+        """The peak summed RSS since the last call (or the start), in bytes; the next window starts now.
+
+        Called after each step of a walk-through, it gives each step's own peak (``peak_rss`` only grows).
+        """
+        self.sample()
+        peak, self._window_peak = self._window_peak, 0
+        return peak
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -576,9 +587,11 @@ def step_to(dashboard, expect, title: str, *, timeout: float = 30_000,
     def heading(name: str):
         return dashboard.locator("h3").filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
 
-    here = next((t for t in STEP_TITLES if heading(t).count()), None)
-    if here is None:
-        raise AssertionError(f"no step heading shown (the steps are {STEP_TITLES})")
+    deadline = time.monotonic() + timeout / 1000
+    while (here := next((t for t in STEP_TITLES if heading(t).count()), None)) is None:
+        if time.monotonic() > deadline:  # (the kernel may be redrawing the step: its heading comes back)
+            raise AssertionError(f"no step heading shown (the steps are {STEP_TITLES})")
+        time.sleep(0.2)
     start, stop = STEP_TITLES.index(here), STEP_TITLES.index(title)
     sign = 1 if stop >= start else -1
     for k in range(start + sign, stop + sign, sign):

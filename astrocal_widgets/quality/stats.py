@@ -17,11 +17,13 @@ amp glow; a frame's grid against the set's median grid finds shadows and light l
 from __future__ import annotations
 
 import math
+import threading
 
 import dask
 import numpy as np
 import xarray as xr
 
+from ..cancel import CancelToken, raise_if_cancelled
 from ..integrate.estimators import MAD_TO_SIGMA
 from ..io.cube import compute_options
 from ..io.cfa import CFA_SITES, CHANNEL_INDEX, cfa_sites, shift_bayer_pattern, site_slices
@@ -62,8 +64,10 @@ def _cell_edges(n: int, grid: int) -> np.ndarray:
 
 
 def _partial(block: np.ndarray, y0: int, height: int, lo: float, width: float, nbins: int, adc_max: float,
-             grid: int, cfa: str, hot_sigma: float) -> dict[str, np.ndarray]:
+             grid: int, cfa: str, hot_sigma: float, cancel: CancelToken | None = None) -> dict[str, np.ndarray]:
     """Statistics of one band (all frames of a frame chunk, some rows) to be summed over bands."""
+    if cancel is not None:  # a cancelled run stops at the next band, and dask raises at once
+        cancel.raise_if_cancelled("per-frame statistics")
     nf, rows, w = block.shape
     flat = block.reshape(nf, -1)
     finite = np.isfinite(flat)
@@ -169,7 +173,8 @@ def histogram_mad(counts: np.ndarray, centres: np.ndarray, median: float) -> flo
 
 
 def frame_statistics(cube: xr.DataArray, *, bins: int | None = None, adc_max: float | None = None,
-                     grid: int = GRID, hot_sigma: float = HOT_PIXEL_SIGMA) -> xr.Dataset:
+                     grid: int = GRID, hot_sigma: float = HOT_PIXEL_SIGMA,
+                     cancel: CancelToken | threading.Event | None = None) -> xr.Dataset:
     """Per-frame statistics of a ``(frame, y, x)`` cube, computed in one pass over its bands.
 
     Parameters
@@ -185,6 +190,8 @@ def frame_statistics(cube: xr.DataArray, *, bins: int | None = None, adc_max: fl
         Cells per side of the spatial grid.
     hot_sigma : float
         Hot-pixel threshold in robust sigmas above the frame's median.
+    cancel : CancelToken or threading.Event, optional
+        Looked at before each band: once set, :class:`~astrocal_widgets.errors.CancelledError` is raised.
 
     Returns
     -------
@@ -199,6 +206,8 @@ def frame_statistics(cube: xr.DataArray, *, bins: int | None = None, adc_max: fl
     """
     if cube.dims != ("frame", "y", "x"):
         cube = cube.transpose("frame", "y", "x")
+    token = CancelToken.of(cancel)
+    raise_if_cancelled(token, "per-frame statistics")
     amax = float(adc_max_of(cube) if adc_max is None else adc_max)
     nbins = int(bins) if bins is not None else int(round(amax)) + 1
     lo, hi = -0.5, amax + 0.5
@@ -223,7 +232,7 @@ def frame_statistics(cube: xr.DataArray, *, bins: int | None = None, adc_max: fl
     per_chunk = []
     for i in range(blocks.shape[0]):
         parts = [dask.delayed(_partial)(blocks[i, j, 0], int(ystarts[j]), height, lo, width, nbins, amax, grid, cfa,
-                                                  hot_sigma)
+                                                  hot_sigma, token)
                  for j in range(blocks.shape[1])]
         # Pairwise tree: partial histograms never pile up.
         while len(parts) > 1:

@@ -265,9 +265,9 @@ def integrate_master(group: FrameGroup, *, library: MasterLibrary | str | os.Pat
     if progress is not None:
         progress(0.8, "per-frame statistics")
     # The per-frame histograms (65,536 bins a frame, and their bin centres) and grid levels are not shown.
-    statistics = frame_statistics(group.open())
+    statistics = frame_statistics(group.open(), cancel=cancel)
     statistics = statistics.compute(**compute_options(statistics)).drop_vars(["histogram", "grid", "bin_centre"],
-                                                                     errors="ignore")
+                                                                             errors="ignore")
     raise_if_cancelled(cancel, group.label)
     n = int(dataset.attrs.get("n_frames", len(group)))
     combine = "median" if dataset.attrs.get("combine") == "median" else "average"

@@ -85,6 +85,7 @@ class Walk:
         self.patience = patience  # waits are multiplied by this (big frames take minutes a step)
         self.memory = None  # a KernelMemoryMonitor, once the kernel runs
         self.peak_so_far: dict[str, float] = {}
+        self.peak_by_step: dict[str, float] = {}  # the peak since the previous mark, MiB
         self.images_seen = 0
         self.progress: dict[str, list[float]] = {}
 
@@ -133,11 +134,12 @@ class Walk:
     def mark(self, name: str) -> None:
         """Note the kernel's peak so far (the report shows at which step it was reached)."""
         if self.memory is not None:
+            self.peak_by_step[name] = round(self.memory.window_peak_rss() / 2**20, 1)
             self.peak_so_far[name] = round(self.memory.peak_rss / 2**20, 1)
 
     def go(self, title: str) -> None:
         """Next or Back, step by step, to the step ``title``; no step passed shows an error."""
-        step_to(self.body(), self.expect, title, timeout=30_000 * self.patience, each=self.no_errors)
+        step_to(self.body(), self.expect, title, timeout=60_000 * self.patience, each=self.no_errors)
 
     def integrate_and_save_each_set(self, where: str, plots: int, sets: list[int] | None = None) -> None:
         select = self.body().get_by_label("Set", exact=True)
@@ -263,6 +265,7 @@ def test_dashboard_in_a_real_browser(tmp_path):
     masters = sorted(p.name for p in (night / "masters").glob("master_*.fits"))
     report = {"night": source or "default simulated night", "frames": n_frames, "frame_pixels": frame_pixels,
               "peak_kernel_rss_mib": round(peak / 2**20, 1), "peak_so_far_mib": walk.peak_so_far,
+              "peak_by_step_mib": walk.peak_by_step,
               "page_rendered_s": round(t_render, 1),
               "total_s": round(time.monotonic() - t0, 1), "masters": masters, "calibrated": len(written),
               "images_seen": walk.images_seen, "steps": status_notes,
