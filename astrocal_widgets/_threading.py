@@ -22,7 +22,16 @@ def usable_cpus() -> int:
 
 
 def prefer_openmp() -> bool:
-    """Put OpenMP first in numba's threading-layer priority unless the user chose; True if set."""
+    """Put OpenMP first in numba's threading-layer priority unless the user chose; True if set.
+
+    Its threads then sleep as soon as a parallel kernel ends (``OMP_WAIT_POLICY=PASSIVE``, unless set):
+    our kernels are called from several threads at once (two masters, two lights), and OpenMP's
+    threads, spinning while they wait for the next kernel, took the CPUs from the other threads: a
+    24-megapixel night of 16 lights on 2 CPUs took 13.6-14.0 s and 15.4 s of CPU spinning a while
+    (OpenMP's default), 12.5-12.9 s and 15.1 s sleeping at once. Read when OpenMP starts, at the first
+    parallel kernel.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if "NUMBA_THREADING_LAYER" in os.environ or "NUMBA_THREADING_LAYER_PRIORITY" in os.environ:
         return False
     import numba

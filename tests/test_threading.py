@@ -46,3 +46,14 @@ def test_the_users_choice_of_threading_layer_is_kept():
     env = {**os.environ, "NUMBA_THREADING_LAYER_PRIORITY": "tbb omp workqueue"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert done.stdout.strip() == "['tbb', 'omp', 'workqueue']", done.stderr
+
+
+def test_openmp_threads_sleep_between_kernels_unless_the_user_chose():
+    """Kernels are called from several threads at once: OpenMP's idle threads must not spin on the CPUs."""
+    code = "import os, astrocal_widgets; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    ours = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert ours.stdout.strip() == "PASSIVE", ours.stderr
+    theirs = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**env, "OMP_WAIT_POLICY": "ACTIVE"})
+    assert theirs.stdout.strip() == "ACTIVE", theirs.stderr
