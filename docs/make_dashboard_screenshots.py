@@ -90,17 +90,19 @@ def screenshot_step(raw: Path, step: str, name: str, prepare: Callable | None = 
 
 
 def rejection_comparison_screenshots(raw: Path) -> list[Path]:
-    """The rejection comparison view of a master step: its screenshot goes here, once the view exists.
+    """The rejection comparison view of the Bias step, after Compare (its default choices): the
+    difference image, both rejection maps and the figures."""
 
-    One call, e.g. (with the view's own button and what shows it is drawn)::
+    def compare(page) -> None:
+        view = page.locator(".astrocal-compare-rejections")
+        view.get_by_role("button", name="Compare", exact=True).click()
+        page.wait_for_function("() => [...document.querySelectorAll('.astrocal-compare-rejections "
+                               "img.widget-image')].some(i => i.complete && i.naturalWidth > 100)",
+                               timeout=120_000)
+        view.scroll_into_view_if_needed()
 
-        return [screenshot_step(raw, "Bias", "10-rejection-comparison", lambda page: (
-            page.get_by_role("button", name="Compare rejections").click(),
-            page.locator(".astrocal-comparison img.widget-image").first.wait_for(timeout=120_000)))]
-
-    and a line in docs/dashboards.md's Screenshots. Until then it takes none.
-    """
-    return []
+    return [screenshot_step(raw, "Bias", "10-rejection-comparison", compare,
+                            element=lambda page: page.locator(".astrocal-compare-rejections"))]
 
 
 def shrink(shot: Path, target: Path = TARGET) -> Path:
