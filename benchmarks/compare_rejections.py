@@ -45,8 +45,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import astrocal_widgets as aw
-    from astrocal_widgets.io import READ_STATISTICS
-    from astrocal_widgets.workflow import COMPARE_CROP, compare_rejections
+    from astrocal_widgets.workflow import COMPARE_CROP
 
     scratch = None
     if args.flats:
@@ -63,26 +62,32 @@ def main() -> None:
         shape = (int(group.table["height"].iloc[0]), int(group.table["width"].iloc[0]))
         print(f"{group.label}: {len(group)} frames of {shape[1]} x {shape[0]}; crop {COMPARE_CROP} x {COMPARE_CROP}")
         print(f"after imports and scan: peak RSS {peak_rss_mib():.0f} MiB")
-        for k in range(args.repeats):
-            READ_STATISTICS.reset()
-            start = time.perf_counter()
-            result = compare_rejections(group, "sigma", "winsorized_sigma")
-            seconds = time.perf_counter() - start
-            whole = len(group) * shape[0] * shape[1] * 2
-            print(f"run {k + 1}: {seconds:.2f} s, peak RSS {peak_rss_mib():.0f} MiB, read "
-                  f"{READ_STATISTICS.bytes / 2**20:.0f} MiB ({READ_STATISTICS.rows} rows, "
-                  f"{READ_STATISTICS.bytes / whole:.1%} of the set)")
-        print(result.summary())
+        print(timed_comparisons(group, shape, args.repeats, "").summary())
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def timed_comparisons(group, shape: tuple[int, int], repeats: int, what: str, **options):
+    """``repeats`` comparisons of sigma and Winsorized sigma on ``group``, each timed with what it read."""
+    from astrocal_widgets.io import READ_STATISTICS
+    from astrocal_widgets.workflow import compare_rejections
+
+    whole = len(group) * shape[0] * shape[1] * 2
+    for k in range(repeats):
+        READ_STATISTICS.reset()
+        start = time.perf_counter()
+        result = compare_rejections(group, "sigma", "winsorized_sigma", **options)
+        seconds = time.perf_counter() - start
+        print(f"run {k + 1}: {seconds:.2f} s, peak RSS {peak_rss_mib():.0f} MiB, read "
+              f"{READ_STATISTICS.bytes / 2**20:.0f} MiB{what} ({READ_STATISTICS.rows} rows, "
+              f"{READ_STATISTICS.bytes / whole:.1%} of the set)")
+    return result
+
+
 def flats(night: Path, repeats: int) -> None:
     """The night's flats compared, after their master dark flat is made into a temporary library."""
     import astrocal_widgets as aw
-    from astrocal_widgets.io import READ_STATISTICS
-    from astrocal_widgets.workflow import compare_rejections
 
     if not night.is_dir():
         raise SystemExit(f"{night}: no cached night (python benchmarks/session.py simulates it)")
@@ -99,16 +104,7 @@ def flats(night: Path, repeats: int) -> None:
               f"this process after imports and scan: peak RSS {peak_rss_mib():.0f} MiB")
         group = catalog.groups("flat")[0]
         shape = (int(group.table["height"].iloc[0]), int(group.table["width"].iloc[0]))
-        for k in range(repeats):
-            READ_STATISTICS.reset()
-            start = time.perf_counter()
-            result = compare_rejections(group, "sigma", "winsorized_sigma", library=library, night=catalog)
-            seconds = time.perf_counter() - start
-            whole = len(group) * shape[0] * shape[1] * 2
-            print(f"run {k + 1}: {seconds:.2f} s, peak RSS {peak_rss_mib():.0f} MiB, read "
-                  f"{READ_STATISTICS.bytes / 2**20:.0f} MiB of flats ({READ_STATISTICS.rows} rows, "
-                  f"{READ_STATISTICS.bytes / whole:.1%} of the set)")
-        print(result.summary())
+        print(timed_comparisons(group, shape, repeats, " of flats", library=library, night=catalog).summary())
     finally:
         shutil.rmtree(library, ignore_errors=True)
 

@@ -948,3 +948,107 @@ def jupyter_screenshot(page, path: str | os.PathLike, *, max_height: int = 16000
     finally:
         page.set_viewport_size(size)
     return Path(path)
+
+
+# --- The dashboard notebook, walked as a person does (shared by the dashboard's browser tests) -----
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07-dashboard.ipynb"
+OFFLINE_NOISE = ("cdn.jsdelivr.net", "ERR_NAME_NOT_RESOLVED", "ERR_INTERNET_DISCONNECTED")
+
+WATCH_PROGRESS = """() => {
+    window.__progress = window.__progress || [];
+    for (const bar of document.querySelectorAll('.astrocal-progress .progress-bar')) {
+        if (bar.__watched) continue;
+        bar.__watched = true;
+        new MutationObserver(() => window.__progress.push(parseFloat(bar.style.width)))
+            .observe(bar, {attributes: true, attributeFilter: ['style']});
+    }
+    window.__progress.length = 0;
+}"""
+
+
+
+class Walk:
+    """The page, with the checks made after every action."""
+
+    def __init__(self, page, shots: Path, expect, patience: float = 1.0):
+        self.page, self.shots, self.expect = page, shots, expect
+        self.patience = patience  # waits are multiplied by this (big frames take minutes a step)
+        self.memory = None  # a KernelMemoryMonitor, once the kernel runs
+        self.peak_so_far: dict[str, float] = {}
+        self.peak_by_step: dict[str, float] = {}  # the peak since the previous mark, MiB
+        self.images_seen = 0
+        self.progress: dict[str, list[float]] = {}
+
+    def body(self):
+        return self.page.locator(".astrocal-dashboard")
+
+    def no_errors(self, where: str) -> None:
+        errors = self.page.locator(".astrocal-error")
+        if errors.count():
+            raise AssertionError(f"{where}: the dashboard shows an error: {errors.first.inner_text()}")
+        text = self.body().inner_text()
+        assert "<Figure size" not in text, f"{where}: a figure arrived as text, not as an image"
+        assert "Traceback" not in text, where
+
+    def images_loaded(self, where: str, at_least: int) -> int:
+        images = self.body().locator("img.widget-image")
+        self.page.wait_for_function(
+            f"() => document.querySelectorAll('.astrocal-dashboard img.widget-image').length >= {at_least}",
+            timeout=120_000 * self.patience)
+        self.page.wait_for_function(
+            "() => [...document.querySelectorAll('.astrocal-dashboard img.widget-image')]"
+            ".every(i => i.complete && i.naturalWidth > 100)", timeout=60_000 * self.patience)
+        n = images.count()
+        assert n >= at_least, f"{where}: {n} images, expected at least {at_least}"
+        self.images_seen += n
+        return n
+
+    def click_and_watch(self, name: str, where: str, done, *, exact: bool = True) -> list[float]:
+        """Click a button, record every width the progress bars show, wait for ``done``."""
+        self.page.evaluate(WATCH_PROGRESS)
+        self.page.get_by_role("button", name=name, exact=exact).click()
+        done()
+        self.page.wait_for_timeout(200)
+        widths = self.page.evaluate("window.__progress.slice()")
+        self.progress[f"{where}: {name}"] = widths
+        self.no_errors(f"{where} after {name}")
+        return widths
+
+    def wait_text(self, text: str, timeout: float = 180_000) -> None:
+        self.expect(self.body().get_by_text(text).first).to_be_visible(timeout=timeout * self.patience)
+
+    def shot(self, name: str) -> None:
+        full_screenshot(self.page, self.shots / f"{name}.png")
+        self.mark(name)
+
+    def mark(self, name: str) -> None:
+        """Note the kernel's peak so far (the report shows at which step it was reached)."""
+        if self.memory is not None:
+            self.peak_by_step[name] = round(self.memory.window_peak_rss() / 2**20, 1)
+            self.peak_so_far[name] = round(self.memory.peak_rss / 2**20, 1)
+
+    def go(self, title: str) -> None:
+        """Next or Back, step by step, to the step ``title``; no step passed shows an error."""
+        step_to(self.body(), self.expect, title, timeout=60_000 * self.patience, each=self.no_errors)
+
+    def integrate_and_save_each_set(self, where: str, plots: int, sets: list[int] | None = None) -> None:
+        select = self.body().get_by_label("Set", exact=True)
+        options = select.locator("option").count()
+        for k in (range(options) if sets is None else sets):
+            if k:  # a new set: its plots are cleared before it is integrated (wait for the kernel's reply)
+                select.select_option(index=k)
+                self.page.wait_for_function(
+                    f"() => document.querySelectorAll('.astrocal-dashboard img.widget-image').length < {plots}",
+                    timeout=30_000 * self.patience)
+            widths = self.click_and_watch("Integrate", f"{where} set {k}", lambda: self.page.wait_for_function(
+                f"() => document.querySelectorAll('.astrocal-dashboard img.widget-image').length >= {plots}",
+                timeout=180_000 * self.patience))
+            moving = [w for w in widths if 0 < w < 100]
+            assert moving, f"{where} set {k}: the progress bar never showed an intermediate value: {widths}"
+            self.images_loaded(f"{where} set {k}", plots)
+            save = self.page.get_by_role("button", name="Save", exact=True)
+            self.expect(save).to_be_enabled(timeout=5_000 * self.patience)
+            save.click()
+            self.wait_text("Saved /")
+            self.no_errors(f"{where} set {k} after Save")

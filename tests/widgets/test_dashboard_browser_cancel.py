@@ -19,9 +19,8 @@ import pytest
 from astropy.io import fits
 
 from astrocal_widgets.simulate import simulate_session
-from browser_support import (KernelMemoryMonitor, launch_chromium, open_voila, progress_percent,
-                             require_browser_tools, serve_voila)
-from test_dashboard_browser import NOTEBOOK, OFFLINE_NOISE, WATCH_PROGRESS, Walk
+from browser_support import (NOTEBOOK, OFFLINE_NOISE, WATCH_PROGRESS, KernelMemoryMonitor, Walk, launch_chromium,
+                             open_voila, progress_percent, require_browser_tools, serve_voila)
 
 # A minute or more: deselect with -m 'not slow' for a quick run (CI runs everything).
 pytestmark = pytest.mark.slow

@@ -38,9 +38,8 @@ from astrocal_widgets.frames.exclusions import exclusion_list_path
 from astrocal_widgets.io.provenance import read_provenance
 from astrocal_widgets.simulate import simulate_session
 from astrocal_widgets.widgets import STEP_TITLES
-from browser_support import (KernelMemoryMonitor, full_screenshot, launch_chromium, open_voila,
+from browser_support import (NOTEBOOK, OFFLINE_NOISE, KernelMemoryMonitor, Walk, launch_chromium, open_voila,
                              require_browser_tools, serve_voila)
-from test_dashboard_browser import NOTEBOOK, OFFLINE_NOISE, Walk
 
 # A minute or more: deselect with -m 'not slow' for a quick run (CI runs everything).
 pytestmark = pytest.mark.slow
