@@ -69,7 +69,8 @@ def test_cancel_an_integrate_then_integrate_and_save(tmp_path):
             walk.go("Bias")
             walk.images_loaded("Bias, the first frame in the browser", 2)
             integrate = page.get_by_role("button", name="Integrate", exact=True)
-            cancel = page.get_by_role("button", name="Cancel")
+            # the Integrate's own Cancel, beside it (the step's comparison view has one too)
+            cancel = integrate.locator("xpath=..").get_by_role("button", name="Cancel")
             save = page.get_by_role("button", name="Save", exact=True)
             expect(cancel).to_be_disabled(timeout=WAIT)  # nothing runs yet
             night_before, tmp_before = files_below(night), files_below(kernel_tmp)
