@@ -335,7 +335,8 @@ def calibrate_light(
                 terms = cache[terms_key] = prepare_masters(bias=own(bias_path), dark=own(dark_path),
                                                            flat=own(flat_path), dark_scale=k, bayer_pattern=pattern,
                                                            consume=True)
-    raise_if_cancelled(token, source.name)  # the masters' terms and defect map are ready (and cached whole): the light next
+    # The masters' terms and defect map are ready (and cached whole): the light next.
+    raise_if_cancelled(token, source.name)
     light_cube = open_frames([source], overscan=opts.overscan)  # overscan subtracted and trimmed as it is read
     calibrated = compute_into_arrays([light_cube.data[0]], [np.float32], out=[out])[0]  # calibrated in place below
     raise_if_cancelled(token, source.name)

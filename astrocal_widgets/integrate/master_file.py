@@ -222,8 +222,8 @@ def write_master(dataset: xr.Dataset, path: str | os.PathLike, *, overwrite: boo
     # maps' memory and file size (and FITS has no unsigned 16-bit type, so uint16 would need BZERO).
     count_type = np.uint8 if int(dataset.attrs.get("n_frames", 1 << 16)) <= np.iinfo(np.uint8).max else np.uint16
     # The inputs' SHA-256 (for the provenance) are taken while the bands are computed, not after.
-    prefetch_hashes([p for p in [*(dataset.attrs.get("source_paths") or []),
-                                 *(dataset.attrs.get("calibrated_with_paths") or [])] if os.path.exists(p)])
+    # (A path that cannot be read is skipped there and reported below, as before.)
+    prefetch_hashes([*(dataset.attrs.get("source_paths") or []), *(dataset.attrs.get("calibrated_with_paths") or [])])
     master, low, high, contributing = compute_into_arrays([dataset[name].data for name in
                                                            ("master", "rejected_low", "rejected_high",
                                                             "contributing")],

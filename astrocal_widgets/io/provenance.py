@@ -26,9 +26,10 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
-__all__ = ["content_hash", "prefetch_hashes", "header_path", "path_from_header", "canonical_path", "FIELDS", "FILE_KEYWORDS",
-           "PRODUCTS", "InputFile", "ProductRecord", "inputs_hash", "provenance_cards", "write_provenance",
-           "sources_table", "product_kind", "provenance_from_header", "read_provenance", "trace_provenance"]
+__all__ = ["content_hash", "prefetch_hashes", "header_path", "path_from_header", "canonical_path", "FIELDS",
+           "FILE_KEYWORDS", "PRODUCTS", "InputFile", "ProductRecord", "inputs_hash", "provenance_cards",
+           "write_provenance", "sources_table", "product_kind", "provenance_from_header", "read_provenance",
+           "trace_provenance"]
 
 _CHUNK = 1 << 22  # 4 MiB reads: hashlib releases the GIL on large buffers
 

@@ -130,11 +130,13 @@ def test_calibrate_with_one_rejection_for_every_master(tmp_path):
 def test_the_command_tunes_its_memory_allocators_unless_the_user_chose():
     code = ("import numpy as np; from astrocal_widgets.cli import tune_process_memory; "
             "print(tune_process_memory(), np._core.multiarray._get_madvise_hugepage())")
-    env = {k: v for k, v in __import__("os").environ.items() if k not in ("NUMPY_MADVISE_HUGEPAGE", "MALLOC_ARENA_MAX",
-                                                                         "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")}
+    chosen = ("NUMPY_MADVISE_HUGEPAGE", "MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
+    env = {k: v for k, v in __import__("os").environ.items() if k not in chosen}
     ours = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert ours.stdout.strip() == "{'huge_pages_off': True, 'malloc_arenas': True, 'freed_bands_kept': True} False", ours.stderr
+    assert ours.stdout.strip() == ("{'huge_pages_off': True, 'malloc_arenas': True, 'freed_bands_kept': True} "
+                                   "False"), ours.stderr
     theirs = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**env, "NUMPY_MADVISE_HUGEPAGE": "1", "MALLOC_ARENA_MAX": "8",
                                  "MALLOC_TRIM_THRESHOLD_": "131072"})
-    assert theirs.stdout.strip() == "{'huge_pages_off': False, 'malloc_arenas': False, 'freed_bands_kept': False} True", theirs.stderr
+    assert theirs.stdout.strip() == ("{'huge_pages_off': False, 'malloc_arenas': False, 'freed_bands_kept': False} "
+                                     "True"), theirs.stderr
